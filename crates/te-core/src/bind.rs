@@ -1,0 +1,112 @@
+//! Binding `Uuid`, `DateTime<Utc>` and `serde_json::Value` to the custom SQL
+//! types of [`crate::sql_types`] in queries.
+//!
+//! diesel's blanket impls keep a foreign type such as `uuid::Uuid` from
+//! implementing `AsExpression` for our SQL types directly, so a value is
+//! wrapped in [`Bind`] where a query compares or writes it:
+//! `task_executions::id.eq(bind::id(task_id))`. Reading needs no wrapper.
+
+use std::marker::PhantomData;
+
+use chrono::{DateTime, Utc};
+use diesel::backend::Backend;
+use diesel::expression::{
+    AppearsOnTable, Expression, SelectableExpression, TypedExpressionType, ValidGrouping,
+    is_aggregate,
+};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{HasSqlType, Nullable, SqlType};
+use diesel::QueryResult;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::sql_types::{DbJson, DbUuid, UtcTimestamp};
+
+/// A Rust value bound as a query parameter of SQL type `ST`.
+#[derive(Debug, Clone, Copy)]
+pub struct Bind<ST, T> {
+    value: T,
+    _sql_type: PhantomData<ST>,
+}
+
+impl<ST, T> Bind<ST, T> {
+    /// Binds `value` as `ST`.
+    pub fn new(value: T) -> Self {
+        Bind {
+            value,
+            _sql_type: PhantomData,
+        }
+    }
+}
+
+impl<ST, T> From<T> for Bind<ST, T> {
+    fn from(value: T) -> Self {
+        Bind::new(value)
+    }
+}
+
+impl<ST, T> Expression for Bind<ST, T>
+where
+    ST: SqlType + TypedExpressionType,
+{
+    type SqlType = ST;
+}
+
+impl<ST, T, DB> QueryFragment<DB> for Bind<ST, T>
+where
+    DB: Backend + HasSqlType<ST>,
+    T: ToSql<ST, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut pass: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        pass.push_bind_param(&self.value)
+    }
+}
+
+impl<ST: QueryId, T> QueryId for Bind<ST, T> {
+    type QueryId = Bind<ST::QueryId, ()>;
+    const HAS_STATIC_QUERY_ID: bool = ST::HAS_STATIC_QUERY_ID;
+}
+
+impl<ST, T, QS> SelectableExpression<QS> for Bind<ST, T> where Bind<ST, T>: AppearsOnTable<QS> {}
+
+impl<ST, T, QS> AppearsOnTable<QS> for Bind<ST, T> where Bind<ST, T>: Expression {}
+
+impl<ST, T, GB> ValidGrouping<GB> for Bind<ST, T> {
+    type IsAggregate = is_aggregate::Never;
+}
+
+/// A UUID as [`DbUuid`].
+pub fn id(value: Uuid) -> Bind<DbUuid, Uuid> {
+    Bind::new(value)
+}
+
+/// An optional UUID as nullable [`DbUuid`].
+pub fn opt_id(value: Option<Uuid>) -> Bind<Nullable<DbUuid>, Option<Uuid>> {
+    Bind::new(value)
+}
+
+/// Many UUIDs, for `eq_any`.
+pub fn ids(values: &[Uuid]) -> Vec<Bind<DbUuid, Uuid>> {
+    values.iter().copied().map(id).collect()
+}
+
+/// An instant as [`UtcTimestamp`].
+pub fn ts(value: DateTime<Utc>) -> Bind<UtcTimestamp, DateTime<Utc>> {
+    Bind::new(value)
+}
+
+/// An optional instant as nullable [`UtcTimestamp`].
+pub fn opt_ts(value: Option<DateTime<Utc>>) -> Bind<Nullable<UtcTimestamp>, Option<DateTime<Utc>>> {
+    Bind::new(value)
+}
+
+/// A JSON document as [`DbJson`].
+pub fn json(value: Value) -> Bind<DbJson, Value> {
+    Bind::new(value)
+}
+
+/// An optional JSON document as nullable [`DbJson`].
+pub fn opt_json(value: Option<Value>) -> Bind<Nullable<DbJson>, Option<Value>> {
+    Bind::new(value)
+}

@@ -1,0 +1,121 @@
+//! `AnyConnection`: one diesel connection type over PostgreSQL and SQLite,
+//! how each is opened, and the write transaction used by every write.
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::{Connection, ConnectionError, PgConnection, SqliteConnection};
+
+pub use crate::any_connection::{AnyConnection, MultiBackend};
+use crate::config::{DalConfig, Target};
+use crate::{Backend, DalError};
+
+impl AnyConnection {
+    /// The backend of this connection.
+    pub fn backend(&self) -> Backend {
+        match self {
+            AnyConnection::Postgres(_) => Backend::Postgres,
+            AnyConnection::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+/// Runs the same expression on the concrete connection inside an
+/// [`AnyConnection`], compiled once per backend.
+///
+/// For the few statements the generic `MultiBackend` cannot express (multi-row
+/// inserts): the query is still written once, in one place.
+#[macro_export]
+macro_rules! on_backend {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::AnyConnection::Postgres($c) => $body,
+            $crate::AnyConnection::Sqlite($c) => $body,
+        }
+    };
+}
+
+/// Opens one connection to `target`, reporting the driver's own error, and
+/// prepares it: on SQLite WAL, a busy timeout, `foreign_keys = ON` and
+/// `synchronous = NORMAL` on every connection.
+pub(crate) fn establish(target: &Target, config: &DalConfig) -> Result<AnyConnection, ConnectionError> {
+    match target {
+        Target::Postgres(url) => {
+            let url = with_connect_timeout(url, config);
+            PgConnection::establish(&url).map(AnyConnection::Postgres)
+        }
+        Target::SqliteFile(path) => {
+            let conn = SqliteConnection::establish(path).map_err(|e| match e {
+                ConnectionError::BadConnection(msg) => {
+                    ConnectionError::BadConnection(format!("{msg} (path: {path})"))
+                }
+                other => other,
+            })?;
+            prepare_sqlite(conn, config, true)
+        }
+        Target::SqliteMemory => {
+            let conn = SqliteConnection::establish(":memory:")?;
+            prepare_sqlite(conn, config, false)
+        }
+    }
+}
+
+fn prepare_sqlite(
+    mut conn: SqliteConnection,
+    config: &DalConfig,
+    wal: bool,
+) -> Result<AnyConnection, ConnectionError> {
+    // The busy timeout comes first so that switching to WAL waits for other
+    // connections instead of failing.
+    let busy_ms = config.sqlite_busy_timeout.as_millis().min(i32::MAX as u128);
+    let mut pragmas = format!("PRAGMA busy_timeout = {busy_ms}; PRAGMA foreign_keys = ON;");
+    if wal {
+        pragmas.push_str(" PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+    }
+    conn.batch_execute(&pragmas)
+        .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    Ok(AnyConnection::Sqlite(conn))
+}
+
+fn with_connect_timeout(url: &str, config: &DalConfig) -> String {
+    if url.contains("connect_timeout=") {
+        return url.to_owned();
+    }
+    let secs = config.connect_timeout.as_secs().max(1);
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}connect_timeout={secs}")
+}
+
+/// Runs `f` in a write transaction and commits it when `f` returns `Ok`,
+/// rolls it back otherwise.
+///
+/// On SQLite the transaction is `BEGIN IMMEDIATE`: it takes the database's
+/// write lock up front (waiting up to the busy timeout), so two writers never
+/// both read a row and then race to change it. On PostgreSQL it is an ordinary
+/// transaction; guarded writes there are compare-and-set statements.
+pub fn write_transaction<T, F>(conn: &mut AnyConnection, f: F) -> Result<T, DalError>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, DalError>,
+{
+    match conn {
+        AnyConnection::Postgres(_) => conn.transaction(f),
+        AnyConnection::Sqlite(inner) => {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
+            let result = f(conn);
+            let AnyConnection::Sqlite(inner) = conn else {
+                unreachable!("the connection's variant does not change")
+            };
+            match result {
+                Ok(value) => {
+                    if let Err(commit_err) = AnsiTransactionManager::commit_transaction(inner) {
+                        let _ = AnsiTransactionManager::rollback_transaction(inner);
+                        return Err(commit_err.into());
+                    }
+                    Ok(value)
+                }
+                Err(err) => {
+                    AnsiTransactionManager::rollback_transaction(inner)?;
+                    Err(err)
+                }
+            }
+        }
+    }
+}

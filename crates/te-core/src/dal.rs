@@ -1,0 +1,128 @@
+//! `TaskExecutionDal`: the handle every operation hangs off, and the one
+//! mechanism that runs a query on whichever backend is live.
+
+use std::sync::Arc;
+
+use crate::config::{DalConfig, Target};
+use crate::connection::{AnyConnection, establish, write_transaction};
+use crate::pool::{self, Pool};
+use crate::{Backend, DalError, migrations};
+
+/// A handle on one database: a connection pool and its backend.
+///
+/// Cheap to clone (clones share the pool) and safe to use from many tasks at
+/// once. The operation crates (`te-crud`, `te-state`, `te-context`,
+/// `te-claiming`, `te-queries`) add their methods to it through traits.
+#[derive(Clone)]
+pub struct TaskExecutionDal {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    backend: Backend,
+    target: Target,
+}
+
+impl std::fmt::Debug for TaskExecutionDal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskExecutionDal")
+            .field("backend", &self.inner.backend)
+            .field("target", &self.inner.target.redacted())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TaskExecutionDal {
+    /// Connects to the database `url` names with default settings: see
+    /// [`DalConfig::new`] and [`Target::parse`] for what URLs are accepted.
+    ///
+    /// One connection is made before this returns, so an unreachable server,
+    /// a refused login or an unwritable file is reported here, with the
+    /// driver's own message, as [`DalError::Connection`].
+    pub async fn connect(url: &str) -> Result<Self, DalError> {
+        Self::connect_with(DalConfig::new(url)).await
+    }
+
+    /// Connects with explicit settings.
+    pub async fn connect_with(config: DalConfig) -> Result<Self, DalError> {
+        let target = Target::parse(&config.url)?;
+        let backend = target.backend();
+        // Make one connection with the concrete driver first: its error is
+        // the real cause, where the pool would only report a timeout.
+        let probe_target = target.clone();
+        let probe_config = config.clone();
+        tokio::task::spawn_blocking(move || establish(&probe_target, &probe_config))
+            .await
+            .map_err(|e| DalError::Interrupted(e.to_string()))?
+            .map_err(|source| DalError::Connection {
+                target: target.redacted(),
+                source,
+            })?;
+        let pool = pool::build(target.clone(), config)?;
+        Ok(TaskExecutionDal {
+            inner: Arc::new(Inner {
+                pool,
+                backend,
+                target,
+            }),
+        })
+    }
+
+    /// The backend chosen from the URL.
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    /// The database, described without its password.
+    pub fn target(&self) -> String {
+        self.inner.target.redacted()
+    }
+
+    /// The connection pool (for its status, or to close it).
+    pub fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    /// Applies the embedded migrations; idempotent, and safe when several
+    /// processes start at once. Returns nothing: use [`Self::migrate`] to learn
+    /// how many were applied.
+    pub async fn run_migrations(&self) -> Result<(), DalError> {
+        self.migrate().await.map(|_| ())
+    }
+
+    /// Applies the embedded migrations and returns how many were pending.
+    pub async fn migrate(&self) -> Result<usize, DalError> {
+        self.run(migrations::run_pending).await
+    }
+
+    /// Reverts every migration: drops every table of the DAL. Meant for tests.
+    pub async fn revert_migrations(&self) -> Result<usize, DalError> {
+        self.run(migrations::revert_all).await
+    }
+
+    /// Runs `f` on a pooled connection, on a thread where blocking is allowed.
+    ///
+    /// This is the one mechanism every operation uses: write the query once
+    /// against [`AnyConnection`] and it runs on either backend.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, DalError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, DalError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let conn = self.inner.pool.get().await?;
+        conn.interact(f)
+            .await
+            .map_err(|e| DalError::Interrupted(e.to_string()))?
+    }
+
+    /// Runs `f` inside a write transaction (see [`write_transaction`]): all of
+    /// its writes commit together, or none do.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, DalError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, DalError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(move |conn| write_transaction(conn, f)).await
+    }
+}

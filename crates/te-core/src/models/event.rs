@@ -1,0 +1,113 @@
+//! `ExecutionEvent`: one entry of the audit log, and how entries are written.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::EventType;
+use crate::connection::{AnyConnection, MultiBackend};
+use crate::schema::execution_events;
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = execution_events, check_for_backend(MultiBackend))]
+pub struct ExecutionEvent {
+    /// The event's id.
+    #[diesel(serialize_as = crate::bind::Bind<crate::sql_types::DbUuid, Uuid>)]
+    pub id: Uuid,
+    /// The pipeline execution it concerns.
+    #[diesel(serialize_as = crate::bind::Bind<crate::sql_types::DbUuid, Uuid>)]
+    pub pipeline_execution_id: Uuid,
+    /// The task execution it concerns, for task events.
+    #[diesel(serialize_as = crate::bind::Bind<diesel::sql_types::Nullable<crate::sql_types::DbUuid>, Option<Uuid>>)]
+    pub task_execution_id: Option<Uuid>,
+    /// What happened.
+    pub event_type: EventType,
+    /// Details (e.g. the error of a failure).
+    #[diesel(serialize_as = crate::bind::Bind<diesel::sql_types::Nullable<crate::sql_types::DbJson>, Option<Value>>)]
+    pub event_data: Option<Value>,
+    /// The runner that caused it, if any.
+    #[diesel(serialize_as = crate::bind::Bind<diesel::sql_types::Nullable<crate::sql_types::DbUuid>, Option<Uuid>>)]
+    pub runner_id: Option<Uuid>,
+    /// When it was written.
+    #[diesel(serialize_as = crate::bind::Bind<crate::sql_types::UtcTimestamp, DateTime<Utc>>)]
+    pub created_at: DateTime<Utc>,
+    /// Grows with every event written: the log's order.
+    pub sequence: i64,
+}
+
+/// An event to append to the audit log.
+#[derive(Debug, Clone, PartialEq, Insertable)]
+#[diesel(table_name = execution_events)]
+pub struct NewEvent {
+    /// The event's id.
+    #[diesel(serialize_as = crate::bind::Bind<crate::sql_types::DbUuid, Uuid>)]
+    pub id: Uuid,
+    /// The pipeline execution it concerns.
+    #[diesel(serialize_as = crate::bind::Bind<crate::sql_types::DbUuid, Uuid>)]
+    pub pipeline_execution_id: Uuid,
+    /// The task execution it concerns.
+    #[diesel(serialize_as = crate::bind::Bind<diesel::sql_types::Nullable<crate::sql_types::DbUuid>, Option<Uuid>>)]
+    pub task_execution_id: Option<Uuid>,
+    /// What happened.
+    pub event_type: EventType,
+    /// Details.
+    #[diesel(serialize_as = crate::bind::Bind<diesel::sql_types::Nullable<crate::sql_types::DbJson>, Option<Value>>)]
+    pub event_data: Option<Value>,
+    /// The runner that caused it.
+    #[diesel(serialize_as = crate::bind::Bind<diesel::sql_types::Nullable<crate::sql_types::DbUuid>, Option<Uuid>>)]
+    pub runner_id: Option<Uuid>,
+    /// When it happened.
+    #[diesel(serialize_as = crate::bind::Bind<crate::sql_types::UtcTimestamp, DateTime<Utc>>)]
+    pub created_at: DateTime<Utc>,
+}
+
+impl NewEvent {
+    /// An event of `event_type` about task `task_id` of pipeline `pipeline_id`.
+    pub fn task(pipeline_id: Uuid, task_id: Uuid, event_type: EventType, now: DateTime<Utc>) -> Self {
+        NewEvent {
+            id: crate::new_id(),
+            pipeline_execution_id: pipeline_id,
+            task_execution_id: Some(task_id),
+            event_type,
+            event_data: None,
+            runner_id: None,
+            created_at: now,
+        }
+    }
+
+    /// Attaches details.
+    pub fn data(mut self, data: Value) -> Self {
+        self.event_data = Some(data);
+        self
+    }
+
+    /// Attaches the runner that caused the event.
+    pub fn runner(mut self, runner_id: Option<Uuid>) -> Self {
+        self.runner_id = runner_id;
+        self
+    }
+}
+
+/// Appends events to the audit log, in order, with as few statements as the
+/// backend's bind limit allows. Call it inside the transaction that made the
+/// change the events record.
+pub fn record_events(conn: &mut AnyConnection, events: &[NewEvent]) -> QueryResult<()> {
+    // 7 binds per row; stay well below SQLite's and PostgreSQL's limits.
+    for chunk in events.chunks(crate::batch::rows_per_statement(7)) {
+        let rows = chunk.to_vec();
+        crate::on_backend!(conn, c => diesel::insert_into(execution_events::table)
+            .values(rows)
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// Appends one event to the audit log.
+pub fn record_event(conn: &mut AnyConnection, event: NewEvent) -> QueryResult<()> {
+    diesel::insert_into(execution_events::table)
+        .values(event)
+        .execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! The models of the DAL: rows, new-row builders, enums and result types.
+
+mod event;
+mod metadata;
+mod pipeline;
+mod results;
+mod status;
+mod task;
+
+pub use event::{ExecutionEvent, NewEvent, record_event, record_events};
+pub use metadata::TaskExecutionMetadata;
+pub use pipeline::{NewPipelineExecution, PipelineExecution};
+pub use results::{ClaimResult, HeartbeatResult, RetryStats, RunnerClaimResult, StaleClaim};
+pub use status::{EventType, ParseEnumError, PipelineStatus, SubStatus, TaskStatus};
+pub use task::{NewTaskExecution, TaskExecution};

@@ -1,0 +1,88 @@
+//! `PipelineExecution` (a stored row) and `NewPipelineExecution`.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::PipelineStatus;
+use crate::connection::MultiBackend;
+use crate::schema::pipeline_executions;
+use crate::{DalError, validate};
+
+/// One run of a pipeline, as stored.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, serde::Serialize)]
+#[diesel(table_name = pipeline_executions, check_for_backend(MultiBackend))]
+pub struct PipelineExecution {
+    /// Primary key.
+    #[diesel(serialize_as = crate::bind::Bind<crate::sql_types::DbUuid, Uuid>)]
+    pub id: Uuid,
+    /// The pipeline's name.
+    pub pipeline_name: String,
+    /// The pipeline's version.
+    pub pipeline_version: String,
+    /// Where the run is in its life.
+    pub status: PipelineStatus,
+    /// The initial context, if one was given.
+    #[diesel(serialize_as = crate::bind::Bind<diesel::sql_types::Nullable<crate::sql_types::DbUuid>, Option<Uuid>>)]
+    pub context_id: Option<Uuid>,
+    /// When the run started.
+    #[diesel(serialize_as = crate::bind::Bind<crate::sql_types::UtcTimestamp, DateTime<Utc>>)]
+    pub started_at: DateTime<Utc>,
+    /// When the run finished.
+    #[diesel(serialize_as = crate::bind::Bind<diesel::sql_types::Nullable<crate::sql_types::UtcTimestamp>, Option<DateTime<Utc>>>)]
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Why the run failed.
+    pub error_details: Option<String>,
+    /// How many times the run was recovered.
+    pub recovery_attempts: i32,
+    /// When the run was last recovered.
+    #[diesel(serialize_as = crate::bind::Bind<diesel::sql_types::Nullable<crate::sql_types::UtcTimestamp>, Option<DateTime<Utc>>>)]
+    pub last_recovery_at: Option<DateTime<Utc>>,
+    /// When the row was created.
+    #[diesel(serialize_as = crate::bind::Bind<crate::sql_types::UtcTimestamp, DateTime<Utc>>)]
+    pub created_at: DateTime<Utc>,
+    /// When the row was last changed.
+    #[diesel(serialize_as = crate::bind::Bind<crate::sql_types::UtcTimestamp, DateTime<Utc>>)]
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A pipeline execution to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPipelineExecution {
+    /// The pipeline's name: not empty.
+    pub pipeline_name: String,
+    /// The pipeline's version; default `"1.0"`.
+    pub pipeline_version: String,
+    /// Initial status; default `Running`.
+    pub status: PipelineStatus,
+    /// The initial context (a JSON object), stored as the pipeline's context.
+    pub context: Option<Value>,
+}
+
+impl NewPipelineExecution {
+    /// A pipeline execution of `pipeline_name` with the defaults listed on each field.
+    pub fn new(pipeline_name: impl Into<String>) -> Self {
+        NewPipelineExecution {
+            pipeline_name: pipeline_name.into(),
+            pipeline_version: "1.0".to_owned(),
+            status: PipelineStatus::Running,
+            context: None,
+        }
+    }
+
+    /// Sets the initial context.
+    pub fn context(mut self, context: Value) -> Self {
+        self.context = Some(context);
+        self
+    }
+
+    /// Checks every field; the error names the first field at fault.
+    pub fn validate(&self) -> Result<(), DalError> {
+        validate::name("pipeline_name", &self.pipeline_name)?;
+        if let Some(context) = &self.context {
+            validate::json_object("context", context)?;
+        }
+        Ok(())
+    }
+}

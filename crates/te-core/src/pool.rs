@@ -1,0 +1,69 @@
+//! The connection pool: deadpool over `AnyConnection`, with each connection
+//! opened by the concrete driver so that its real error is reported.
+
+use deadpool::Runtime;
+use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
+use deadpool_diesel::Connection as PooledConnection;
+use diesel::ConnectionError;
+use diesel::connection::SimpleConnection;
+
+use crate::config::{DalConfig, Target};
+use crate::connection::{AnyConnection, establish};
+
+/// The pool type behind a [`crate::TaskExecutionDal`].
+pub type Pool = managed::Pool<ConnectionManager>;
+
+/// Opens and checks connections for the pool.
+#[derive(Debug)]
+pub struct ConnectionManager {
+    target: Target,
+    config: DalConfig,
+}
+
+impl ConnectionManager {
+    pub(crate) fn new(target: Target, config: DalConfig) -> Self {
+        ConnectionManager { target, config }
+    }
+}
+
+impl managed::Manager for ConnectionManager {
+    type Type = PooledConnection<AnyConnection>;
+    type Error = ConnectionError;
+
+    async fn create(&self) -> Result<Self::Type, Self::Error> {
+        let target = self.target.clone();
+        let config = self.config.clone();
+        PooledConnection::new(Runtime::Tokio1, move || establish(&target, &config)).await
+    }
+
+    async fn recycle(&self, conn: &mut Self::Type, _: &Metrics) -> RecycleResult<Self::Error> {
+        if conn.is_mutex_poisoned() {
+            return Err(RecycleError::message(
+                "a query panicked while holding this connection",
+            ));
+        }
+        // A SQLite file connection cannot drop; a PostgreSQL one can (server
+        // restart, network): check it before handing it out again.
+        if matches!(self.target, Target::Postgres(_)) {
+            conn.interact(|c| c.batch_execute("SELECT 1"))
+                .await
+                .map_err(|e| RecycleError::message(format!("connection check aborted: {e}")))?
+                .map_err(|e| RecycleError::Backend(ConnectionError::CouldntSetupConfiguration(e)))?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn build(target: Target, config: DalConfig) -> Result<Pool, crate::DalError> {
+    let size = config.pool_size(&target);
+    let wait = config.acquire_timeout;
+    let create = config.connect_timeout;
+    managed::Pool::builder(ConnectionManager::new(target, config))
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(wait))
+        .create_timeout(Some(create))
+        .recycle_timeout(Some(create))
+        .build()
+        .map_err(|e| crate::DalError::Config(format!("cannot build the connection pool: {e}")))
+}

@@ -1,0 +1,161 @@
+//! Custom SQL types that let one diesel schema serve both backends.
+//!
+//! | type | PostgreSQL | SQLite | Rust |
+//! |---|---|---|---|
+//! | [`DbUuid`] | `uuid` | 16-byte `BLOB` | [`uuid::Uuid`] |
+//! | [`UtcTimestamp`] | `timestamptz` | `INTEGER` microseconds since the Unix epoch (orders as time does) | `DateTime<Utc>` |
+//! | [`DbJson`] | `jsonb` | `TEXT` | [`serde_json::Value`] |
+
+use chrono::{DateTime, TimeZone, Utc};
+use diesel::deserialize::{self, FromSql};
+use diesel::pg::Pg;
+use diesel::serialize::{self, IsNull, Output, ToSql};
+use diesel::sqlite::Sqlite;
+use diesel::sql_types::{HasSqlType, SqlType};
+use diesel::query_builder::QueryId;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::connection::MultiBackend;
+
+/// A UUID: native `uuid` on PostgreSQL, a 16-byte blob on SQLite.
+#[derive(Debug, Clone, Copy, Default, SqlType, QueryId)]
+#[diesel(postgres_type(oid = 2950, array_oid = 2951))]
+#[diesel(sqlite_type(name = "Binary"))]
+pub struct DbUuid;
+
+/// A UTC instant with microsecond precision: `timestamptz` on PostgreSQL,
+/// integer microseconds since the Unix epoch on SQLite.
+#[derive(Debug, Clone, Copy, Default, SqlType, QueryId)]
+#[diesel(postgres_type(oid = 1184, array_oid = 1185))]
+#[diesel(sqlite_type(name = "Long"))]
+pub struct UtcTimestamp;
+
+/// A JSON document: `jsonb` on PostgreSQL, text on SQLite.
+#[derive(Debug, Clone, Copy, Default, SqlType, QueryId)]
+#[diesel(postgres_type(oid = 3802, array_oid = 3807))]
+#[diesel(sqlite_type(name = "Text"))]
+pub struct DbJson;
+
+/// The impls the generated `MultiBackend` needs for a custom SQL type: they
+/// forward to the per-backend impls below.
+macro_rules! multi_backend_type {
+    ($sql_type:ident, $rust_type:ty) => {
+        impl HasSqlType<$sql_type> for MultiBackend {
+            fn metadata(lookup: &mut Self::MetadataLookup) -> Self::TypeMetadata {
+                MultiBackend::lookup_sql_type::<$sql_type>(lookup)
+            }
+        }
+
+        impl FromSql<$sql_type, MultiBackend> for $rust_type {
+            fn from_sql(
+                bytes: <MultiBackend as diesel::backend::Backend>::RawValue<'_>,
+            ) -> deserialize::Result<Self> {
+                bytes.from_sql::<Self, $sql_type>()
+            }
+        }
+
+        impl ToSql<$sql_type, MultiBackend> for $rust_type {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, MultiBackend>) -> serialize::Result {
+                out.set_value(($sql_type, self));
+                Ok(IsNull::No)
+            }
+        }
+    };
+}
+
+multi_backend_type!(DbUuid, Uuid);
+multi_backend_type!(UtcTimestamp, DateTime<Utc>);
+multi_backend_type!(DbJson, Value);
+
+// --- UUID ---------------------------------------------------------------
+
+impl ToSql<DbUuid, Pg> for Uuid {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        <Uuid as ToSql<diesel::sql_types::Uuid, Pg>>::to_sql(self, out)
+    }
+}
+
+impl FromSql<DbUuid, Pg> for Uuid {
+    fn from_sql(bytes: <Pg as diesel::backend::Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+        <Uuid as FromSql<diesel::sql_types::Uuid, Pg>>::from_sql(bytes)
+    }
+}
+
+impl ToSql<DbUuid, Sqlite> for Uuid {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
+        out.set_value(self.as_bytes().as_slice());
+        Ok(IsNull::No)
+    }
+}
+
+impl FromSql<DbUuid, Sqlite> for Uuid {
+    fn from_sql(
+        bytes: <Sqlite as diesel::backend::Backend>::RawValue<'_>,
+    ) -> deserialize::Result<Self> {
+        let raw = <Vec<u8> as FromSql<diesel::sql_types::Binary, Sqlite>>::from_sql(bytes)?;
+        Ok(Uuid::from_slice(&raw)?)
+    }
+}
+
+// --- timestamps ---------------------------------------------------------
+
+impl ToSql<UtcTimestamp, Pg> for DateTime<Utc> {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        <DateTime<Utc> as ToSql<diesel::sql_types::Timestamptz, Pg>>::to_sql(self, out)
+    }
+}
+
+impl FromSql<UtcTimestamp, Pg> for DateTime<Utc> {
+    fn from_sql(bytes: <Pg as diesel::backend::Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+        <DateTime<Utc> as FromSql<diesel::sql_types::Timestamptz, Pg>>::from_sql(bytes)
+    }
+}
+
+impl ToSql<UtcTimestamp, Sqlite> for DateTime<Utc> {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
+        out.set_value(self.timestamp_micros());
+        Ok(IsNull::No)
+    }
+}
+
+impl FromSql<UtcTimestamp, Sqlite> for DateTime<Utc> {
+    fn from_sql(
+        bytes: <Sqlite as diesel::backend::Backend>::RawValue<'_>,
+    ) -> deserialize::Result<Self> {
+        let micros = <i64 as FromSql<diesel::sql_types::BigInt, Sqlite>>::from_sql(bytes)?;
+        Utc.timestamp_micros(micros)
+            .single()
+            .ok_or_else(|| format!("timestamp out of range: {micros} µs").into())
+    }
+}
+
+// --- JSON ---------------------------------------------------------------
+
+impl ToSql<DbJson, Pg> for Value {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        <Value as ToSql<diesel::sql_types::Jsonb, Pg>>::to_sql(self, out)
+    }
+}
+
+impl FromSql<DbJson, Pg> for Value {
+    fn from_sql(bytes: <Pg as diesel::backend::Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+        <Value as FromSql<diesel::sql_types::Jsonb, Pg>>::from_sql(bytes)
+    }
+}
+
+impl ToSql<DbJson, Sqlite> for Value {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
+        out.set_value(serde_json::to_string(self)?);
+        Ok(IsNull::No)
+    }
+}
+
+impl FromSql<DbJson, Sqlite> for Value {
+    fn from_sql(
+        bytes: <Sqlite as diesel::backend::Backend>::RawValue<'_>,
+    ) -> deserialize::Result<Self> {
+        let text = <String as FromSql<diesel::sql_types::Text, Sqlite>>::from_sql(bytes)?;
+        Ok(serde_json::from_str(&text)?)
+    }
+}

@@ -1,0 +1,172 @@
+//! Isolated test databases for the task-execution DAL, for this workspace's
+//! tests and for users' own.
+//!
+//! [`TestDb::new`] gives each test its own migrated database on the backend
+//! named by `TE_TEST_BACKEND` (`sqlite`, the default, or `postgres`):
+//!
+//! - **SQLite**: a fresh file in a temporary directory, removed afterwards.
+//! - **PostgreSQL**: a fresh database, dropped afterwards, on the first server
+//!   found of: the one `DATABASE_URL` points at; a throwaway local cluster made
+//!   with `initdb` when the PostgreSQL server binaries are installed (and the
+//!   tests do not run as root); a PostgreSQL container started with
+//!   testcontainers when Docker is running (feature `testcontainers`, on by default).
+//!
+//! Tests running in parallel never see each other's rows.
+//!
+//! ```no_run
+//! # async fn example() {
+//! let db = te_testkit::TestDb::new().await;
+//! let dal = db.dal();          // a migrated `TaskExecutionDal`
+//! # let _ = dal;
+//! # }
+//! ```
+
+mod postgres;
+
+use std::path::PathBuf;
+
+use te_core::{Backend, DalConfig, TaskExecutionDal};
+
+pub use postgres::{PostgresServer, postgres_server};
+
+/// The environment variable that selects the backend of [`TestDb::new`].
+pub const BACKEND_ENV: &str = "TE_TEST_BACKEND";
+
+/// The backend `TE_TEST_BACKEND` selects: `postgres` (or `pg`,
+/// `postgresql`) selects PostgreSQL; unset, empty or `sqlite` selects SQLite.
+///
+/// # Panics
+/// On any other value, so that a typo never silently runs the wrong backend.
+pub fn backend_from_env() -> Backend {
+    match std::env::var(BACKEND_ENV).unwrap_or_default().to_ascii_lowercase().as_str() {
+        "" | "sqlite" => Backend::Sqlite,
+        "postgres" | "postgresql" | "pg" => Backend::Postgres,
+        other => panic!("{BACKEND_ENV}={other:?}: expected `sqlite` or `postgres`"),
+    }
+}
+
+/// One test's own database, migrated, with a connected [`TaskExecutionDal`].
+/// Dropping it removes the database.
+pub struct TestDb {
+    dal: TaskExecutionDal,
+    url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, database: String },
+}
+
+impl TestDb {
+    /// A migrated database on the backend `TE_TEST_BACKEND` selects.
+    ///
+    /// # Panics
+    /// When that backend cannot be had (e.g. PostgreSQL requested and no
+    /// server found): a test must never pass without running.
+    pub async fn new() -> TestDb {
+        Self::on(backend_from_env()).await
+    }
+
+    /// A migrated database on `backend`.
+    ///
+    /// # Panics
+    /// As [`TestDb::new`].
+    pub async fn on(backend: Backend) -> TestDb {
+        let db = Self::unmigrated_on(backend).await;
+        db.dal.run_migrations().await.expect("migrations apply");
+        db
+    }
+
+    /// A database on `backend` without the DAL's tables (to test migrations).
+    ///
+    /// # Panics
+    /// As [`TestDb::new`].
+    pub async fn unmigrated_on(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => Self::sqlite().await,
+            Backend::Postgres => Self::postgres().await,
+        }
+    }
+
+    /// A fresh SQLite file in a temporary directory (not migrated).
+    async fn sqlite() -> TestDb {
+        let dir = tempfile::Builder::new()
+            .prefix("te-test-")
+            .tempdir()
+            .expect("create a temporary directory");
+        let path = dir.path().join("test.db");
+        let url = format!("sqlite://{}", path.display());
+        let dal = TaskExecutionDal::connect_with(DalConfig::new(&url))
+            .await
+            .expect("open a SQLite test database");
+        TestDb {
+            dal,
+            url,
+            cleanup: Cleanup::Sqlite(dir),
+        }
+    }
+
+    /// A fresh database on the PostgreSQL server [`postgres_server`] finds (not migrated).
+    async fn postgres() -> TestDb {
+        let server = postgres_server().await.unwrap_or_else(|why| {
+            panic!("PostgreSQL tests were requested but no PostgreSQL is available: {why}")
+        });
+        let database = format!("te_test_{}", uuid::Uuid::new_v4().simple());
+        let url = server.create_database(&database).await;
+        let dal = TaskExecutionDal::connect_with(DalConfig::new(&url).max_connections(20))
+            .await
+            .expect("connect to the PostgreSQL test database");
+        TestDb {
+            dal,
+            url,
+            cleanup: Cleanup::Postgres {
+                admin_url: server.admin_url().to_owned(),
+                database,
+            },
+        }
+    }
+
+    /// The connected DAL.
+    pub fn dal(&self) -> &TaskExecutionDal {
+        &self.dal
+    }
+
+    /// The database's URL: open more connections, or hand it to another process.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.dal.backend()
+    }
+
+    /// The SQLite file, for SQLite databases.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        match &self.cleanup {
+            Cleanup::Sqlite(dir) => Some(dir.path().join("test.db")),
+            Cleanup::Postgres { .. } => None,
+        }
+    }
+}
+
+impl std::ops::Deref for TestDb {
+    type Target = TaskExecutionDal;
+
+    fn deref(&self) -> &TaskExecutionDal {
+        &self.dal
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Cleanup::Postgres {
+            admin_url,
+            database,
+        } = &self.cleanup
+        {
+            postgres::drop_database(admin_url, database);
+        }
+    }
+}
