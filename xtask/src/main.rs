@@ -1,2 +1,72 @@
-//! xtask
-fn main() {}
+//! `cargo xtask`: the project's one entry point for checks and tests, used by
+//! developers and by CI alike.
+//!
+//! ```text
+//! cargo xtask test [--backend sqlite|postgres|all] [--require-postgres] [--skip-lints]
+//! cargo xtask bench [--runs N] [--backend sqlite|postgres|all] [-- ARGS…]
+//! ```
+
+mod bench;
+mod postgres;
+mod test;
+
+use std::process::ExitCode;
+
+fn usage() -> &'static str {
+    "usage:\n  cargo xtask test [--backend sqlite|postgres|all] [--require-postgres] [--skip-lints]\n  cargo xtask bench [--runs N] [--backend sqlite|postgres|all] [-- BENCH ARGS]"
+}
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let command = args.next();
+    let rest: Vec<String> = args.collect();
+    let result = match command.as_deref() {
+        Some("test") => test::run(&rest),
+        Some("bench") => bench::run(&rest),
+        Some("-h" | "--help" | "help") => {
+            eprintln!("{}", usage());
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => Err(format!("unknown command `{other}`\n{}", usage())),
+        None => Err(usage().to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Which backends a command runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backends {
+    Sqlite,
+    Postgres,
+    All,
+}
+
+impl Backends {
+    pub(crate) fn parse(value: &str) -> Result<Self, String> {
+        match value {
+            "sqlite" => Ok(Backends::Sqlite),
+            "postgres" | "postgresql" | "pg" => Ok(Backends::Postgres),
+            "all" => Ok(Backends::All),
+            other => Err(format!("--backend {other}: expected sqlite, postgres or all")),
+        }
+    }
+
+    pub(crate) fn sqlite(self) -> bool {
+        matches!(self, Backends::Sqlite | Backends::All)
+    }
+
+    pub(crate) fn postgres(self) -> bool {
+        matches!(self, Backends::Postgres | Backends::All)
+    }
+}
+
+/// The cargo that runs this xtask.
+pub(crate) fn cargo() -> std::process::Command {
+    std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
