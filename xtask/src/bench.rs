@@ -86,7 +86,15 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 
 fn bench_once(backend: &str, extra: &[String]) -> Result<String, String> {
     let output = cargo()
-        .args(["bench", "--quiet", "--bench", "throughput", "--", "--backend", backend])
+        .args([
+            "bench",
+            "--quiet",
+            "--bench",
+            "throughput",
+            "--",
+            "--backend",
+            backend,
+        ])
         .args(extra)
         .stderr(Stdio::inherit())
         .output()
@@ -140,7 +148,17 @@ fn pgbench_ceiling() -> Result<f64, String> {
         return Err("pgbench -i failed".into());
     }
     let out = Command::new("pgbench")
-        .args(["-n", "-N", "-c", "8", "-j", "2", "-T", "5", scratch.as_str()])
+        .args([
+            "-n",
+            "-N",
+            "-c",
+            "8",
+            "-j",
+            "2",
+            "-T",
+            "5",
+            scratch.as_str(),
+        ])
         .output()
         .map_err(|e| format!("pgbench: {e}"))?;
     let _ = psql("DROP DATABASE IF EXISTS te_pgbench");

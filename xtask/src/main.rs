@@ -6,6 +6,9 @@
 //! cargo xtask bench [--runs N] [--backend sqlite|postgres|all] [-- ARGS…]
 //! ```
 
+// A command-line tool: printing to stdout is its job.
+#![allow(clippy::print_stdout)]
+
 mod bench;
 mod postgres;
 mod test;
@@ -53,7 +56,9 @@ impl Backends {
             "sqlite" => Ok(Backends::Sqlite),
             "postgres" | "postgresql" | "pg" => Ok(Backends::Postgres),
             "all" => Ok(Backends::All),
-            other => Err(format!("--backend {other}: expected sqlite, postgres or all")),
+            other => Err(format!(
+                "--backend {other}: expected sqlite, postgres or all"
+            )),
         }
     }
 

@@ -14,7 +14,9 @@ pub(crate) fn availability() -> Result<String, String> {
             let (host, port) = host_port(&url);
             return match reachable(&host, port) {
                 Ok(()) => Ok(format!("DATABASE_URL ({host}:{port})")),
-                Err(e) => Err(format!("DATABASE_URL points at {host}:{port}, which is unreachable: {e}")),
+                Err(e) => Err(format!(
+                    "DATABASE_URL points at {host}:{port}, which is unreachable: {e}"
+                )),
             };
         }
         Ok(_) => tried.push("DATABASE_URL is not a postgres:// URL"),
@@ -34,7 +36,10 @@ pub(crate) fn availability() -> Result<String, String> {
 fn host_port(url: &str) -> (String, u16) {
     let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
     let authority = rest.split(['/', '?']).next().unwrap_or_default();
-    let hostport = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
+    let hostport = authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority);
     match hostport.rsplit_once(':') {
         Some((host, port)) if !host.is_empty() => (host.to_owned(), port.parse().unwrap_or(5432)),
         _ if hostport.is_empty() => ("localhost".to_owned(), 5432),
@@ -90,7 +95,10 @@ mod tests {
     #[test]
     fn host_and_port_from_urls() {
         assert_eq!(host_port("postgres://u:p@db:6543/x"), ("db".into(), 6543));
-        assert_eq!(host_port("postgres://u@127.0.0.1/x"), ("127.0.0.1".into(), 5432));
+        assert_eq!(
+            host_port("postgres://u@127.0.0.1/x"),
+            ("127.0.0.1".into(), 5432)
+        );
         assert_eq!(host_port("postgresql://h"), ("h".into(), 5432));
     }
 }

@@ -34,7 +34,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         step("cargo fmt --check", &["fmt", "--all", "--", "--check"], &[])?;
         step(
             "cargo clippy -D warnings",
-            &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
             &[],
         )?;
         step(

@@ -13,4 +13,3 @@ pub enum AnyConnection {
     /// A SQLite connection.
     Sqlite(SqliteConnection),
 }
-

@@ -9,6 +9,7 @@
 use std::marker::PhantomData;
 
 use chrono::{DateTime, Utc};
+use diesel::QueryResult;
 use diesel::backend::Backend;
 use diesel::expression::{
     AppearsOnTable, Expression, SelectableExpression, TypedExpressionType, ValidGrouping,
@@ -17,7 +18,6 @@ use diesel::expression::{
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
 use diesel::sql_types::{HasSqlType, Nullable, SqlType};
-use diesel::QueryResult;
 use serde_json::Value;
 use uuid::Uuid;
 

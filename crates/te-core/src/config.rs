@@ -77,8 +77,10 @@ impl Target {
         let scheme = match url.split_once("://") {
             Some((scheme, _)) => format!("unsupported database URL scheme `{scheme}://`"),
             None if url.is_empty() => "the database URL is empty".to_owned(),
-            None => "the database URL has no scheme (expected postgres://, postgresql:// or sqlite://)"
-                .to_owned(),
+            None => {
+                "the database URL has no scheme (expected postgres://, postgresql:// or sqlite://)"
+                    .to_owned()
+            }
         };
         Err(DalError::Config(format!(
             "{scheme}; expected postgres://, postgresql://, sqlite://PATH, sqlite::memory: or a path ending in .db/.sqlite/.sqlite3"

@@ -36,7 +36,10 @@ macro_rules! on_backend {
 /// Opens one connection to `target`, reporting the driver's own error, and
 /// prepares it: on SQLite WAL, a busy timeout, `foreign_keys = ON` and
 /// `synchronous = NORMAL` on every connection.
-pub(crate) fn establish(target: &Target, config: &DalConfig) -> Result<AnyConnection, ConnectionError> {
+pub(crate) fn establish(
+    target: &Target,
+    config: &DalConfig,
+) -> Result<AnyConnection, ConnectionError> {
     match target {
         Target::Postgres(url) => {
             let url = with_connect_timeout(url, config);

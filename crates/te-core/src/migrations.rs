@@ -5,8 +5,8 @@ use diesel::connection::SimpleConnection;
 use diesel::{PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::connection::{AnyConnection, write_transaction};
 use crate::DalError;
+use crate::connection::{AnyConnection, write_transaction};
 
 /// PostgreSQL migrations, embedded at build time.
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");

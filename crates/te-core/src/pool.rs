@@ -48,7 +48,9 @@ impl managed::Manager for ConnectionManager {
             conn.interact(|c| c.batch_execute("SELECT 1"))
                 .await
                 .map_err(|e| RecycleError::message(format!("connection check aborted: {e}")))?
-                .map_err(|e| RecycleError::Backend(ConnectionError::CouldntSetupConfiguration(e)))?;
+                .map_err(|e| {
+                    RecycleError::Backend(ConnectionError::CouldntSetupConfiguration(e))
+                })?;
         }
         Ok(())
     }

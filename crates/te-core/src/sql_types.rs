@@ -9,10 +9,10 @@
 use chrono::{DateTime, TimeZone, Utc};
 use diesel::deserialize::{self, FromSql};
 use diesel::pg::Pg;
-use diesel::serialize::{self, IsNull, Output, ToSql};
-use diesel::sqlite::Sqlite;
-use diesel::sql_types::{HasSqlType, SqlType};
 use diesel::query_builder::QueryId;
+use diesel::serialize::{self, IsNull, Output, ToSql};
+use diesel::sql_types::{HasSqlType, SqlType};
+use diesel::sqlite::Sqlite;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -77,7 +77,9 @@ impl ToSql<DbUuid, Pg> for Uuid {
 }
 
 impl FromSql<DbUuid, Pg> for Uuid {
-    fn from_sql(bytes: <Pg as diesel::backend::Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+    fn from_sql(
+        bytes: <Pg as diesel::backend::Backend>::RawValue<'_>,
+    ) -> deserialize::Result<Self> {
         <Uuid as FromSql<diesel::sql_types::Uuid, Pg>>::from_sql(bytes)
     }
 }
@@ -107,7 +109,9 @@ impl ToSql<UtcTimestamp, Pg> for DateTime<Utc> {
 }
 
 impl FromSql<UtcTimestamp, Pg> for DateTime<Utc> {
-    fn from_sql(bytes: <Pg as diesel::backend::Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+    fn from_sql(
+        bytes: <Pg as diesel::backend::Backend>::RawValue<'_>,
+    ) -> deserialize::Result<Self> {
         <DateTime<Utc> as FromSql<diesel::sql_types::Timestamptz, Pg>>::from_sql(bytes)
     }
 }
@@ -139,7 +143,9 @@ impl ToSql<DbJson, Pg> for Value {
 }
 
 impl FromSql<DbJson, Pg> for Value {
-    fn from_sql(bytes: <Pg as diesel::backend::Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+    fn from_sql(
+        bytes: <Pg as diesel::backend::Backend>::RawValue<'_>,
+    ) -> deserialize::Result<Self> {
         <Value as FromSql<diesel::sql_types::Jsonb, Pg>>::from_sql(bytes)
     }
 }

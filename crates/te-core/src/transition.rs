@@ -5,10 +5,10 @@ use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use crate::DalError;
 use crate::connection::AnyConnection;
 use crate::models::TaskStatus;
 use crate::schema::task_executions;
-use crate::DalError;
 
 /// Now, truncated to the microsecond: what both backends store, so a value
 /// written and read back compares equal.
@@ -35,5 +35,95 @@ pub fn refused(conn: &mut AnyConnection, task_id: Uuid, to: TaskStatus) -> DalEr
         Ok(Some(from)) => DalError::IllegalTransition { task_id, from, to },
         Ok(None) => DalError::not_found("task execution", task_id),
         Err(err) => err.into(),
+    }
+}
+
+/// A task or pipeline id bound as one element of an `IN (…)` list:
+/// `column.eq_any(transition::id_list(&ids))`. (diesel binds each element of
+/// such a list itself, which a [`crate::bind::Bind`] does not support.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, diesel::AsExpression)]
+#[diesel(sql_type = crate::sql_types::DbUuid)]
+pub struct IdParam(pub Uuid);
+
+impl<DB> diesel::serialize::ToSql<crate::sql_types::DbUuid, DB> for IdParam
+where
+    DB: diesel::backend::Backend,
+    Uuid: diesel::serialize::ToSql<crate::sql_types::DbUuid, DB>,
+{
+    fn to_sql<'b>(
+        &'b self,
+        out: &mut diesel::serialize::Output<'b, '_, DB>,
+    ) -> diesel::serialize::Result {
+        self.0.to_sql(out)
+    }
+}
+
+/// Many ids, for `eq_any` (an `IN (…)` list of at most
+/// [`crate::batch::MAX_IN_LIST`] ids per statement).
+pub fn id_list(ids: &[Uuid]) -> Vec<IdParam> {
+    ids.iter().copied().map(IdParam).collect()
+}
+
+/// Compare-and-set of many tasks: applies `changes` to each of `task_ids`
+/// whose status is one of `from` and, when `runner` is `Some`, whose
+/// `claimed_by` is that runner; returns `(id, pipeline_execution_id)` of every
+/// row changed. One `UPDATE … RETURNING` per [`crate::batch::MAX_IN_LIST`]
+/// ids. Call inside a write transaction, with the changes' audit events.
+pub fn compare_and_set<C>(
+    conn: &mut AnyConnection,
+    task_ids: &[Uuid],
+    from: &[TaskStatus],
+    runner: Option<Uuid>,
+    changes: C,
+) -> Result<Vec<(Uuid, Uuid)>, DalError>
+where
+    C: AsChangeset<Target = task_executions::table> + Clone,
+    C::Changeset: diesel::query_builder::QueryFragment<crate::MultiBackend>,
+{
+    let mut changed = Vec::new();
+    for chunk in task_ids.chunks(crate::batch::MAX_IN_LIST) {
+        let target = task_executions::table
+            .filter(task_executions::id.eq_any(id_list(chunk)))
+            .filter(task_executions::status.eq_any(from.to_vec()))
+            .filter(
+                task_executions::claimed_by
+                    .eq(crate::bind::opt_id(runner))
+                    .or(crate::bind::Bind::<diesel::sql_types::Bool, bool>::new(
+                        runner.is_none(),
+                    )),
+            );
+        let rows = diesel::update(target)
+            .set(changes.clone())
+            .returning((task_executions::id, task_executions::pipeline_execution_id))
+            .get_results::<(Uuid, Uuid)>(conn)?;
+        changed.extend(rows);
+    }
+    Ok(changed)
+}
+
+/// Why a runner-guarded compare-and-set of one task changed nothing:
+/// `Ok(())` when the task still is in one of `from` but `runner` does not
+/// hold its claim (the fence held: the caller reports `false`); otherwise the
+/// error of [`refused`]. Call inside the transaction of the update.
+pub fn fenced_or_refused(
+    conn: &mut AnyConnection,
+    task_id: Uuid,
+    from: &[TaskStatus],
+    to: TaskStatus,
+    runner: Option<Uuid>,
+) -> Result<(), DalError> {
+    let current = task_executions::table
+        .find(crate::bind::id(task_id))
+        .select((task_executions::status, task_executions::claimed_by))
+        .first::<(TaskStatus, Option<Uuid>)>(conn)
+        .optional()?;
+    match (current, runner) {
+        (Some((status, holder)), Some(runner))
+            if from.contains(&status) && holder != Some(runner) =>
+        {
+            Ok(())
+        }
+        (Some((from, _)), _) => Err(DalError::IllegalTransition { task_id, from, to }),
+        (None, _) => Err(DalError::not_found("task execution", task_id)),
     }
 }

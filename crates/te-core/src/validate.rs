@@ -19,7 +19,10 @@ pub fn name(field: &'static str, value: &str) -> Result<(), DalError> {
 /// A count such as `attempt` or `max_attempts` must be at least 1.
 pub fn at_least_one(field: &'static str, value: i32) -> Result<(), DalError> {
     if value < 1 {
-        return Err(DalError::invalid(field, format!("must be at least 1, got {value}")));
+        return Err(DalError::invalid(
+            field,
+            format!("must be at least 1, got {value}"),
+        ));
     }
     Ok(())
 }

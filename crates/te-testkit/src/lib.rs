@@ -38,7 +38,11 @@ pub const BACKEND_ENV: &str = "TE_TEST_BACKEND";
 /// # Panics
 /// On any other value, so that a typo never silently runs the wrong backend.
 pub fn backend_from_env() -> Backend {
-    match std::env::var(BACKEND_ENV).unwrap_or_default().to_ascii_lowercase().as_str() {
+    match std::env::var(BACKEND_ENV)
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+        .as_str()
+    {
         "" | "sqlite" => Backend::Sqlite,
         "postgres" | "postgresql" | "pg" => Backend::Postgres,
         other => panic!("{BACKEND_ENV}={other:?}: expected `sqlite` or `postgres`"),

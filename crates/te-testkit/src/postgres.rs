@@ -24,7 +24,9 @@ enum Keep {
     Nothing,
     Cluster(#[allow(dead_code)] tempfile::TempDir),
     #[cfg(feature = "testcontainers")]
-    Container(#[allow(dead_code)] testcontainers::ContainerAsync<testcontainers::GenericImage>),
+    Container(
+        #[allow(dead_code)] Box<testcontainers::ContainerAsync<testcontainers::GenericImage>>,
+    ),
 }
 
 impl PostgresServer {
@@ -110,18 +112,17 @@ async fn find_server() -> Result<PostgresServer, String> {
     match std::env::var("DATABASE_URL") {
         Ok(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             let probe = url.clone();
-            let check = tokio::task::spawn_blocking(move || PgConnection::establish(&probe).map(|_| ()))
-                .await
-                .map_err(|e| e.to_string())?;
+            let check =
+                tokio::task::spawn_blocking(move || PgConnection::establish(&probe).map(|_| ()))
+                    .await
+                    .map_err(|e| e.to_string())?;
             return match check {
                 Ok(()) => Ok(PostgresServer {
                     admin_url: url,
                     origin: "DATABASE_URL",
                     _keep: Keep::Nothing,
                 }),
-                Err(e) => Err(format!(
-                    "DATABASE_URL is set but cannot be reached: {e}"
-                )),
+                Err(e) => Err(format!("DATABASE_URL is set but cannot be reached: {e}")),
             };
         }
         Ok(_) => tried.push("DATABASE_URL is not a postgres:// URL".to_owned()),
@@ -175,7 +176,8 @@ fn running_as_root() -> bool {
 /// Makes a cluster in a temporary directory with `initdb` and starts it on a
 /// free port; a small shell watcher stops it when this process exits.
 fn start_local_cluster() -> Result<PostgresServer, String> {
-    let initdb = find_pg_bin("initdb").ok_or("no `initdb` found (PostgreSQL server binaries are not installed)")?;
+    let initdb = find_pg_bin("initdb")
+        .ok_or("no `initdb` found (PostgreSQL server binaries are not installed)")?;
     let postgres = find_pg_bin("postgres").ok_or("no `postgres` binary found")?;
     if running_as_root() {
         return Err("a local cluster cannot be started as root".to_owned());
@@ -186,7 +188,15 @@ fn start_local_cluster() -> Result<PostgresServer, String> {
         .map_err(|e| format!("temporary directory: {e}"))?;
     let data = dir.path().join("data");
     let status = Command::new(&initdb)
-        .args(["-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "-D"])
+        .args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "-D",
+        ])
         .arg(&data)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -209,7 +219,12 @@ fn start_local_cluster() -> Result<PostgresServer, String> {
     })
 }
 
-fn spawn_watched_postgres(postgres: &Path, data: &Path, socket_dir: &Path, port: u16) -> Result<(), String> {
+fn spawn_watched_postgres(
+    postgres: &Path,
+    data: &Path,
+    socket_dir: &Path,
+    port: u16,
+) -> Result<(), String> {
     // The watcher's parent is this process: when it is gone, stop the server.
     let script = r#"
 "$0" -D "$1" -p "$2" -k "$3" -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 >"$3/postgres.log" 2>&1 &
@@ -277,7 +292,7 @@ async fn start_container() -> Result<PostgresServer, String> {
     Ok(PostgresServer {
         admin_url: url,
         origin: "testcontainers",
-        _keep: Keep::Container(container),
+        _keep: Keep::Container(Box::new(container)),
     })
 }
 

@@ -65,7 +65,12 @@ pub struct NewEvent {
 
 impl NewEvent {
     /// An event of `event_type` about task `task_id` of pipeline `pipeline_id`.
-    pub fn task(pipeline_id: Uuid, task_id: Uuid, event_type: EventType, now: DateTime<Utc>) -> Self {
+    pub fn task(
+        pipeline_id: Uuid,
+        task_id: Uuid,
+        event_type: EventType,
+        now: DateTime<Utc>,
+    ) -> Self {
         NewEvent {
             id: crate::new_id(),
             pipeline_execution_id: pipeline_id,

@@ -221,7 +221,11 @@ mod tests {
             .collect();
         assert_eq!(
             terminal,
-            vec![TaskStatus::Completed, TaskStatus::Failed, TaskStatus::Skipped]
+            vec![
+                TaskStatus::Completed,
+                TaskStatus::Failed,
+                TaskStatus::Skipped
+            ]
         );
     }
 }
