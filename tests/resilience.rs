@@ -1,0 +1,112 @@
+//! The pool survives what goes wrong underneath it: a query that panics, a
+//! server that drops its connections, and a writer that holds the lock.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use te_core::schema::pipeline_executions;
+use te_core::{AnyConnection, Backend, DalConfig, DalError, TaskExecutionDal};
+use te_testkit::TestDb;
+
+fn count_pipelines(conn: &mut AnyConnection) -> Result<i64, DalError> {
+    Ok(pipeline_executions::table.count().get_result(conn)?)
+}
+
+#[tokio::test]
+async fn a_panicking_query_is_an_error_and_the_pool_recovers() {
+    let db = TestDb::new().await;
+    let dal = TaskExecutionDal::connect_with(DalConfig::new(db.url()).max_connections(1))
+        .await
+        .unwrap();
+    let err = dal
+        .run(|_conn| -> Result<(), DalError> { panic!("boom inside a query") })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DalError::Interrupted(_)), "{err:?}");
+    // The only connection was poisoned; the pool replaces it.
+    assert_eq!(dal.run(count_pipelines).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn dropped_server_connections_are_replaced() {
+    let db = TestDb::new().await;
+    let dal = TaskExecutionDal::connect_with(DalConfig::new(db.url()).max_connections(2))
+        .await
+        .unwrap();
+    assert_eq!(dal.run(count_pipelines).await.unwrap(), 0);
+    match db.backend() {
+        Backend::Postgres => {
+            // Terminate every other session on this database, as a server
+            // restart or a network cut would.
+            let killed = db
+                .run(|conn| {
+                    #[derive(QueryableByName)]
+                    struct Killed {
+                        #[diesel(sql_type = diesel::sql_types::BigInt)]
+                        n: i64,
+                    }
+                    let row: Killed = diesel::sql_query(
+                        "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+                         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                    )
+                    .get_result(conn)?;
+                    Ok(row.n)
+                })
+                .await
+                .unwrap();
+            assert!(killed >= 1, "the other handle's connection was terminated");
+        }
+        Backend::Sqlite => {
+            // A file connection cannot be cut; closing the pool's idle
+            // connections is the nearest equivalent.
+            dal.pool().retain(|_, _| false);
+        }
+    }
+    assert_eq!(dal.run(count_pipelines).await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_writer_waits_for_the_first_instead_of_failing() {
+    let db = TestDb::new().await;
+    let other = TaskExecutionDal::connect(db.url()).await.unwrap();
+    let now = te_core::now();
+    let row = |name: &str| te_core::PipelineExecution {
+        id: te_core::new_id(),
+        pipeline_name: name.into(),
+        pipeline_version: "1".into(),
+        status: te_core::PipelineStatus::Running,
+        context_id: None,
+        started_at: now,
+        completed_at: None,
+        error_details: None,
+        recovery_attempts: 0,
+        last_recovery_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let (first_row, second_row) = (row("first"), row("second"));
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let first = db.write(move |conn| {
+        diesel::insert_into(pipeline_executions::table)
+            .values(first_row)
+            .execute(conn)?;
+        let _ = started_tx.send(());
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(())
+    });
+    let second = async move {
+        started_rx.await.unwrap();
+        other
+            .write(move |conn| {
+                diesel::insert_into(pipeline_executions::table)
+                    .values(second_row)
+                    .execute(conn)?;
+                Ok(())
+            })
+            .await
+    };
+    let (a, b) = tokio::join!(first, second);
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(db.run(count_pipelines).await.unwrap(), 2);
+}
