@@ -256,6 +256,33 @@ async fn timestamps_order_to_the_microsecond() {
 }
 
 #[tokio::test]
+async fn id_lists_bind_every_element() {
+    let db = TestDb::new().await;
+    let now = te_core::now();
+    let pipeline = pipeline_row(now);
+    let pid = pipeline.id;
+    insert_pipeline(&db, pipeline).await.unwrap();
+    let rows: Vec<TaskExecution> = (0..5)
+        .map(|i| NewTaskExecution::new(pid, format!("t{i}")).into_row(now))
+        .collect();
+    let wanted = vec![rows[1].id, rows[3].id, Uuid::new_v4()];
+    for row in rows {
+        insert_task(&db, row).await.unwrap();
+    }
+    let found = db
+        .run(move |conn| {
+            Ok(task_executions::table
+                .filter(task_executions::id.eq_any(bind::ids(&wanted)))
+                .order(task_executions::task_name)
+                .select(task_executions::task_name)
+                .load::<String>(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(found, ["t1", "t3"]);
+}
+
+#[tokio::test]
 async fn constraint_violations_map_to_dal_errors() {
     let db = TestDb::new().await;
     let now = te_core::now();

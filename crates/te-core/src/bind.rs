@@ -63,6 +63,18 @@ where
     }
 }
 
+// Lets `eq_any` bind each element of an `IN (…)` list.
+impl<ST, T, DB> ToSql<ST, DB> for Bind<ST, T>
+where
+    ST: std::fmt::Debug,
+    T: ToSql<ST, DB>,
+    DB: Backend,
+{
+    fn to_sql<'b>(&'b self, out: &mut diesel::serialize::Output<'b, '_, DB>) -> diesel::serialize::Result {
+        self.value.to_sql(out)
+    }
+}
+
 impl<ST: QueryId, T> QueryId for Bind<ST, T> {
     type QueryId = Bind<ST::QueryId, ()>;
     const HAS_STATIC_QUERY_ID: bool = ST::HAS_STATIC_QUERY_ID;
@@ -86,7 +98,7 @@ pub fn opt_id(value: Option<Uuid>) -> Bind<Nullable<DbUuid>, Option<Uuid>> {
     Bind::new(value)
 }
 
-/// Many UUIDs, for `eq_any`.
+/// Many UUIDs, for `eq_any` (at most [`crate::batch::MAX_IN_LIST`] per statement).
 pub fn ids(values: &[Uuid]) -> Vec<Bind<DbUuid, Uuid>> {
     values.iter().copied().map(id).collect()
 }

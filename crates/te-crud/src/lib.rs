@@ -1,8 +1,139 @@
-//! Create, read, list and update of task and pipeline executions for the task-execution DAL.
+//! Create, read, list and update of task and pipeline executions for the
+//! task-execution DAL, as the [`TaskCrud`] trait on [`TaskExecutionDal`].
 
-use te_core::TaskExecutionDal;
+mod pipeline;
+mod task;
+mod update;
 
-/// Create, read, list and update of task and pipeline executions, as methods on [`TaskExecutionDal`].
-pub trait TaskCrud {}
+use std::future::Future;
 
-impl TaskCrud for TaskExecutionDal {}
+use te_core::{
+    DalError, NewPipelineExecution, NewTaskExecution, PipelineExecution, TaskExecution,
+    TaskExecutionDal,
+};
+use uuid::Uuid;
+
+pub use update::TaskUpdate;
+
+/// Create, read, list and update of task and pipeline executions, as methods
+/// on [`TaskExecutionDal`].
+///
+/// Every write validates its input first ([`DalError::InvalidInput`] naming
+/// the field, nothing written) and commits the row together with its audit
+/// event, or nothing.
+pub trait TaskCrud {
+    /// Creates a pipeline execution and its `PipelineCreated` event in one
+    /// transaction. A non-empty initial `context` is stored in the contexts
+    /// table and linked through `context_id`; an empty object (like no
+    /// context) stores nothing and leaves `context_id` empty.
+    fn create_pipeline_execution(
+        &self,
+        new: NewPipelineExecution,
+    ) -> impl Future<Output = Result<PipelineExecution, DalError>> + Send;
+
+    /// The pipeline execution `pipeline_id`; [`DalError::NotFound`] if absent.
+    fn get_pipeline_execution(
+        &self,
+        pipeline_id: Uuid,
+    ) -> impl Future<Output = Result<PipelineExecution, DalError>> + Send;
+
+    /// Creates a task execution and its `TaskCreated` event in one
+    /// transaction. A missing pipeline execution is [`DalError::NotFound`];
+    /// a name already used in the pipeline execution is [`DalError::Conflict`].
+    fn create(
+        &self,
+        new: NewTaskExecution,
+    ) -> impl Future<Output = Result<TaskExecution, DalError>> + Send;
+
+    /// Creates many task executions and one `TaskCreated` event each, in one
+    /// transaction: all of them or none (a bad row, a duplicate name or a
+    /// missing pipeline execution writes nothing). Returned in input order.
+    /// An empty input returns an empty vector without touching the database.
+    fn create_many(
+        &self,
+        new: Vec<NewTaskExecution>,
+    ) -> impl Future<Output = Result<Vec<TaskExecution>, DalError>> + Send;
+
+    /// The task execution `task_id`; [`DalError::NotFound`] if absent.
+    fn get_by_id(
+        &self,
+        task_id: Uuid,
+    ) -> impl Future<Output = Result<TaskExecution, DalError>> + Send;
+
+    /// Every task execution of `pipeline_id`, ordered by `(created_at, id)`;
+    /// empty when the pipeline execution has none (or does not exist).
+    fn get_all_tasks_for_pipeline(
+        &self,
+        pipeline_id: Uuid,
+    ) -> impl Future<Output = Result<Vec<TaskExecution>, DalError>> + Send;
+
+    /// Changes the fields of `update` that are `Some`, bumps `updated_at` and
+    /// writes a `TaskUpdated` event, in one transaction; returns the updated
+    /// row. Any status may be updated. [`DalError::NotFound`] if absent.
+    fn update_task(
+        &self,
+        task_id: Uuid,
+        update: TaskUpdate,
+    ) -> impl Future<Output = Result<TaskExecution, DalError>> + Send;
+}
+
+impl TaskCrud for TaskExecutionDal {
+    #[tracing::instrument(skip(self, new), fields(pipeline_name = %new.pipeline_name))]
+    async fn create_pipeline_execution(
+        &self,
+        new: NewPipelineExecution,
+    ) -> Result<PipelineExecution, DalError> {
+        new.validate()?;
+        self.write(move |conn| pipeline::create(conn, new)).await
+    }
+
+    #[tracing::instrument(skip(self), fields(pipeline_id = %pipeline_id))]
+    async fn get_pipeline_execution(
+        &self,
+        pipeline_id: Uuid,
+    ) -> Result<PipelineExecution, DalError> {
+        self.run(move |conn| pipeline::get(conn, pipeline_id)).await
+    }
+
+    #[tracing::instrument(skip(self, new), fields(pipeline_id = %new.pipeline_execution_id, task_name = %new.task_name))]
+    async fn create(&self, new: NewTaskExecution) -> Result<TaskExecution, DalError> {
+        let mut rows = task::create_rows(self, vec![new]).await?;
+        Ok(rows.remove(0))
+    }
+
+    #[tracing::instrument(skip(self, new), fields(count = new.len()))]
+    async fn create_many(
+        &self,
+        new: Vec<NewTaskExecution>,
+    ) -> Result<Vec<TaskExecution>, DalError> {
+        if new.is_empty() {
+            return Ok(Vec::new());
+        }
+        task::create_rows(self, new).await
+    }
+
+    #[tracing::instrument(skip(self), fields(task_id = %task_id))]
+    async fn get_by_id(&self, task_id: Uuid) -> Result<TaskExecution, DalError> {
+        self.run(move |conn| task::get(conn, task_id)).await
+    }
+
+    #[tracing::instrument(skip(self), fields(pipeline_id = %pipeline_id))]
+    async fn get_all_tasks_for_pipeline(
+        &self,
+        pipeline_id: Uuid,
+    ) -> Result<Vec<TaskExecution>, DalError> {
+        self.run(move |conn| task::for_pipeline(conn, pipeline_id))
+            .await
+    }
+
+    #[tracing::instrument(skip(self, update), fields(task_id = %task_id))]
+    async fn update_task(
+        &self,
+        task_id: Uuid,
+        update: TaskUpdate,
+    ) -> Result<TaskExecution, DalError> {
+        update.validate()?;
+        self.write(move |conn| update::apply(conn, task_id, update))
+            .await
+    }
+}

@@ -1,8 +1,128 @@
-//! Every status transition of a task execution, each with its audit event, in one transaction for the task-execution DAL.
+//! Every status transition of a task execution, each with its audit event in
+//! one transaction, as the [`TaskState`] trait on
+//! [`TaskExecutionDal`](te_core::TaskExecutionDal).
+//!
+//! Each transition is one compare-and-set `UPDATE` whose `WHERE` names the
+//! statuses it may start from (and, for a runner-guarded call, the runner that
+//! must hold the claim), followed by its event, in one write transaction. A
+//! transition from any other status is [`DalError::IllegalTransition`], an
+//! unknown task [`DalError::NotFound`], and neither writes anything.
+//!
+//! Every transition bumps `updated_at`. Leaving `Running` clears
+//! `sub_status`; reaching a terminal status (`Completed`, `Failed`,
+//! `Skipped`) also clears the claim (`claimed_by`, `heartbeat_at`), so a
+//! finished task never shows up as a stale claim.
 
-use te_core::TaskExecutionDal;
+mod apply;
+mod transitions;
 
-/// Every status transition of a task execution, each with its audit event, in one transaction, as methods on [`TaskExecutionDal`].
-pub trait TaskState {}
+use std::future::Future;
 
-impl TaskState for TaskExecutionDal {}
+use te_core::{DalError, SubStatus};
+use uuid::Uuid;
+
+/// Every status transition of a task execution, each with its audit event,
+/// in one transaction, as methods on
+/// [`TaskExecutionDal`](te_core::TaskExecutionDal).
+///
+/// | operation | from | to |
+/// |---|---|---|
+/// | `mark_ready` | `NotStarted`, `Ready` | `Ready` |
+/// | `mark_started` | `Ready`, `Running` | `Running` |
+/// | `mark_completed(_many)` | `Running` | `Completed` |
+/// | `mark_failed` | `NotStarted`, `Ready`, `Running` | `Failed` |
+/// | `mark_skipped` | `NotStarted`, `Ready` | `Skipped` |
+/// | `mark_abandoned` | `NotStarted`, `Ready`, `Running` | `Failed` |
+/// | `set_sub_status` | `Running` | `Running` |
+/// | `reset_task_for_recovery` | `Running`, `Ready` | `Ready` |
+/// | `reset_retry_state` | any | `Ready` |
+///
+/// Every successful call writes exactly one event (even one that leaves the
+/// status as it was, such as a repeated `mark_started`).
+pub trait TaskState {
+    /// `NotStarted` or `Ready` → `Ready` (clears `sub_status`); event `TaskReady`.
+    fn mark_ready(&self, task_id: Uuid) -> impl Future<Output = Result<(), DalError>> + Send;
+
+    /// `Ready` or `Running` → `Running`; sets `started_at` unless already set,
+    /// so calling it again is harmless. Event `TaskStarted`.
+    fn mark_started(&self, task_id: Uuid) -> impl Future<Output = Result<(), DalError>> + Send;
+
+    /// `Running` → `Completed`: sets `completed_at`, clears `sub_status` and
+    /// the claim. Event `TaskCompleted` (with `runner_id`).
+    ///
+    /// With `runner_id`, the update also requires that runner to hold the
+    /// claim: `Ok(false)` (nothing written) when the task is `Running` but
+    /// that runner does not hold it. Otherwise `Ok(true)`, or the error of an
+    /// illegal transition or unknown task.
+    fn mark_completed(
+        &self,
+        task_id: Uuid,
+        runner_id: Option<Uuid>,
+    ) -> impl Future<Output = Result<bool, DalError>> + Send;
+
+    /// Completes every task of `task_ids` that is `Running` (and, with
+    /// `runner_id`, held by that runner), as `mark_completed` does, in one
+    /// transaction with one `TaskCompleted` event each; the others are left
+    /// alone. Returns how many were completed. Unknown ids and duplicates are
+    /// ignored; an empty input touches nothing.
+    fn mark_completed_many(
+        &self,
+        task_ids: Vec<Uuid>,
+        runner_id: Option<Uuid>,
+    ) -> impl Future<Output = Result<usize, DalError>> + Send;
+
+    /// `NotStarted`, `Ready` or `Running` → `Failed`: sets `completed_at`,
+    /// `error_details` and `last_error` to `error`, clears `sub_status` and
+    /// the claim. Event `TaskFailed` with `{"error": …}`. `runner_id` guards
+    /// as in [`TaskState::mark_completed`]: `Ok(false)` when the task may fail
+    /// but that runner does not hold its claim.
+    fn mark_failed(
+        &self,
+        task_id: Uuid,
+        error: &str,
+        runner_id: Option<Uuid>,
+    ) -> impl Future<Output = Result<bool, DalError>> + Send;
+
+    /// `NotStarted` or `Ready` → `Skipped`: sets `completed_at`, stores
+    /// `reason` in `error_details`, clears the claim. Event `TaskSkipped`
+    /// with `{"reason": …}`.
+    fn mark_skipped(
+        &self,
+        task_id: Uuid,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), DalError>> + Send;
+
+    /// Any non-terminal status → `Failed` for good: `error_details` is
+    /// `ABANDONED: <reason>`, `last_error` is `reason`, `completed_at` set,
+    /// `sub_status` and the claim cleared. Event `TaskAbandoned` with
+    /// `{"reason": …}`.
+    fn mark_abandoned(
+        &self,
+        task_id: Uuid,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), DalError>> + Send;
+
+    /// Sets (or with `None` clears) the sub-status of a `Running` task; any
+    /// other status is [`DalError::IllegalTransition`] (to `Running`), since a
+    /// sub-status only refines `Running`. Event `SubStatusChanged` with
+    /// `{"sub_status": …}`.
+    fn set_sub_status(
+        &self,
+        task_id: Uuid,
+        sub_status: Option<SubStatus>,
+    ) -> impl Future<Output = Result<(), DalError>> + Send;
+
+    /// Any status → `Ready` with `attempt` 1: clears `started_at`,
+    /// `completed_at`, `retry_at`, `error_details`, `last_error`,
+    /// `sub_status` and the claim. Event `RetryStateReset`.
+    fn reset_retry_state(&self, task_id: Uuid)
+    -> impl Future<Output = Result<(), DalError>> + Send;
+
+    /// `Running` or `Ready` → `Ready` after its runner was lost:
+    /// `recovery_attempts + 1`, `last_recovery_at` now, clears `started_at`,
+    /// `sub_status` and the claim. Event `RecoveryReset`.
+    fn reset_task_for_recovery(
+        &self,
+        task_id: Uuid,
+    ) -> impl Future<Output = Result<(), DalError>> + Send;
+}

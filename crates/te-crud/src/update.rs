@@ -1,0 +1,95 @@
+//! `TaskUpdate`: changing a task execution's attempts, trigger rules or configuration.
+
+use diesel::prelude::*;
+use serde_json::{Value, json};
+use te_core::schema::task_executions;
+use te_core::{
+    AnyConnection, DalError, EventType, NewEvent, TaskExecution, bind, record_event, validate,
+};
+use uuid::Uuid;
+
+/// The fields of a task execution that `update_task` may change; `None`
+/// leaves a field alone.
+///
+/// ```
+/// # use te_crud::TaskUpdate;
+/// let update = TaskUpdate { max_attempts: Some(3), ..Default::default() };
+/// # let _ = update;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskUpdate {
+    /// New number of attempts allowed: at least 1.
+    pub max_attempts: Option<i32>,
+    /// New trigger rules: any JSON value but `null`.
+    pub trigger_rules: Option<Value>,
+    /// New configuration: a JSON object.
+    pub task_configuration: Option<Value>,
+}
+
+impl TaskUpdate {
+    /// Checks every field that is set; the error names the first field at fault.
+    pub fn validate(&self) -> Result<(), DalError> {
+        if let Some(max_attempts) = self.max_attempts {
+            validate::at_least_one("max_attempts", max_attempts)?;
+        }
+        if self.trigger_rules.as_ref().is_some_and(Value::is_null) {
+            return Err(DalError::invalid("trigger_rules", "must not be null"));
+        }
+        if let Some(config) = &self.task_configuration {
+            validate::json_object("task_configuration", config)?;
+        }
+        Ok(())
+    }
+
+    /// The names of the fields that are set, for the audit event.
+    fn changed_fields(&self) -> Vec<&'static str> {
+        [
+            ("max_attempts", self.max_attempts.is_some()),
+            ("trigger_rules", self.trigger_rules.is_some()),
+            ("task_configuration", self.task_configuration.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+}
+
+/// Applies `update` to `task_id` and writes its `TaskUpdated` event; returns
+/// the updated row. Call inside a write transaction, after validation.
+pub(crate) fn apply(
+    conn: &mut AnyConnection,
+    task_id: Uuid,
+    update: TaskUpdate,
+) -> Result<TaskExecution, DalError> {
+    let now = te_core::now();
+    let fields = update.changed_fields();
+    let changed = diesel::update(task_executions::table.find(bind::id(task_id)))
+        .set((
+            update
+                .max_attempts
+                .map(|m| task_executions::max_attempts.eq(m)),
+            update
+                .trigger_rules
+                .map(|v| task_executions::trigger_rules.eq(bind::json(v))),
+            update
+                .task_configuration
+                .map(|v| task_executions::task_configuration.eq(bind::json(v))),
+            task_executions::updated_at.eq(bind::ts(now)),
+        ))
+        .execute(conn)?;
+    if changed == 0 {
+        return Err(DalError::not_found("task execution", task_id));
+    }
+    let row = crate::task::get(conn, task_id)?;
+    record_event(
+        conn,
+        NewEvent::task(
+            row.pipeline_execution_id,
+            task_id,
+            EventType::TaskUpdated,
+            now,
+        )
+        .data(json!({ "fields": fields })),
+    )?;
+    Ok(row)
+}
