@@ -1,8 +1,191 @@
 //! Atomic claiming, runner claims, heartbeats, release, stale claims and retry scheduling for the task-execution DAL.
+//!
+//! Everything here is a method of [`TaskClaiming`], implemented for
+//! [`TaskExecutionDal`]. The claim is the one place where the SQL differs by
+//! backend (the `claim` module); every other operation is written once.
+//!
+//! # Claims and runner claims
+//!
+//! - A *claim* ([`TaskClaiming::claim_ready_task`]) moves `Ready` tasks to
+//!   `Running` (sub-status `Active`, `started_at` now). No task is ever handed
+//!   to two callers: on PostgreSQL the claim is one statement that locks its
+//!   candidates with `FOR UPDATE SKIP LOCKED` and updates them; on SQLite it
+//!   runs inside a write transaction taken up front (`BEGIN IMMEDIATE`).
+//! - A *runner claim* (`claimed_by`, `heartbeat_at`) records which runner works
+//!   on a task, so that a runner that dies can be noticed
+//!   ([`TaskClaiming::find_stale_claims`]). A `Ready` task that a runner claimed
+//!   with [`TaskClaiming::claim_for_runner`] is reserved for that runner: only
+//!   [`TaskClaiming::claim_ready_tasks_for_runner`] with the same runner claims
+//!   it, until the claim is released.
 
-use te_core::TaskExecutionDal;
+mod claim;
+mod retry;
+mod runner;
+mod stale;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use te_core::{
+    ClaimResult, DalError, HeartbeatResult, RunnerClaimResult, StaleClaim, TaskExecution,
+    TaskExecutionDal,
+};
+use uuid::Uuid;
 
 /// Atomic claiming, runner claims, heartbeats, release, stale claims and retry scheduling, as methods on [`TaskExecutionDal`].
-pub trait TaskClaiming {}
+pub trait TaskClaiming {
+    /// Claims up to `limit` `Ready` tasks whose `retry_at` is unset or has
+    /// passed, oldest first (by `created_at`, then `id`), and not reserved by a
+    /// runner claim.
+    ///
+    /// Each claimed task is moved to `Running` with sub-status `Active`,
+    /// `started_at` and `updated_at` set to now, and gets one `TaskClaimed`
+    /// event, all in one transaction. No task is ever returned to two callers,
+    /// whatever the number of connections, handles or processes claiming at
+    /// once. The result is ordered oldest first; it is empty when nothing is
+    /// claimable.
+    ///
+    /// `limit` must be between 1 and 10,000, else [`DalError::InvalidInput`].
+    fn claim_ready_task(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ClaimResult>, DalError>> + Send;
 
-impl TaskClaiming for TaskExecutionDal {}
+    /// As [`TaskClaiming::claim_ready_task`], and in the same statement sets
+    /// `claimed_by` to `runner_id` and `heartbeat_at` to now on every claimed
+    /// task. Tasks reserved by another runner are not claimed; tasks reserved
+    /// by this runner are. The `TaskClaimed` events carry `runner_id`.
+    fn claim_ready_tasks_for_runner(
+        &self,
+        runner_id: Uuid,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ClaimResult>, DalError>> + Send;
+
+    /// Gives `runner_id` the runner claim on a `Ready` or `Running` task, as a
+    /// compare-and-set: it succeeds when the task is unclaimed or already
+    /// claimed by `runner_id` (which refreshes `heartbeat_at`), and writes a
+    /// `RunnerClaimed` event.
+    ///
+    /// [`RunnerClaimResult::AlreadyClaimed`] when another runner holds the claim
+    /// or the task is in any other status (nothing is written then);
+    /// [`DalError::NotFound`] for an unknown task.
+    fn claim_for_runner(
+        &self,
+        task_id: Uuid,
+        runner_id: Uuid,
+    ) -> impl Future<Output = Result<RunnerClaimResult, DalError>> + Send;
+
+    /// Refreshes `heartbeat_at` of a task `runner_id` holds the claim on, while
+    /// the task is `Ready` or `Running`.
+    ///
+    /// [`HeartbeatResult::ClaimLost`] when the runner no longer holds the claim
+    /// (released, taken by another runner, or the task finished): the runner
+    /// should stop working on it. [`DalError::NotFound`] for an unknown task.
+    /// Heartbeats write no event and leave `updated_at` alone.
+    fn heartbeat(
+        &self,
+        task_id: Uuid,
+        runner_id: Uuid,
+    ) -> impl Future<Output = Result<HeartbeatResult, DalError>> + Send;
+
+    /// Clears `claimed_by` and `heartbeat_at` of a task, whatever its status,
+    /// and writes a `ClaimReleased` event naming the runner that held it.
+    ///
+    /// Releasing an unclaimed task does nothing (no event).
+    /// [`DalError::NotFound`] for an unknown task.
+    fn release_runner_claim(
+        &self,
+        task_id: Uuid,
+    ) -> impl Future<Output = Result<(), DalError>> + Send;
+
+    /// Claims whose runner went silent: `Ready` or `Running` tasks with a
+    /// runner claim whose `heartbeat_at` is older than `threshold` ago, oldest
+    /// heartbeat first (then by id). Finished (`Completed`, `Failed`,
+    /// `Skipped`) and `NotStarted` tasks are never returned, nor are claims
+    /// without any heartbeat (which the operations here never write).
+    ///
+    /// A `threshold` too large to subtract from now is [`DalError::InvalidInput`].
+    fn find_stale_claims(
+        &self,
+        threshold: Duration,
+    ) -> impl Future<Output = Result<Vec<StaleClaim>, DalError>> + Send;
+
+    /// Schedules another attempt of a `Running` or `Failed` task: moves it to
+    /// `Ready` with `retry_at` (it is not claimable before then) and `attempt`
+    /// set to `new_attempt`; clears `sub_status`, `started_at`, `completed_at`
+    /// and the runner claim; keeps `last_error` and `error_details`. Writes a
+    /// `RetryScheduled` event with `{"retry_at", "attempt"}`, in the same
+    /// transaction.
+    ///
+    /// `new_attempt` must be at least 1 and at most the task's `max_attempts`,
+    /// else [`DalError::InvalidInput`]; from any other status
+    /// [`DalError::IllegalTransition`]; [`DalError::NotFound`] for an unknown
+    /// task. In every error case nothing is written.
+    fn schedule_retry(
+        &self,
+        task_id: Uuid,
+        retry_at: DateTime<Utc>,
+        new_attempt: i32,
+    ) -> impl Future<Output = Result<(), DalError>> + Send;
+
+    /// `Ready` tasks with a `retry_at` that has passed, earliest `retry_at`
+    /// first (then by `id`).
+    fn get_ready_for_retry(
+        &self,
+    ) -> impl Future<Output = Result<Vec<TaskExecution>, DalError>> + Send;
+}
+
+impl TaskClaiming for TaskExecutionDal {
+    #[tracing::instrument(skip(self), err(level = "debug"))]
+    async fn claim_ready_task(&self, limit: usize) -> Result<Vec<ClaimResult>, DalError> {
+        claim::claim_ready(self, None, limit).await
+    }
+
+    #[tracing::instrument(skip(self), fields(%runner_id), err(level = "debug"))]
+    async fn claim_ready_tasks_for_runner(
+        &self,
+        runner_id: Uuid,
+        limit: usize,
+    ) -> Result<Vec<ClaimResult>, DalError> {
+        claim::claim_ready(self, Some(runner_id), limit).await
+    }
+
+    #[tracing::instrument(skip(self), fields(%task_id, %runner_id), err(level = "debug"))]
+    async fn claim_for_runner(
+        &self,
+        task_id: Uuid,
+        runner_id: Uuid,
+    ) -> Result<RunnerClaimResult, DalError> {
+        runner::claim_for_runner(self, task_id, runner_id).await
+    }
+
+    #[tracing::instrument(skip(self), fields(%task_id, %runner_id), err(level = "debug"))]
+    async fn heartbeat(&self, task_id: Uuid, runner_id: Uuid) -> Result<HeartbeatResult, DalError> {
+        runner::heartbeat(self, task_id, runner_id).await
+    }
+
+    #[tracing::instrument(skip(self), fields(%task_id), err(level = "debug"))]
+    async fn release_runner_claim(&self, task_id: Uuid) -> Result<(), DalError> {
+        runner::release(self, task_id).await
+    }
+
+    #[tracing::instrument(skip(self), err(level = "debug"))]
+    async fn find_stale_claims(&self, threshold: Duration) -> Result<Vec<StaleClaim>, DalError> {
+        stale::find_stale_claims(self, threshold).await
+    }
+
+    #[tracing::instrument(skip(self), fields(%task_id, %retry_at), err(level = "debug"))]
+    async fn schedule_retry(
+        &self,
+        task_id: Uuid,
+        retry_at: DateTime<Utc>,
+        new_attempt: i32,
+    ) -> Result<(), DalError> {
+        retry::schedule_retry(self, task_id, retry_at, new_attempt).await
+    }
+
+    #[tracing::instrument(skip(self), err(level = "debug"))]
+    async fn get_ready_for_retry(&self) -> Result<Vec<TaskExecution>, DalError> {
+        retry::get_ready_for_retry(self).await
+    }
+}

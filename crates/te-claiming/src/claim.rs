@@ -1,0 +1,207 @@
+//! The batch claim: `Ready` tasks moved to `Running` so that no task is ever
+//! handed to two callers. The only SQL of the DAL that differs by backend.
+//!
+//! - **PostgreSQL**: one statement, [`POSTGRES_CLAIM_SQL`]. Its
+//!   `SELECT … FOR UPDATE SKIP LOCKED` locks the candidate rows, skipping rows
+//!   another claimer has locked, so concurrent claimers take disjoint sets
+//!   without waiting on each other. The `status = 'Ready'` filter matches the
+//!   partial index `task_executions_ready_idx (created_at, id)`, which keeps
+//!   the claim cheap however large the history grows.
+//! - **SQLite**: one `UPDATE … WHERE id IN (SELECT … ORDER BY … LIMIT …)
+//!   RETURNING …`, built with diesel's DSL, inside a write transaction begun
+//!   with `BEGIN IMMEDIATE`, which takes the database's write lock before
+//!   anything is read: two connections or two processes on one file never
+//!   select the same rows. (SQLite runs an uncorrelated `IN` subquery once.)
+//!
+//! On both, the `TaskClaimed` events are written in the same transaction.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Nullable, Text};
+use serde_json::json;
+use te_core::schema::task_executions;
+use te_core::sql_types::{DbUuid, UtcTimestamp};
+use te_core::{
+    AnyConnection, ClaimResult, DalError, EventType, NewEvent, SubStatus, TaskExecutionDal,
+    TaskStatus, bind, validate,
+};
+use uuid::Uuid;
+
+/// The PostgreSQL claim. Binds: `$1` now, `$2` the runner (or NULL),
+/// `$3` the heartbeat (now for a runner, else NULL), `$4` the limit.
+///
+/// The candidates are selected in a `MATERIALIZED` CTE, not in an
+/// `IN (SELECT …)`: the planner may run an `IN` subquery again for every
+/// outer row (a nested-loop semi-join), and each run would lock the next
+/// `LIMIT` rows, since rows this statement already updated are skipped, so
+/// the limit would not hold. A materialized CTE runs exactly once.
+///
+/// A row reserved by a runner claim is a candidate only for that runner
+/// (`claimed_by = NULL` is never true, so plain claims skip reserved rows).
+/// The status names are constants of the schema, not user input.
+const POSTGRES_CLAIM_SQL: &str = "\
+WITH claimable AS MATERIALIZED (
+    SELECT id FROM task_executions
+    WHERE status = 'Ready'
+      AND (retry_at IS NULL OR retry_at <= $1)
+      AND (claimed_by IS NULL OR claimed_by = $2)
+    ORDER BY created_at, id
+    LIMIT $4
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE task_executions AS t
+SET status = 'Running',
+    sub_status = 'Active',
+    started_at = $1,
+    updated_at = $1,
+    claimed_by = $2,
+    heartbeat_at = $3
+FROM claimable
+WHERE t.id = claimable.id
+  AND t.status = 'Ready'
+RETURNING t.id, t.pipeline_execution_id, t.task_name, t.attempt, t.created_at";
+
+/// One row the claim changed.
+#[derive(Debug, QueryableByName)]
+struct ClaimedRow {
+    #[diesel(sql_type = DbUuid)]
+    id: Uuid,
+    #[diesel(sql_type = DbUuid)]
+    pipeline_execution_id: Uuid,
+    #[diesel(sql_type = Text)]
+    task_name: String,
+    #[diesel(sql_type = Integer)]
+    attempt: i32,
+    #[diesel(sql_type = UtcTimestamp)]
+    created_at: DateTime<Utc>,
+}
+
+/// Claims up to `limit` ready tasks, for `runner` if given. Validates `limit`
+/// before touching the database.
+pub(crate) async fn claim_ready(
+    dal: &TaskExecutionDal,
+    runner: Option<Uuid>,
+    limit: usize,
+) -> Result<Vec<ClaimResult>, DalError> {
+    let limit = validate::limit("limit", limit)?;
+    let claimed = dal
+        .write(move |conn| {
+            let now = te_core::now();
+            let rows = match conn {
+                AnyConnection::Postgres(pg) => claim_postgres(pg, runner, limit, now)?,
+                AnyConnection::Sqlite(_) => claim_sqlite(conn, runner, limit, now)?,
+            };
+            let events: Vec<NewEvent> = rows
+                .iter()
+                .map(|row| {
+                    NewEvent::task(
+                        row.pipeline_execution_id,
+                        row.id,
+                        EventType::TaskClaimed,
+                        now,
+                    )
+                    .data(json!({ "attempt": row.attempt }))
+                    .runner(runner)
+                })
+                .collect();
+            te_core::record_events(conn, &events)?;
+            Ok(rows)
+        })
+        .await?;
+    tracing::debug!(claimed = claimed.len(), "claimed ready tasks");
+    Ok(claimed
+        .into_iter()
+        .map(|row| ClaimResult {
+            id: row.id,
+            pipeline_execution_id: row.pipeline_execution_id,
+            task_name: row.task_name,
+            attempt: row.attempt,
+        })
+        .collect())
+}
+
+fn claim_postgres(
+    conn: &mut diesel::PgConnection,
+    runner: Option<Uuid>,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<ClaimedRow>, DalError> {
+    let heartbeat = runner.map(|_| now);
+    let mut rows = diesel::sql_query(POSTGRES_CLAIM_SQL)
+        .bind::<UtcTimestamp, _>(now)
+        .bind::<Nullable<DbUuid>, _>(runner)
+        .bind::<Nullable<UtcTimestamp>, _>(heartbeat)
+        .bind::<BigInt, _>(limit)
+        .load::<ClaimedRow>(conn)?;
+    // RETURNING gives no order: hand the tasks out oldest first.
+    rows.sort_by_key(|row| (row.created_at, row.id));
+    Ok(rows)
+}
+
+fn claim_sqlite(
+    conn: &mut AnyConnection,
+    runner: Option<Uuid>,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<ClaimedRow>, DalError> {
+    use task_executions::dsl as t;
+
+    // One statement, run under the write lock taken by BEGIN IMMEDIATE: no
+    // other connection can claim between the inner select and the update.
+    // `status = 'Ready'` stays in the outer WHERE clause too, and RETURNING
+    // reports exactly the rows this statement changed.
+    let ready = diesel::alias!(task_executions as ready);
+    let candidates = ready
+        .filter(ready.field(t::status).eq(TaskStatus::Ready))
+        .filter(
+            ready
+                .field(t::retry_at)
+                .is_null()
+                .or(ready.field(t::retry_at).le(bind::opt_ts(Some(now)))),
+        )
+        .filter(
+            ready
+                .field(t::claimed_by)
+                .is_null()
+                .or(ready.field(t::claimed_by).eq(bind::opt_id(runner))),
+        )
+        .order((ready.field(t::created_at).asc(), ready.field(t::id).asc()))
+        .limit(limit)
+        .select(ready.field(t::id));
+    let heartbeat = runner.map(|_| now);
+    let mut rows = diesel::update(
+        t::task_executions
+            .filter(t::id.eq_any(candidates))
+            .filter(t::status.eq(TaskStatus::Ready)),
+    )
+    .set((
+        t::status.eq(TaskStatus::Running),
+        t::sub_status.eq(Some(SubStatus::Active)),
+        t::started_at.eq(bind::opt_ts(Some(now))),
+        t::updated_at.eq(bind::ts(now)),
+        t::claimed_by.eq(bind::opt_id(runner)),
+        t::heartbeat_at.eq(bind::opt_ts(heartbeat)),
+    ))
+    .returning((
+        t::id,
+        t::pipeline_execution_id,
+        t::task_name,
+        t::attempt,
+        t::created_at,
+    ))
+    .get_results::<(Uuid, Uuid, String, i32, DateTime<Utc>)>(conn)?;
+    // RETURNING gives no order: hand the tasks out oldest first.
+    rows.sort_by_key(|row| (row.4, row.0));
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, pipeline_execution_id, task_name, attempt, created_at)| ClaimedRow {
+                id,
+                pipeline_execution_id,
+                task_name,
+                attempt,
+                created_at,
+            },
+        )
+        .collect())
+}
