@@ -1,6 +1,12 @@
 //! The task-execution DAL: store and coordinate task executions of a workflow
 //! engine on PostgreSQL or embedded SQLite.
+#![doc = ""]
+#![doc = include_str!("../README.md")]
 
+#[doc(inline)]
+pub use te_claiming::TaskClaiming;
+#[doc(inline)]
+pub use te_context::{TaskContexts, merge_context_values};
 #[doc(inline)]
 pub use te_core::{
     Backend, ClaimResult, DalConfig, DalError, EventType, ExecutionEvent, HeartbeatResult,
@@ -9,27 +15,23 @@ pub use te_core::{
     TaskExecutionMetadata, TaskStatus,
 };
 #[doc(inline)]
-pub use te_claiming::TaskClaiming;
+pub use te_crud::{TaskCrud, TaskUpdate};
 #[doc(inline)]
-pub use te_context::TaskContexts;
-#[doc(inline)]
-pub use te_crud::TaskCrud;
-#[doc(inline)]
-pub use te_queries::TaskQueries;
+pub use te_queries::{TaskFilter, TaskQueries};
 #[doc(inline)]
 pub use te_state::TaskState;
 
 /// Everything a user of the DAL needs, in one import.
 pub mod prelude {
     pub use te_claiming::TaskClaiming;
-    pub use te_context::TaskContexts;
+    pub use te_context::{TaskContexts, merge_context_values};
     pub use te_core::{
         Backend, ClaimResult, DalConfig, DalError, EventType, ExecutionEvent, HeartbeatResult,
         NewPipelineExecution, NewTaskExecution, PipelineExecution, PipelineStatus, RetryStats,
         RunnerClaimResult, StaleClaim, SubStatus, TaskExecution, TaskExecutionDal,
         TaskExecutionMetadata, TaskStatus,
     };
-    pub use te_crud::TaskCrud;
-    pub use te_queries::TaskQueries;
+    pub use te_crud::{TaskCrud, TaskUpdate};
+    pub use te_queries::{TaskFilter, TaskQueries};
     pub use te_state::TaskState;
 }

@@ -721,6 +721,10 @@ async fn schedule_retry_makes_running_or_failed_tasks_ready_again() {
         assert_eq!((after.started_at, after.completed_at), (None, None));
         assert_eq!((after.claimed_by, after.heartbeat_at), (None, None));
         assert_eq!(after.last_error, t.last_error, "the last error is kept");
+        assert_eq!(
+            after.error_details, None,
+            "the failure is no longer current"
+        );
         assert!(after.updated_at >= now);
 
         let scheduled = events(&db, Some(t.id), EventType::RetryScheduled).await;

@@ -5,7 +5,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use diesel::prelude::*;
 use serde_json::json;
 use te_core::bind;
-use te_core::schema::{contexts, execution_events, pipeline_executions, task_execution_metadata, task_executions};
+use te_core::schema::{
+    contexts, execution_events, pipeline_executions, task_execution_metadata, task_executions,
+};
 use te_testkit::{TestDb, backend_from_env};
 use uuid::Uuid;
 
@@ -52,7 +54,11 @@ async fn insert_task(db: &TestDb, row: TaskExecution) -> Result<(), DalError> {
 async fn connects_to_the_selected_backend_and_migrates_twice() {
     let db = TestDb::unmigrated_on(backend_from_env()).await;
     assert_eq!(db.backend(), backend_from_env());
-    assert_eq!(db.migrate().await.unwrap(), 1, "first run applies the migration");
+    assert_eq!(
+        db.migrate().await.unwrap(),
+        1,
+        "first run applies the migration"
+    );
     assert_eq!(db.migrate().await.unwrap(), 0, "second run applies nothing");
     db.run_migrations().await.unwrap();
 }
@@ -91,9 +97,11 @@ async fn concurrent_migrations_from_two_handles_both_succeed() {
 async fn every_column_type_round_trips() {
     let db = TestDb::new().await;
     // Microsecond precision, far past and future, unicode and nested JSON, NULLs.
-    let t0 = Utc.with_ymd_and_hms(1999, 12, 31, 23, 59, 59).unwrap() + Duration::microseconds(123_456);
+    let t0 =
+        Utc.with_ymd_and_hms(1999, 12, 31, 23, 59, 59).unwrap() + Duration::microseconds(123_456);
     let t1 = Utc.with_ymd_and_hms(2100, 1, 1, 0, 0, 0).unwrap() + Duration::microseconds(1);
-    let context_value = json!({"név": "Zoë 🚀", "nested": {"list": [1, 2.5, null, "ß"]}, "empty": {}});
+    let context_value =
+        json!({"név": "Zoë 🚀", "nested": {"list": [1, 2.5, null, "ß"]}, "empty": {}});
     let context_id = Uuid::new_v4();
     let cv = context_value.clone();
     db.write(move |conn| {
@@ -113,12 +121,20 @@ async fn every_column_type_round_trips() {
         .run(move |conn| {
             Ok(contexts::table
                 .find(bind::id(context_id))
-                .select((contexts::id, contexts::value, contexts::created_at, contexts::updated_at))
+                .select((
+                    contexts::id,
+                    contexts::value,
+                    contexts::created_at,
+                    contexts::updated_at,
+                ))
                 .first::<(Uuid, serde_json::Value, DateTime<Utc>, DateTime<Utc>)>(conn)?)
         })
         .await
         .unwrap();
-    assert_eq!((id, value, created, updated), (context_id, context_value, t0, t1));
+    assert_eq!(
+        (id, value, created, updated),
+        (context_id, context_value, t0, t1)
+    );
 
     let mut pipeline = pipeline_row(t0);
     pipeline.context_id = Some(context_id);
@@ -232,7 +248,8 @@ async fn timestamps_order_to_the_microsecond() {
     insert_pipeline(&db, pipeline).await.unwrap();
     // Inserted out of order, one microsecond apart.
     for (i, offset) in [3i64, 1, 2, 0].into_iter().enumerate() {
-        let row = NewTaskExecution::new(pid, format!("t{offset}")).into_row(base + Duration::microseconds(offset));
+        let row = NewTaskExecution::new(pid, format!("t{offset}"))
+            .into_row(base + Duration::microseconds(offset));
         let _ = i;
         insert_task(&db, row).await.unwrap();
     }
@@ -289,12 +306,18 @@ async fn constraint_violations_map_to_dal_errors() {
     let pipeline = pipeline_row(now);
     let pid = pipeline.id;
     insert_pipeline(&db, pipeline).await.unwrap();
-    insert_task(&db, NewTaskExecution::new(pid, "a").into_row(now)).await.unwrap();
+    insert_task(&db, NewTaskExecution::new(pid, "a").into_row(now))
+        .await
+        .unwrap();
 
     let dup = insert_task(&db, NewTaskExecution::new(pid, "a").into_row(now)).await;
     assert!(matches!(dup, Err(DalError::Conflict { .. })), "{dup:?}");
 
-    let orphan = insert_task(&db, NewTaskExecution::new(Uuid::new_v4(), "b").into_row(now)).await;
+    let orphan = insert_task(
+        &db,
+        NewTaskExecution::new(Uuid::new_v4(), "b").into_row(now),
+    )
+    .await;
     let err = orphan.unwrap_err();
     assert!(te_core::error::is_foreign_key_violation(&err), "{err:?}");
 
@@ -311,24 +334,39 @@ async fn constraint_violations_map_to_dal_errors() {
                 .first(conn)?)
         })
         .await;
-    assert!(matches!(missing, Err(DalError::NotFound { .. })), "{missing:?}");
+    assert!(
+        matches!(missing, Err(DalError::NotFound { .. })),
+        "{missing:?}"
+    );
 }
 
 #[tokio::test]
 async fn bad_urls_and_unreachable_servers_give_clear_errors() {
-    let err = TaskExecutionDal::connect("mysql://root:hunter2@localhost/x").await.unwrap_err();
+    let err = TaskExecutionDal::connect("mysql://root:hunter2@localhost/x")
+        .await
+        .unwrap_err();
     assert!(matches!(err, DalError::Config(_)));
     let text = err.to_string();
-    assert!(text.contains("mysql://") && !text.contains("hunter2"), "{text}");
+    assert!(
+        text.contains("mysql://") && !text.contains("hunter2"),
+        "{text}"
+    );
 
     // Nothing listens on port 1.
-    let err = TaskExecutionDal::connect("postgres://u:secret@127.0.0.1:1/db").await.unwrap_err();
+    let err = TaskExecutionDal::connect("postgres://u:secret@127.0.0.1:1/db")
+        .await
+        .unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, DalError::Connection { .. }), "{err:?}");
     assert!(text.to_lowercase().contains("refused"), "{text}");
     assert!(!text.contains("secret"), "{text}");
 
-    let err = TaskExecutionDal::connect("sqlite:///nonexistent-dir/for/sure/x.db").await.unwrap_err();
+    let err = TaskExecutionDal::connect("sqlite:///nonexistent-dir/for/sure/x.db")
+        .await
+        .unwrap_err();
     assert!(matches!(err, DalError::Connection { .. }), "{err:?}");
-    assert!(err.to_string().contains("/nonexistent-dir/for/sure/x.db"), "{err}");
+    assert!(
+        err.to_string().contains("/nonexistent-dir/for/sure/x.db"),
+        "{err}"
+    );
 }

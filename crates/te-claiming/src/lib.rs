@@ -113,7 +113,7 @@ pub trait TaskClaiming {
     /// Schedules another attempt of a `Running` or `Failed` task: moves it to
     /// `Ready` with `retry_at` (it is not claimable before then) and `attempt`
     /// set to `new_attempt`; clears `sub_status`, `started_at`, `completed_at`
-    /// and the runner claim; keeps `last_error` and `error_details`. Writes a
+    /// and the runner claim; clears `error_details` and keeps `last_error`. Writes a
     /// `RetryScheduled` event with `{"retry_at", "attempt"}`, in the same
     /// transaction.
     ///

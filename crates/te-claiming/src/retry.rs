@@ -38,6 +38,7 @@ pub(crate) async fn schedule_retry(
             t::attempt.eq(new_attempt),
             t::started_at.eq(bind::opt_ts(None)),
             t::completed_at.eq(bind::opt_ts(None)),
+            t::error_details.eq(None::<String>),
             t::claimed_by.eq(bind::opt_id(None)),
             t::heartbeat_at.eq(bind::opt_ts(None)),
             t::updated_at.eq(bind::ts(now)),

@@ -1,8 +1,201 @@
-//! Contexts, task execution metadata, loading task contexts and merging dependency contexts for the task-execution DAL.
+//! Contexts, task execution metadata, loading task contexts and merging
+//! dependency contexts for the task-execution DAL, as the [`TaskContexts`]
+//! trait on [`TaskExecutionDal`] and the [`merge_context_values`] function.
+//!
+//! A context is a JSON object stored in the contexts table: a pipeline
+//! execution's initial context, or the output context a task saved. A task's
+//! input context is its pipeline's initial context when it has no
+//! dependencies, else its dependencies' output contexts merged in order.
 
-use te_core::TaskExecutionDal;
+mod merge;
+#[doc(hidden)]
+pub mod queries;
 
-/// Contexts, task execution metadata, loading task contexts and merging dependency contexts, as methods on [`TaskExecutionDal`].
-pub trait TaskContexts {}
+use std::collections::HashMap;
+use std::future::Future;
 
-impl TaskContexts for TaskExecutionDal {}
+use serde_json::Value;
+use te_core::{DalError, TaskExecutionDal, TaskExecutionMetadata, validate};
+use uuid::Uuid;
+
+pub use merge::merge_context_values;
+
+/// Contexts, task execution metadata, loading task contexts and merging
+/// dependency contexts, as methods on [`TaskExecutionDal`].
+///
+/// Input is checked before anything is written: a context that is not a JSON
+/// object, or an empty task name, is [`DalError::InvalidInput`]. A stored
+/// context that cannot be decoded is [`DalError::InvalidData`].
+pub trait TaskContexts {
+    /// Stores `value` as a new context and returns its id; an empty object
+    /// stores nothing and returns `None`.
+    fn create_context(
+        &self,
+        value: &Value,
+    ) -> impl Future<Output = Result<Option<Uuid>, DalError>> + Send;
+
+    /// The document of context `context_id`; [`DalError::NotFound`] when absent.
+    fn read_context(
+        &self,
+        context_id: Uuid,
+    ) -> impl Future<Output = Result<Value, DalError>> + Send;
+
+    /// Replaces the document of context `context_id` (an empty object is
+    /// allowed); [`DalError::NotFound`] when absent.
+    fn update_context(
+        &self,
+        context_id: Uuid,
+        value: &Value,
+    ) -> impl Future<Output = Result<(), DalError>> + Send;
+
+    /// Deletes context `context_id`; pipeline executions and task metadata
+    /// that linked it then link none. [`DalError::NotFound`] when absent.
+    fn delete_context(&self, context_id: Uuid)
+    -> impl Future<Output = Result<(), DalError>> + Send;
+
+    /// Stores `value` (a JSON object, possibly empty) as the output context
+    /// of task `task_id`, upserts the task's metadata row and writes a
+    /// `ContextSaved` event, in one transaction; returns the context's id.
+    ///
+    /// A later save replaces the earlier one in place (same context id, no
+    /// orphaned context, still one metadata row per task execution).
+    /// [`DalError::NotFound`] for an unknown task.
+    fn save_task_context(
+        &self,
+        task_id: Uuid,
+        value: &Value,
+    ) -> impl Future<Output = Result<Uuid, DalError>> + Send;
+
+    /// The output context task `task_id` saved, `None` when it saved none;
+    /// [`DalError::NotFound`] for an unknown task.
+    fn load_task_context(
+        &self,
+        task_id: Uuid,
+    ) -> impl Future<Output = Result<Option<Value>, DalError>> + Send;
+
+    /// The saved output context of each of `task_names` of `pipeline_id`
+    /// that has one (other names are absent), in one joined query; an empty
+    /// input returns an empty map without a query.
+    fn load_task_contexts_batch(
+        &self,
+        pipeline_id: Uuid,
+        task_names: Vec<String>,
+    ) -> impl Future<Output = Result<HashMap<String, Value>, DalError>> + Send;
+
+    /// The metadata row of each of `dependency_task_names` of `pipeline_id`
+    /// that has one, with its context (`None` when it links none), in the
+    /// order the names are given, in one `LEFT JOIN` query.
+    fn get_dependency_metadata_with_contexts(
+        &self,
+        pipeline_id: Uuid,
+        dependency_task_names: &[String],
+    ) -> impl Future<Output = Result<Vec<(TaskExecutionMetadata, Option<Value>)>, DalError>> + Send;
+
+    /// The input context of a task of `pipeline_id` depending on
+    /// `dependency_task_names`: with no dependencies, the pipeline's initial
+    /// context (`{}` when it has none); else the dependencies' saved
+    /// contexts merged with [`merge_context_values`] in the order the names
+    /// are given (later names win on conflicting scalars; dependencies
+    /// without a saved context add nothing). [`DalError::NotFound`] for an
+    /// unknown pipeline execution.
+    fn load_dependency_context(
+        &self,
+        pipeline_id: Uuid,
+        dependency_task_names: &[String],
+    ) -> impl Future<Output = Result<Value, DalError>> + Send;
+}
+
+/// Checks that every name is usable as a task name.
+fn check_names(names: &[String]) -> Result<(), DalError> {
+    names
+        .iter()
+        .try_for_each(|name| validate::name("task_names", name))
+}
+
+impl TaskContexts for TaskExecutionDal {
+    #[tracing::instrument(skip(self, value))]
+    async fn create_context(&self, value: &Value) -> Result<Option<Uuid>, DalError> {
+        validate::json_object("context", value)?;
+        if value.as_object().is_some_and(|object| object.is_empty()) {
+            return Ok(None);
+        }
+        let value = value.clone();
+        self.write(move |conn| queries::create_context(conn, &value))
+            .await
+    }
+
+    #[tracing::instrument(skip(self), fields(%context_id))]
+    async fn read_context(&self, context_id: Uuid) -> Result<Value, DalError> {
+        self.run(move |conn| queries::read_context(conn, context_id))
+            .await
+    }
+
+    #[tracing::instrument(skip(self, value), fields(%context_id))]
+    async fn update_context(&self, context_id: Uuid, value: &Value) -> Result<(), DalError> {
+        validate::json_object("context", value)?;
+        let value = value.clone();
+        self.write(move |conn| queries::update_context(conn, context_id, &value))
+            .await
+    }
+
+    #[tracing::instrument(skip(self), fields(%context_id))]
+    async fn delete_context(&self, context_id: Uuid) -> Result<(), DalError> {
+        self.write(move |conn| queries::delete_context(conn, context_id))
+            .await
+    }
+
+    #[tracing::instrument(skip(self, value), fields(%task_id))]
+    async fn save_task_context(&self, task_id: Uuid, value: &Value) -> Result<Uuid, DalError> {
+        validate::json_object("context", value)?;
+        let value = value.clone();
+        self.write(move |conn| queries::save_task_context(conn, task_id, &value))
+            .await
+    }
+
+    #[tracing::instrument(skip(self), fields(%task_id))]
+    async fn load_task_context(&self, task_id: Uuid) -> Result<Option<Value>, DalError> {
+        self.run(move |conn| queries::load_task_context(conn, task_id))
+            .await
+    }
+
+    #[tracing::instrument(skip(self, task_names), fields(%pipeline_id, names = task_names.len()))]
+    async fn load_task_contexts_batch(
+        &self,
+        pipeline_id: Uuid,
+        task_names: Vec<String>,
+    ) -> Result<HashMap<String, Value>, DalError> {
+        check_names(&task_names)?;
+        if task_names.is_empty() {
+            return Ok(HashMap::new());
+        }
+        self.run(move |conn| queries::task_contexts_batch(conn, pipeline_id, &task_names))
+            .await
+    }
+
+    #[tracing::instrument(skip(self, dependency_task_names), fields(%pipeline_id, names = dependency_task_names.len()))]
+    async fn get_dependency_metadata_with_contexts(
+        &self,
+        pipeline_id: Uuid,
+        dependency_task_names: &[String],
+    ) -> Result<Vec<(TaskExecutionMetadata, Option<Value>)>, DalError> {
+        check_names(dependency_task_names)?;
+        if dependency_task_names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names = dependency_task_names.to_vec();
+        self.run(move |conn| queries::dependency_metadata_with_contexts(conn, pipeline_id, &names))
+            .await
+    }
+
+    #[tracing::instrument(skip(self, dependency_task_names), fields(%pipeline_id, names = dependency_task_names.len()))]
+    async fn load_dependency_context(
+        &self,
+        pipeline_id: Uuid,
+        dependency_task_names: &[String],
+    ) -> Result<Value, DalError> {
+        check_names(dependency_task_names)?;
+        let names = dependency_task_names.to_vec();
+        self.run(move |conn| queries::dependency_context(conn, pipeline_id, &names))
+            .await
+    }
+}

@@ -70,7 +70,10 @@ where
     T: ToSql<ST, DB>,
     DB: Backend,
 {
-    fn to_sql<'b>(&'b self, out: &mut diesel::serialize::Output<'b, '_, DB>) -> diesel::serialize::Result {
+    fn to_sql<'b>(
+        &'b self,
+        out: &mut diesel::serialize::Output<'b, '_, DB>,
+    ) -> diesel::serialize::Result {
         self.value.to_sql(out)
     }
 }

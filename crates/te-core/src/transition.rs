@@ -38,32 +38,6 @@ pub fn refused(conn: &mut AnyConnection, task_id: Uuid, to: TaskStatus) -> DalEr
     }
 }
 
-/// A task or pipeline id bound as one element of an `IN (…)` list:
-/// `column.eq_any(transition::id_list(&ids))`. (diesel binds each element of
-/// such a list itself, which a [`crate::bind::Bind`] does not support.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq, diesel::AsExpression)]
-#[diesel(sql_type = crate::sql_types::DbUuid)]
-pub struct IdParam(pub Uuid);
-
-impl<DB> diesel::serialize::ToSql<crate::sql_types::DbUuid, DB> for IdParam
-where
-    DB: diesel::backend::Backend,
-    Uuid: diesel::serialize::ToSql<crate::sql_types::DbUuid, DB>,
-{
-    fn to_sql<'b>(
-        &'b self,
-        out: &mut diesel::serialize::Output<'b, '_, DB>,
-    ) -> diesel::serialize::Result {
-        self.0.to_sql(out)
-    }
-}
-
-/// Many ids, for `eq_any` (an `IN (…)` list of at most
-/// [`crate::batch::MAX_IN_LIST`] ids per statement).
-pub fn id_list(ids: &[Uuid]) -> Vec<IdParam> {
-    ids.iter().copied().map(IdParam).collect()
-}
-
 /// Compare-and-set of many tasks: applies `changes` to each of `task_ids`
 /// whose status is one of `from` and, when `runner` is `Some`, whose
 /// `claimed_by` is that runner; returns `(id, pipeline_execution_id)` of every
@@ -83,7 +57,7 @@ where
     let mut changed = Vec::new();
     for chunk in task_ids.chunks(crate::batch::MAX_IN_LIST) {
         let target = task_executions::table
-            .filter(task_executions::id.eq_any(id_list(chunk)))
+            .filter(task_executions::id.eq_any(crate::bind::ids(chunk)))
             .filter(task_executions::status.eq_any(from.to_vec()))
             .filter(
                 task_executions::claimed_by

@@ -83,7 +83,7 @@ fn missing_pipeline(
 ) -> Result<Option<Uuid>, DalError> {
     let wanted: Vec<Uuid> = ids.into_iter().collect();
     let found: BTreeSet<Uuid> = pipeline_executions::table
-        .filter(pipeline_executions::id.eq_any(te_core::transition::id_list(&wanted)))
+        .filter(pipeline_executions::id.eq_any(te_core::bind::ids(&wanted)))
         .select(pipeline_executions::id)
         .load::<Uuid>(conn)?
         .into_iter()

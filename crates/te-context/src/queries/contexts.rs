@@ -1,0 +1,79 @@
+//! Rows of the contexts table: create, read, update, delete.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde_json::Value;
+use te_core::schema::contexts;
+use te_core::{AnyConnection, DalError, bind};
+use uuid::Uuid;
+
+use super::{CONTEXT, reading};
+
+/// Inserts `value` as a new context row stamped `now` and returns its id.
+/// The caller has checked that `value` is a JSON object.
+pub fn insert_context(
+    conn: &mut AnyConnection,
+    value: &Value,
+    now: DateTime<Utc>,
+) -> Result<Uuid, DalError> {
+    let id = te_core::new_id();
+    diesel::insert_into(contexts::table)
+        .values((
+            contexts::id.eq(bind::id(id)),
+            contexts::value.eq(bind::json(value.clone())),
+            contexts::created_at.eq(bind::ts(now)),
+            contexts::updated_at.eq(bind::ts(now)),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+/// Stores `value` (a JSON object) as a new context; an empty object stores
+/// nothing and returns `None`.
+pub fn create_context(conn: &mut AnyConnection, value: &Value) -> Result<Option<Uuid>, DalError> {
+    if value.as_object().is_some_and(|object| object.is_empty()) {
+        return Ok(None);
+    }
+    insert_context(conn, value, te_core::now()).map(Some)
+}
+
+/// The document of context `context_id`: [`DalError::NotFound`] when absent,
+/// [`DalError::InvalidData`] when it cannot be decoded.
+pub fn read_context(conn: &mut AnyConnection, context_id: Uuid) -> Result<Value, DalError> {
+    contexts::table
+        .find(bind::id(context_id))
+        .select(contexts::value)
+        .first::<Value>(conn)
+        .optional()
+        .map_err(reading("context"))?
+        .ok_or_else(|| DalError::not_found(CONTEXT, context_id))
+}
+
+/// Replaces the document of context `context_id` with `value` (a JSON
+/// object) and bumps its `updated_at`; [`DalError::NotFound`] when absent.
+pub fn update_context(
+    conn: &mut AnyConnection,
+    context_id: Uuid,
+    value: &Value,
+) -> Result<(), DalError> {
+    let updated = diesel::update(contexts::table.find(bind::id(context_id)))
+        .set((
+            contexts::value.eq(bind::json(value.clone())),
+            contexts::updated_at.eq(bind::ts(te_core::now())),
+        ))
+        .execute(conn)?;
+    if updated == 0 {
+        return Err(DalError::not_found(CONTEXT, context_id));
+    }
+    Ok(())
+}
+
+/// Deletes context `context_id` (links to it from pipeline executions and
+/// task metadata become empty); [`DalError::NotFound`] when absent.
+pub fn delete_context(conn: &mut AnyConnection, context_id: Uuid) -> Result<(), DalError> {
+    let deleted = diesel::delete(contexts::table.find(bind::id(context_id))).execute(conn)?;
+    if deleted == 0 {
+        return Err(DalError::not_found(CONTEXT, context_id));
+    }
+    Ok(())
+}

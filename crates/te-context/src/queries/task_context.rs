@@ -1,0 +1,125 @@
+//! A task's output context: saving it with its metadata row, loading it back.
+
+use diesel::prelude::*;
+use serde_json::{Value, json};
+use te_core::schema::{contexts, task_execution_metadata, task_executions};
+use te_core::{AnyConnection, DalError, EventType, NewEvent, TaskExecutionMetadata, bind};
+use uuid::Uuid;
+
+use super::{TASK, insert_context, reading};
+
+/// The pipeline execution and name of task `task_id`, with the task's row
+/// locked until the transaction ends, so that two saves of one task's
+/// context run one after the other. PostgreSQL takes a row lock
+/// (`FOR UPDATE`); SQLite's write transaction (`BEGIN IMMEDIATE`) already
+/// holds the database's write lock. [`DalError::NotFound`] for an unknown task.
+fn lock_task(conn: &mut AnyConnection, task_id: Uuid) -> Result<(Uuid, String), DalError> {
+    let query = || {
+        task_executions::table.find(bind::id(task_id)).select((
+            task_executions::pipeline_execution_id,
+            task_executions::task_name,
+        ))
+    };
+    let row = match conn {
+        AnyConnection::Postgres(c) => query().for_update().first::<(Uuid, String)>(c).optional()?,
+        AnyConnection::Sqlite(c) => query().first::<(Uuid, String)>(c).optional()?,
+    };
+    row.ok_or_else(|| DalError::not_found(TASK, task_id))
+}
+
+/// Stores `value` (a JSON object) as the output context of task `task_id`
+/// and upserts the task's metadata row, with a `ContextSaved` event; returns
+/// the context's id. Call it inside a write transaction.
+///
+/// A second save replaces the first in place: the existing context row is
+/// updated (same id), so no context is left orphaned, and the task keeps
+/// exactly one metadata row. [`DalError::NotFound`] for an unknown task.
+pub fn save_task_context(
+    conn: &mut AnyConnection,
+    task_id: Uuid,
+    value: &Value,
+) -> Result<Uuid, DalError> {
+    let (pipeline_id, task_name) = lock_task(conn, task_id)?;
+    let now = te_core::now();
+    let metadata = task_execution_metadata::table
+        .filter(task_execution_metadata::task_execution_id.eq(bind::id(task_id)))
+        .select((
+            task_execution_metadata::id,
+            task_execution_metadata::context_id,
+        ))
+        .first::<(Uuid, Option<Uuid>)>(conn)
+        .optional()?;
+
+    // Update the task's current context in place when it has one.
+    let mut context_id = None;
+    if let Some((_, Some(current))) = metadata {
+        let updated = diesel::update(contexts::table.find(bind::id(current)))
+            .set((
+                contexts::value.eq(bind::json(value.clone())),
+                contexts::updated_at.eq(bind::ts(now)),
+            ))
+            .execute(conn)?;
+        if updated == 1 {
+            context_id = Some(current);
+        }
+    }
+    let context_id = match context_id {
+        Some(id) => id,
+        None => insert_context(conn, value, now)?,
+    };
+
+    match metadata {
+        Some((metadata_id, _)) => {
+            diesel::update(task_execution_metadata::table.find(bind::id(metadata_id)))
+                .set((
+                    task_execution_metadata::context_id.eq(bind::opt_id(Some(context_id))),
+                    task_execution_metadata::task_name.eq(&task_name),
+                    task_execution_metadata::updated_at.eq(bind::ts(now)),
+                ))
+                .execute(conn)?;
+        }
+        None => {
+            diesel::insert_into(task_execution_metadata::table)
+                .values(TaskExecutionMetadata {
+                    id: te_core::new_id(),
+                    task_execution_id: task_id,
+                    pipeline_execution_id: pipeline_id,
+                    task_name,
+                    context_id: Some(context_id),
+                    created_at: now,
+                    updated_at: now,
+                })
+                .execute(conn)?;
+        }
+    }
+
+    te_core::record_event(
+        conn,
+        NewEvent::task(pipeline_id, task_id, EventType::ContextSaved, now)
+            .data(json!({ "context_id": context_id })),
+    )?;
+    Ok(context_id)
+}
+
+/// The saved output context of task `task_id`, `None` when none was saved;
+/// [`DalError::NotFound`] for an unknown task. One query: the task `LEFT
+/// JOIN` its metadata `LEFT JOIN` its context.
+pub fn load_task_context(
+    conn: &mut AnyConnection,
+    task_id: Uuid,
+) -> Result<Option<Value>, DalError> {
+    task_executions::table
+        .left_join(
+            task_execution_metadata::table
+                .on(task_execution_metadata::task_execution_id.eq(task_executions::id)),
+        )
+        .left_join(
+            contexts::table.on(task_execution_metadata::context_id.eq(contexts::id.nullable())),
+        )
+        .filter(task_executions::id.eq(bind::id(task_id)))
+        .select(contexts::value.nullable())
+        .first::<Option<Value>>(conn)
+        .optional()
+        .map_err(reading("task context"))?
+        .ok_or_else(|| DalError::not_found(TASK, task_id))
+}

@@ -1,0 +1,31 @@
+//! Reading the audit log of a task or a pipeline execution.
+
+use diesel::prelude::*;
+use te_core::schema::execution_events;
+use te_core::{AnyConnection, DalError, ExecutionEvent, bind};
+use uuid::Uuid;
+
+/// The events of task `task_id`, in the order they were written (`sequence`).
+pub fn events_for_task(
+    conn: &mut AnyConnection,
+    task_id: Uuid,
+) -> Result<Vec<ExecutionEvent>, DalError> {
+    Ok(execution_events::table
+        .filter(execution_events::task_execution_id.eq(bind::opt_id(Some(task_id))))
+        .order(execution_events::sequence.asc())
+        .select(ExecutionEvent::as_select())
+        .load(conn)?)
+}
+
+/// The events of pipeline execution `pipeline_id` and of all its tasks, in
+/// the order they were written (`sequence`).
+pub fn events_for_pipeline(
+    conn: &mut AnyConnection,
+    pipeline_id: Uuid,
+) -> Result<Vec<ExecutionEvent>, DalError> {
+    Ok(execution_events::table
+        .filter(execution_events::pipeline_execution_id.eq(bind::id(pipeline_id)))
+        .order(execution_events::sequence.asc())
+        .select(ExecutionEvent::as_select())
+        .load(conn)?)
+}

@@ -1,0 +1,85 @@
+//! `list_tasks`: filtered task executions, one keyset page at a time.
+
+use diesel::prelude::*;
+use te_core::schema::task_executions;
+use te_core::{AnyConnection, DalError, MultiBackend, TaskExecution, bind};
+
+use crate::TaskFilter;
+
+diesel::alias!(task_executions as cursor_row: CursorRow);
+
+/// One page of the task executions `filter` selects, ordered by
+/// `(created_at, id)`, in one query (never `OFFSET`).
+///
+/// With [`TaskFilter::after`], the page starts after that row: `(created_at,
+/// id) > (c, after)` where `c` is read by a subquery, written as
+/// `created_at > c OR (created_at = c AND id > after)`. Only when such a page
+/// comes back empty is a second query made, to tell the end of the list from
+/// a cursor naming no task execution ([`DalError::NotFound`]).
+///
+/// Validates `filter` first ([`TaskFilter::validate`]).
+pub fn list_tasks(
+    conn: &mut AnyConnection,
+    filter: &TaskFilter,
+) -> Result<Vec<TaskExecution>, DalError> {
+    let page_size = filter.validate()?;
+    let mut query = task_executions::table
+        .select(TaskExecution::as_select())
+        .order((task_executions::created_at.asc(), task_executions::id.asc()))
+        .limit(page_size)
+        .into_boxed::<MultiBackend>();
+    if let Some(pipeline_id) = filter.pipeline_execution_id {
+        query = query.filter(task_executions::pipeline_execution_id.eq(bind::id(pipeline_id)));
+    }
+    if !filter.statuses.is_empty() {
+        query =
+            query.filter(task_executions::status.eq_any(super::unique(filter.statuses.clone())));
+    }
+    if let Some(name) = &filter.task_name {
+        query = query.filter(task_executions::task_name.eq(name.clone()));
+    }
+    if let Some(t) = filter.created_after {
+        query = query.filter(task_executions::created_at.gt(bind::ts(t)));
+    }
+    if let Some(t) = filter.created_before {
+        query = query.filter(task_executions::created_at.lt(bind::ts(t)));
+    }
+    if let Some(t) = filter.updated_after {
+        query = query.filter(task_executions::updated_at.gt(bind::ts(t)));
+    }
+    if let Some(t) = filter.updated_before {
+        query = query.filter(task_executions::updated_at.lt(bind::ts(t)));
+    }
+    if let Some(after) = filter.after {
+        let cursor_created_at = || {
+            cursor_row
+                .filter(cursor_row.field(task_executions::id).eq(bind::id(after)))
+                .select(cursor_row.field(task_executions::created_at))
+                .single_value()
+        };
+        query = query.filter(
+            task_executions::created_at
+                .nullable()
+                .gt(cursor_created_at())
+                .or(task_executions::created_at
+                    .nullable()
+                    .eq(cursor_created_at())
+                    .and(task_executions::id.gt(bind::id(after)))),
+        );
+    }
+    let page = query.load(conn)?;
+    if page.is_empty()
+        && let Some(after) = filter.after
+    {
+        let cursor_exists = diesel::select(diesel::dsl::exists(
+            task_executions::table
+                .find(bind::id(after))
+                .select(task_executions::id),
+        ))
+        .get_result::<bool>(conn)?;
+        if !cursor_exists {
+            return Err(DalError::not_found("task execution", after));
+        }
+    }
+    Ok(page)
+}

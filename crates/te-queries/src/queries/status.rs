@@ -1,0 +1,78 @@
+//! Status look-ups: one task's, many tasks' of one pipeline, every task's of many pipelines.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use te_core::batch::MAX_IN_LIST;
+use te_core::schema::task_executions;
+use te_core::{AnyConnection, DalError, TaskStatus, bind};
+use uuid::Uuid;
+
+/// The status of task `task_name` of `pipeline_id`; [`DalError::NotFound`]
+/// (entity `"task execution"`, key the name) when there is no such task.
+pub fn task_status(
+    conn: &mut AnyConnection,
+    pipeline_id: Uuid,
+    task_name: &str,
+) -> Result<TaskStatus, DalError> {
+    task_executions::table
+        .filter(task_executions::pipeline_execution_id.eq(bind::id(pipeline_id)))
+        .filter(task_executions::task_name.eq(task_name))
+        .select(task_executions::status)
+        .first::<TaskStatus>(conn)
+        .optional()?
+        .ok_or_else(|| DalError::not_found("task execution", task_name))
+}
+
+/// The status of each named task of `pipeline_id` that exists; names of no
+/// task are absent from the map. One query per [`MAX_IN_LIST`] distinct
+/// names, none for an empty input.
+pub fn task_statuses_batch(
+    conn: &mut AnyConnection,
+    pipeline_id: Uuid,
+    task_names: Vec<String>,
+) -> Result<HashMap<String, TaskStatus>, DalError> {
+    let task_names = super::unique(task_names);
+    let mut statuses = HashMap::with_capacity(task_names.len());
+    for chunk in task_names.chunks(MAX_IN_LIST) {
+        let rows = task_executions::table
+            .filter(task_executions::pipeline_execution_id.eq(bind::id(pipeline_id)))
+            .filter(task_executions::task_name.eq_any(chunk))
+            .select((task_executions::task_name, task_executions::status))
+            .load::<(String, TaskStatus)>(conn)?;
+        statuses.extend(rows);
+    }
+    Ok(statuses)
+}
+
+/// For every id of `pipeline_ids` (each one a key, with an empty map when it
+/// has no tasks or does not exist), the status of each of its tasks by name.
+/// One query per [`MAX_IN_LIST`] distinct ids, grouped in memory; none for
+/// an empty input.
+pub fn all_task_statuses_for_pipelines(
+    conn: &mut AnyConnection,
+    pipeline_ids: Vec<Uuid>,
+) -> Result<HashMap<Uuid, HashMap<String, TaskStatus>>, DalError> {
+    let pipeline_ids = super::unique(pipeline_ids);
+    let mut by_pipeline: HashMap<Uuid, HashMap<String, TaskStatus>> = pipeline_ids
+        .iter()
+        .map(|id| (*id, HashMap::new()))
+        .collect();
+    for chunk in pipeline_ids.chunks(MAX_IN_LIST) {
+        let rows = task_executions::table
+            .filter(task_executions::pipeline_execution_id.eq_any(bind::ids(chunk)))
+            .select((
+                task_executions::pipeline_execution_id,
+                task_executions::task_name,
+                task_executions::status,
+            ))
+            .load::<(Uuid, String, TaskStatus)>(conn)?;
+        for (pipeline_id, name, status) in rows {
+            by_pipeline
+                .entry(pipeline_id)
+                .or_default()
+                .insert(name, status);
+        }
+    }
+    Ok(by_pipeline)
+}
