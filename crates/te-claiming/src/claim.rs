@@ -151,8 +151,14 @@ fn claim_sqlite(
     // `status = 'Ready'` stays in the outer WHERE clause too, and RETURNING
     // reports exactly the rows this statement changed.
     let ready = diesel::alias!(task_executions as ready);
+    // The status is a literal, not a bound parameter, so that SQLite's
+    // planner can use the partial index `task_executions_ready_idx`
+    // (created_at, id) WHERE status = 'Ready': it scans ready rows in claim
+    // order and stops at the limit. A constant of the schema, not user input.
     let candidates = ready
-        .filter(ready.field(t::status).eq(TaskStatus::Ready))
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "ready.status = 'Ready'",
+        ))
         .filter(
             ready
                 .field(t::retry_at)

@@ -70,7 +70,7 @@ pub(crate) async fn heartbeat(
     task_id: Uuid,
     runner_id: Uuid,
 ) -> Result<HeartbeatResult, DalError> {
-    dal.run(move |conn| {
+    dal.write(move |conn| {
         let now = te_core::now();
         let changed = diesel::update(
             t::task_executions

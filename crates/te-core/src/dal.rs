@@ -22,6 +22,11 @@ struct Inner {
     pool: Pool,
     backend: Backend,
     target: Target,
+    /// SQLite admits one writer at a time. Writers of this handle queue here,
+    /// in arrival order, instead of polling the file lock in SQLite's busy
+    /// handler (which sleeps and is unfair); other processes still wait
+    /// through the busy timeout.
+    sqlite_writer: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for TaskExecutionDal {
@@ -65,6 +70,7 @@ impl TaskExecutionDal {
                 pool,
                 backend,
                 target,
+                sqlite_writer: tokio::sync::Mutex::new(()),
             }),
         })
     }
@@ -118,11 +124,20 @@ impl TaskExecutionDal {
 
     /// Runs `f` inside a write transaction (see [`write_transaction`]): all of
     /// its writes commit together, or none do.
+    ///
+    /// On SQLite, writes through one handle are admitted one at a time, in
+    /// the order they arrive, before they take a connection: the database
+    /// has a single write lock, and queueing here keeps latency even under
+    /// many concurrent writers.
     pub async fn write<T, F>(&self, f: F) -> Result<T, DalError>
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, DalError> + Send + 'static,
         T: Send + 'static,
     {
+        let _turn = match self.inner.backend {
+            Backend::Sqlite => Some(self.inner.sqlite_writer.lock().await),
+            Backend::Postgres => None,
+        };
         self.run(move |conn| write_transaction(conn, f)).await
     }
 }
