@@ -14,27 +14,14 @@ use uuid::Uuid;
 /// transaction, after `new.validate()`.
 pub(crate) fn create(
     conn: &mut AnyConnection,
-    new: NewPipelineExecution,
+    mut new: NewPipelineExecution,
 ) -> Result<PipelineExecution, DalError> {
     let now = te_core::now();
-    let context_id = match new.context {
+    let context_id = match new.context.take() {
         Some(value) if !is_empty_object(&value) => Some(insert_context(conn, value, now)?),
         _ => None,
     };
-    let row = PipelineExecution {
-        id: te_core::new_id(),
-        pipeline_name: new.pipeline_name,
-        pipeline_version: new.pipeline_version,
-        status: new.status,
-        context_id,
-        started_at: now,
-        completed_at: None,
-        error_details: None,
-        recovery_attempts: 0,
-        last_recovery_at: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let row = new.into_row(context_id, now);
     diesel::insert_into(pipeline_executions::table)
         .values(row.clone())
         .execute(conn)?;

@@ -25,7 +25,13 @@ mod postgres;
 
 use std::path::PathBuf;
 
-use te_core::{Backend, DalConfig, TaskExecutionDal};
+use diesel::RunQueryDsl;
+use te_core::schema::{pipeline_executions, task_executions};
+use te_core::{
+    Backend, DalConfig, NewPipelineExecution, PipelineExecution, TaskExecution, TaskExecutionDal,
+    batch,
+};
+use uuid::Uuid;
 
 pub use postgres::{PostgresServer, postgres_server};
 
@@ -172,5 +178,57 @@ impl Drop for TestDb {
         {
             postgres::drop_database(admin_url, database);
         }
+    }
+}
+
+/// Rows written exactly as given, bypassing the DAL's operations (no
+/// validation, no audit events): fixtures in any state, e.g. a task already
+/// `Failed` on its third attempt.
+impl TestDb {
+    /// Inserts a pipeline execution row as given; returns its id.
+    ///
+    /// # Panics
+    /// If the insert fails.
+    pub async fn insert_pipeline(&self, row: PipelineExecution) -> Uuid {
+        let id = row.id;
+        self.dal
+            .write(move |conn| {
+                diesel::insert_into(pipeline_executions::table)
+                    .values(row)
+                    .execute(conn)?;
+                Ok(())
+            })
+            .await
+            .expect("insert a pipeline execution fixture");
+        id
+    }
+
+    /// Inserts a new pipeline execution named `name`, stamped now; returns its id.
+    ///
+    /// # Panics
+    /// If the insert fails.
+    pub async fn insert_new_pipeline(&self, name: &str) -> Uuid {
+        self.insert_pipeline(NewPipelineExecution::new(name).into_row(None, te_core::now()))
+            .await
+    }
+
+    /// Inserts task execution rows as given, with as few statements as the
+    /// backend's bind limit allows, in one transaction.
+    ///
+    /// # Panics
+    /// If the insert fails.
+    pub async fn insert_tasks(&self, rows: Vec<TaskExecution>) {
+        self.dal
+            .write(move |conn| {
+                for chunk in rows.chunks(batch::rows_per_statement(20)) {
+                    let chunk = chunk.to_vec();
+                    te_core::on_backend!(conn, c => diesel::insert_into(task_executions::table)
+                        .values(chunk)
+                        .execute(c))?;
+                }
+                Ok(())
+            })
+            .await
+            .expect("insert task execution fixtures");
     }
 }

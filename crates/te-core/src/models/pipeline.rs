@@ -77,6 +77,27 @@ impl NewPipelineExecution {
         self
     }
 
+    /// The row this creates, with a fresh time-ordered id, stamped `now`,
+    /// pointing at the stored initial context `context_id` (the `context`
+    /// field itself is stored separately). Call
+    /// [`NewPipelineExecution::validate`] first.
+    pub fn into_row(self, context_id: Option<Uuid>, now: DateTime<Utc>) -> PipelineExecution {
+        PipelineExecution {
+            id: crate::new_id(),
+            pipeline_name: self.pipeline_name,
+            pipeline_version: self.pipeline_version,
+            status: self.status,
+            context_id,
+            started_at: now,
+            completed_at: None,
+            error_details: None,
+            recovery_attempts: 0,
+            last_recovery_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// Checks every field; the error names the first field at fault.
     pub fn validate(&self) -> Result<(), DalError> {
         validate::name("pipeline_name", &self.pipeline_name)?;
