@@ -93,7 +93,9 @@ async fn create_workload(dal: &TaskExecutionDal, pipelines: usize, tasks: usize)
             .await
             .expect("create pipeline");
         let batch = (0..tasks)
-            .map(|t| NewTaskExecution::new(pipeline.id, format!("task-{t}")).status(TaskStatus::Ready))
+            .map(|t| {
+                NewTaskExecution::new(pipeline.id, format!("task-{t}")).status(TaskStatus::Ready)
+            })
             .collect();
         dal.create_many(batch).await.expect("create tasks");
         ids.push(pipeline.id);
@@ -159,7 +161,9 @@ async fn main() {
 
     // Statistics queries on one large pipeline.
     let big = create_workload(&dal, 1, params.stats_tasks).await[0];
-    let names: Vec<String> = (0..params.stats_tasks).map(|t| format!("task-{t}")).collect();
+    let names: Vec<String> = (0..params.stats_tasks)
+        .map(|t| format!("task-{t}"))
+        .collect();
     let mut retry_stats = Vec::new();
     let mut statuses = Vec::new();
     for _ in 0..5 {
