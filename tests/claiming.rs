@@ -30,24 +30,9 @@ fn row(pid: Uuid, name: &str, status: TaskStatus, created_at: DateTime<Utc>) -> 
         .into_row(created_at)
 }
 
-/// Inserts rows as they are (any status, claim or timestamp), in one transaction.
-async fn insert(dal: &TaskExecutionDal, rows: Vec<TaskExecution>) {
-    dal.write(move |conn| {
-        for chunk in rows.chunks(te_core::batch::rows_per_statement(20)) {
-            let values = chunk.to_vec();
-            te_core::on_backend!(conn, c => diesel::insert_into(task_executions::table)
-                .values(values)
-                .execute(c))?;
-        }
-        Ok(())
-    })
-    .await
-    .unwrap();
-}
-
 /// Inserts one row and returns it.
-async fn insert_one(dal: &TaskExecutionDal, row: TaskExecution) -> TaskExecution {
-    insert(dal, vec![row.clone()]).await;
+async fn insert_one(db: &TestDb, row: TaskExecution) -> TaskExecution {
+    db.insert_tasks(vec![row.clone()]).await;
     row
 }
 
@@ -150,8 +135,8 @@ async fn claims_move_ready_tasks_to_running_oldest_first() {
     .into_iter()
     .map(|s| row(pid, s.as_str(), s, base - TimeDelta::seconds(1)))
     .collect();
-    insert(&db, ready.clone()).await;
-    insert(&db, others.clone()).await;
+    db.insert_tasks(ready.clone()).await;
+    db.insert_tasks(others.clone()).await;
     let mut by_age = ready.clone();
     by_age.sort_by_key(|r| r.created_at);
 
@@ -254,7 +239,8 @@ async fn retry_at_in_the_future_is_not_claimable() {
         TaskStatus::Ready,
         now - TimeDelta::seconds(1),
     );
-    insert(&db, vec![past.clone(), future.clone(), never.clone()]).await;
+    db.insert_tasks(vec![past.clone(), future.clone(), never.clone()])
+        .await;
 
     let claimed = db.claim_ready_task(10).await.unwrap();
     assert_eq!(
@@ -630,7 +616,7 @@ async fn stale_claims_are_unfinished_claimed_tasks_with_old_heartbeats() {
     let mut unclaimed = row(pid, "unclaimed", TaskStatus::Running, now);
     unclaimed.heartbeat_at = Some(now - TimeDelta::hours(1));
     rows.push(unclaimed);
-    insert(&db, rows).await;
+    db.insert_tasks(rows).await;
     // A fresh claim, taken now by another runner (the stale `Ready` row is
     // reserved for `runner`, so this claim cannot take it).
     let fresh_task = create_ready(&db, pid, 1).await;
@@ -827,25 +813,22 @@ async fn ready_for_retry_lists_due_retries_in_retry_order() {
         TaskStatus::Ready,
         Some(now - TimeDelta::minutes(3)),
     );
-    insert(
-        &db,
-        vec![
-            due_late.clone(),
-            due_early.clone(),
-            with_retry("future", TaskStatus::Ready, Some(now + TimeDelta::hours(1))),
-            with_retry("no-retry", TaskStatus::Ready, None),
-            with_retry(
-                "running",
-                TaskStatus::Running,
-                Some(now - TimeDelta::minutes(5)),
-            ),
-            with_retry(
-                "failed",
-                TaskStatus::Failed,
-                Some(now - TimeDelta::minutes(5)),
-            ),
-        ],
-    )
+    db.insert_tasks(vec![
+        due_late.clone(),
+        due_early.clone(),
+        with_retry("future", TaskStatus::Ready, Some(now + TimeDelta::hours(1))),
+        with_retry("no-retry", TaskStatus::Ready, None),
+        with_retry(
+            "running",
+            TaskStatus::Running,
+            Some(now - TimeDelta::minutes(5)),
+        ),
+        with_retry(
+            "failed",
+            TaskStatus::Failed,
+            Some(now - TimeDelta::minutes(5)),
+        ),
+    ])
     .await;
     let due = db.get_ready_for_retry().await.unwrap();
     assert_eq!(due, vec![due_early, due_late]);

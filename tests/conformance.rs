@@ -13,33 +13,8 @@ use uuid::Uuid;
 
 use task_execution_dal::prelude::*;
 
-fn pipeline_row(now: DateTime<Utc>) -> PipelineExecution {
-    PipelineExecution {
-        id: te_core::new_id(),
-        pipeline_name: "etl".into(),
-        pipeline_version: "2.1".into(),
-        status: PipelineStatus::Running,
-        context_id: None,
-        started_at: now,
-        completed_at: None,
-        error_details: None,
-        recovery_attempts: 0,
-        last_recovery_at: None,
-        created_at: now,
-        updated_at: now,
-    }
-}
-
-async fn insert_pipeline(db: &TestDb, row: PipelineExecution) -> Result<(), DalError> {
-    db.write(move |conn| {
-        diesel::insert_into(pipeline_executions::table)
-            .values(row)
-            .execute(conn)?;
-        Ok(())
-    })
-    .await
-}
-
+/// Inserts one task row through the DAL's connection, as the operations
+/// do, returning what the database says.
 async fn insert_task(db: &TestDb, row: TaskExecution) -> Result<(), DalError> {
     db.write(move |conn| {
         diesel::insert_into(task_executions::table)
@@ -136,14 +111,13 @@ async fn every_column_type_round_trips() {
         (context_id, context_value, t0, t1)
     );
 
-    let mut pipeline = pipeline_row(t0);
-    pipeline.context_id = Some(context_id);
+    let mut pipeline = NewPipelineExecution::new("etl").into_row(Some(context_id), t0);
+    pipeline.pipeline_version = "2.1".into();
     pipeline.completed_at = Some(t1);
     pipeline.error_details = Some("😱 boom".into());
     pipeline.last_recovery_at = Some(t1);
     pipeline.recovery_attempts = 3;
-    insert_pipeline(&db, pipeline.clone()).await.unwrap();
-    let pid = pipeline.id;
+    let pid = db.insert_pipeline(pipeline.clone()).await;
     let read = db
         .run(move |conn| {
             Ok(pipeline_executions::table
@@ -243,14 +217,11 @@ async fn every_column_type_round_trips() {
 async fn timestamps_order_to_the_microsecond() {
     let db = TestDb::new().await;
     let base = te_core::now();
-    let pipeline = pipeline_row(base);
-    let pid = pipeline.id;
-    insert_pipeline(&db, pipeline).await.unwrap();
+    let pid = db.insert_new_pipeline("etl").await;
     // Inserted out of order, one microsecond apart.
-    for (i, offset) in [3i64, 1, 2, 0].into_iter().enumerate() {
+    for offset in [3i64, 1, 2, 0] {
         let row = NewTaskExecution::new(pid, format!("t{offset}"))
             .into_row(base + Duration::microseconds(offset));
-        let _ = i;
         insert_task(&db, row).await.unwrap();
     }
     let cutoff = base + Duration::microseconds(2);
@@ -276,16 +247,12 @@ async fn timestamps_order_to_the_microsecond() {
 async fn id_lists_bind_every_element() {
     let db = TestDb::new().await;
     let now = te_core::now();
-    let pipeline = pipeline_row(now);
-    let pid = pipeline.id;
-    insert_pipeline(&db, pipeline).await.unwrap();
+    let pid = db.insert_new_pipeline("etl").await;
     let rows: Vec<TaskExecution> = (0..5)
         .map(|i| NewTaskExecution::new(pid, format!("t{i}")).into_row(now))
         .collect();
     let wanted = vec![rows[1].id, rows[3].id, Uuid::new_v4()];
-    for row in rows {
-        insert_task(&db, row).await.unwrap();
-    }
+    db.insert_tasks(rows).await;
     let found = db
         .run(move |conn| {
             Ok(task_executions::table
@@ -303,9 +270,7 @@ async fn id_lists_bind_every_element() {
 async fn constraint_violations_map_to_dal_errors() {
     let db = TestDb::new().await;
     let now = te_core::now();
-    let pipeline = pipeline_row(now);
-    let pid = pipeline.id;
-    insert_pipeline(&db, pipeline).await.unwrap();
+    let pid = db.insert_new_pipeline("etl").await;
     insert_task(&db, NewTaskExecution::new(pid, "a").into_row(now))
         .await
         .unwrap();

@@ -11,9 +11,7 @@ use chrono::DateTime;
 use chrono::Utc;
 use diesel::prelude::*;
 use serde_json::{Value, json};
-use te_core::schema::{
-    contexts, execution_events, pipeline_executions, task_execution_metadata, task_executions,
-};
+use te_core::schema::{contexts, execution_events, pipeline_executions, task_execution_metadata};
 use te_core::{AnyConnection, Backend, batch, bind};
 use te_testkit::TestDb;
 use uuid::Uuid;
@@ -36,55 +34,40 @@ const DAG: [(&str, TaskStatus); 10] = [
     ("cleanup", TaskStatus::Failed),
 ];
 
-/// Inserts a pipeline execution, with `context` (if any) as its initial context row.
-async fn new_pipeline(db: &TestDb, context: Option<Value>) -> Uuid {
+/// Inserts a pipeline execution with `context` as its initial context row.
+async fn pipeline_with_context(db: &TestDb, context: Value) -> Uuid {
     let now = te_core::now();
-    let id = te_core::new_id();
-    db.write(move |conn| {
-        let context_id = match context {
-            Some(value) => Some(te_context::queries::insert_context(conn, &value, now)?),
-            None => None,
-        };
-        diesel::insert_into(pipeline_executions::table)
-            .values(PipelineExecution {
-                id,
-                pipeline_name: "etl".into(),
-                pipeline_version: "1.0".into(),
-                status: PipelineStatus::Running,
-                context_id,
-                started_at: now,
-                completed_at: None,
-                error_details: None,
-                recovery_attempts: 0,
-                last_recovery_at: None,
-                created_at: now,
-                updated_at: now,
-            })
-            .execute(conn)?;
-        Ok(())
-    })
-    .await
-    .unwrap();
-    id
+    let context_id = db
+        .write(move |conn| te_context::queries::insert_context(conn, &context, now))
+        .await
+        .unwrap();
+    db.insert_pipeline(NewPipelineExecution::new("etl").into_row(Some(context_id), now))
+        .await
 }
 
-async fn insert_tasks(db: &TestDb, rows: Vec<TaskExecution>) {
-    db.write(move |conn| {
-        for chunk in rows.chunks(batch::rows_per_statement(20)) {
-            let chunk = chunk.to_vec();
-            te_core::on_backend!(conn, c => diesel::insert_into(task_executions::table)
-                .values(chunk)
-                .execute(c))?;
-        }
-        Ok(())
-    })
-    .await
-    .unwrap();
+/// A metadata row linking the task `task_id`, named `task_name`, to
+/// `context_id`, stamped `now`.
+fn metadata_row(
+    pipeline_id: Uuid,
+    task_id: Uuid,
+    task_name: &str,
+    context_id: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> TaskExecutionMetadata {
+    TaskExecutionMetadata {
+        id: te_core::new_id(),
+        task_execution_id: task_id,
+        pipeline_execution_id: pipeline_id,
+        task_name: task_name.to_owned(),
+        context_id,
+        created_at: now,
+        updated_at: now,
+    }
 }
 
 /// The DAG pipeline (with an initial context); returns its id and task ids by name.
 async fn dag(db: &TestDb) -> (Uuid, HashMap<String, Uuid>) {
-    let pipeline_id = new_pipeline(db, Some(json!({"run": "nightly", "tags": ["etl"]}))).await;
+    let pipeline_id = pipeline_with_context(db, json!({"run": "nightly", "tags": ["etl"]})).await;
     let now = te_core::now();
     let rows: Vec<_> = DAG
         .iter()
@@ -95,8 +78,18 @@ async fn dag(db: &TestDb) -> (Uuid, HashMap<String, Uuid>) {
         })
         .collect();
     let ids = rows.iter().map(|t| (t.task_name.clone(), t.id)).collect();
-    insert_tasks(db, rows).await;
+    db.insert_tasks(rows).await;
     (pipeline_id, ids)
+}
+
+/// The DAG pipeline with the task contexts `saved` (task name, context)
+/// saved through the DAL, in order.
+async fn dag_with_contexts(db: &TestDb, saved: &[(&str, Value)]) -> (Uuid, HashMap<String, Uuid>) {
+    let (pipeline_id, tasks) = dag(db).await;
+    for (name, value) in saved {
+        db.save_task_context(tasks[*name], value).await.unwrap();
+    }
+    (pipeline_id, tasks)
 }
 
 fn names(names: &[&str]) -> Vec<String> {
@@ -361,15 +354,12 @@ async fn concurrent_saves_of_one_task_leave_one_context_and_one_metadata_row() {
 #[tokio::test]
 async fn task_contexts_load_in_one_batch() {
     let db = TestDb::new().await;
-    let (pipeline_id, tasks) = dag(&db).await;
     let saved = [
         ("extract_a", json!({"a": 1})),
         ("extract_b", json!({"b": [1, 2]})),
         ("validate", json!({"valid": true})),
     ];
-    for (name, value) in &saved {
-        db.save_task_context(tasks[*name], value).await.unwrap();
-    }
+    let (pipeline_id, _) = dag_with_contexts(&db, &saved).await;
     // Another pipeline with a task of the same name must not leak in.
     let (other, other_tasks) = dag(&db).await;
     db.save_task_context(other_tasks["extract_a"], &json!({"a": "other"}))
@@ -426,7 +416,7 @@ async fn task_contexts_load_in_one_batch() {
 /// 10,000 tasks named `task-00000`…, each with a saved context `{"i": i}`,
 /// written in bulk.
 async fn big_pipeline_with_contexts(db: &TestDb) -> Uuid {
-    let pipeline_id = new_pipeline(db, None).await;
+    let pipeline_id = db.insert_new_pipeline("etl").await;
     let now = te_core::now();
     let rows: Vec<_> = (0..10_000)
         .map(|i| {
@@ -439,17 +429,17 @@ async fn big_pipeline_with_contexts(db: &TestDb) -> Uuid {
     let metadata: Vec<_> = rows
         .iter()
         .zip(&context_rows)
-        .map(|(task, context_id)| TaskExecutionMetadata {
-            id: te_core::new_id(),
-            task_execution_id: task.id,
-            pipeline_execution_id: pipeline_id,
-            task_name: task.task_name.clone(),
-            context_id: Some(*context_id),
-            created_at: now,
-            updated_at: now,
+        .map(|(task, context_id)| {
+            metadata_row(
+                pipeline_id,
+                task.id,
+                &task.task_name,
+                Some(*context_id),
+                now,
+            )
         })
         .collect();
-    insert_tasks(db, rows).await;
+    db.insert_tasks(rows).await;
     db.write(move |conn| {
         let values: Vec<_> = context_rows
             .iter()
@@ -527,26 +517,19 @@ async fn batch_loads_on_10_000_and_100_000_names() {
 #[tokio::test]
 async fn dependency_metadata_comes_with_its_context_in_the_order_given() {
     let db = TestDb::new().await;
-    let (pipeline_id, tasks) = dag(&db).await;
-    db.save_task_context(tasks["extract_a"], &json!({"a": 1}))
-        .await
-        .unwrap();
-    db.save_task_context(tasks["validate"], &json!({"v": 1}))
-        .await
-        .unwrap();
+    let (pipeline_id, tasks) = dag_with_contexts(
+        &db,
+        &[
+            ("extract_a", json!({"a": 1})),
+            ("validate", json!({"v": 1})),
+        ],
+    )
+    .await;
     // A metadata row without a context.
     let (transform, now) = (tasks["transform"], te_core::now());
     db.write(move |conn| {
         diesel::insert_into(task_execution_metadata::table)
-            .values(TaskExecutionMetadata {
-                id: te_core::new_id(),
-                task_execution_id: transform,
-                pipeline_execution_id: pipeline_id,
-                task_name: "transform".into(),
-                context_id: None,
-                created_at: now,
-                updated_at: now,
-            })
+            .values(metadata_row(pipeline_id, transform, "transform", None, now))
             .execute(conn)?;
         Ok(())
     })
@@ -589,19 +572,20 @@ async fn dependency_metadata_comes_with_its_context_in_the_order_given() {
 #[tokio::test]
 async fn dependency_contexts_merge_in_the_order_given() {
     let db = TestDb::new().await;
-    let (pipeline_id, tasks) = dag(&db).await;
-    db.save_task_context(
-        tasks["extract_a"],
-        &json!({"source": "a", "rows": [1, 2], "meta": {"a": true, "shared": "a"}}),
+    let (pipeline_id, tasks) = dag_with_contexts(
+        &db,
+        &[
+            (
+                "extract_a",
+                json!({"source": "a", "rows": [1, 2], "meta": {"a": true, "shared": "a"}}),
+            ),
+            (
+                "extract_b",
+                json!({"source": "b", "rows": [2, 3], "meta": {"b": true, "shared": "b"}}),
+            ),
+        ],
     )
-    .await
-    .unwrap();
-    db.save_task_context(
-        tasks["extract_b"],
-        &json!({"source": "b", "rows": [2, 3], "meta": {"b": true, "shared": "b"}}),
-    )
-    .await
-    .unwrap();
+    .await;
 
     let ab = db
         .load_dependency_context(pipeline_id, &names(&["extract_a", "extract_b"]))
@@ -653,7 +637,7 @@ async fn dependency_contexts_merge_in_the_order_given() {
         db.load_dependency_context(pipeline_id, &[]).await.unwrap(),
         json!({"run": "nightly", "tags": ["etl"]})
     );
-    let bare = new_pipeline(&db, None).await;
+    let bare = db.insert_new_pipeline("etl").await;
     assert_eq!(
         db.load_dependency_context(bare, &[]).await.unwrap(),
         json!({})
@@ -707,30 +691,29 @@ fn insert_undecodable_context(
 #[tokio::test]
 async fn an_undecodable_stored_context_is_an_error_never_a_partial_result() {
     let db = TestDb::new().await;
-    let (pipeline_id, tasks) = dag(&db).await;
-    db.save_task_context(tasks["extract_a"], &json!({"good": 1}))
-        .await
-        .unwrap();
-    db.save_task_context(tasks["extract_b"], &json!({"good": 2}))
-        .await
-        .unwrap();
+    let (pipeline_id, tasks) = dag_with_contexts(
+        &db,
+        &[
+            ("extract_a", json!({"good": 1})),
+            ("extract_b", json!({"good": 2})),
+        ],
+    )
+    .await;
 
     // Link the broken context as validate's output, and as a pipeline's initial context.
     let (validate, now) = (tasks["validate"], te_core::now());
-    let bad_pipeline = new_pipeline(&db, None).await;
+    let bad_pipeline = db.insert_new_pipeline("etl").await;
     let broken = db
         .run(move |conn| {
             let broken = insert_undecodable_context(conn, now)?;
             diesel::insert_into(task_execution_metadata::table)
-                .values(TaskExecutionMetadata {
-                    id: te_core::new_id(),
-                    task_execution_id: validate,
-                    pipeline_execution_id: pipeline_id,
-                    task_name: "validate".into(),
-                    context_id: Some(broken),
-                    created_at: now,
-                    updated_at: now,
-                })
+                .values(metadata_row(
+                    pipeline_id,
+                    validate,
+                    "validate",
+                    Some(broken),
+                    now,
+                ))
                 .execute(conn)?;
             diesel::update(pipeline_executions::table.find(bind::id(bad_pipeline)))
                 .set(pipeline_executions::context_id.eq(bind::opt_id(Some(broken))))

@@ -8,10 +8,8 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
-use diesel::prelude::*;
 use serde_json::json;
-use te_core::schema::{pipeline_executions, task_executions};
-use te_core::{NewEvent, batch};
+use te_core::NewEvent;
 use te_testkit::TestDb;
 use uuid::Uuid;
 
@@ -60,37 +58,6 @@ const DAG: [Spec; 10] = [
     },
 ];
 
-fn pipeline_row(now: DateTime<Utc>) -> PipelineExecution {
-    PipelineExecution {
-        id: te_core::new_id(),
-        pipeline_name: "etl".into(),
-        pipeline_version: "1.0".into(),
-        status: PipelineStatus::Running,
-        context_id: None,
-        started_at: now,
-        completed_at: None,
-        error_details: None,
-        recovery_attempts: 0,
-        last_recovery_at: None,
-        created_at: now,
-        updated_at: now,
-    }
-}
-
-async fn new_pipeline(db: &TestDb) -> Uuid {
-    let row = pipeline_row(te_core::now());
-    let id = row.id;
-    db.write(move |conn| {
-        diesel::insert_into(pipeline_executions::table)
-            .values(row)
-            .execute(conn)?;
-        Ok(())
-    })
-    .await
-    .unwrap();
-    id
-}
-
 fn task_row(pipeline_id: Uuid, spec: &Spec, created_at: DateTime<Utc>) -> TaskExecution {
     let mut row = NewTaskExecution::new(pipeline_id, spec.name)
         .status(spec.status)
@@ -101,32 +68,17 @@ fn task_row(pipeline_id: Uuid, spec: &Spec, created_at: DateTime<Utc>) -> TaskEx
     row
 }
 
-/// Inserts `rows` with as few statements as the bind limit allows.
-async fn insert_tasks(db: &TestDb, rows: Vec<TaskExecution>) {
-    db.write(move |conn| {
-        for chunk in rows.chunks(batch::rows_per_statement(20)) {
-            let chunk = chunk.to_vec();
-            te_core::on_backend!(conn, c => diesel::insert_into(task_executions::table)
-                .values(chunk)
-                .execute(c))?;
-        }
-        Ok(())
-    })
-    .await
-    .unwrap();
-}
-
 /// A pipeline holding the tasks of `specs`, created one microsecond apart in
 /// order; returns its id and the rows as stored.
 async fn pipeline_with(db: &TestDb, specs: &[Spec]) -> (Uuid, Vec<TaskExecution>) {
-    let pipeline_id = new_pipeline(db).await;
+    let pipeline_id = db.insert_new_pipeline("etl").await;
     let base = te_core::now();
     let rows: Vec<_> = specs
         .iter()
         .enumerate()
         .map(|(i, s)| task_row(pipeline_id, s, base + Duration::microseconds(i as i64)))
         .collect();
-    insert_tasks(db, rows.clone()).await;
+    db.insert_tasks(rows.clone()).await;
     (pipeline_id, rows)
 }
 
@@ -300,7 +252,7 @@ async fn completion_and_failure_of_pipelines() {
     .await;
     assert!(!db.check_pipeline_failure(not_abandoned).await.unwrap());
 
-    let empty = new_pipeline(&db).await;
+    let empty = db.insert_new_pipeline("etl").await;
     assert!(
         !db.check_pipeline_completion(empty).await.unwrap(),
         "a pipeline without tasks is not complete"
@@ -384,7 +336,7 @@ async fn task_status_one_by_one_and_in_batches() {
 
 /// 10,000 tasks named `task-00000`…, statuses cycling through every status.
 async fn big_pipeline(db: &TestDb) -> (Uuid, Vec<TaskExecution>) {
-    let pipeline_id = new_pipeline(db).await;
+    let pipeline_id = db.insert_new_pipeline("etl").await;
     let now = te_core::now();
     let rows: Vec<_> = (0..10_000)
         .map(|i| {
@@ -394,7 +346,7 @@ async fn big_pipeline(db: &TestDb) -> (Uuid, Vec<TaskExecution>) {
                 .into_row(now)
         })
         .collect();
-    insert_tasks(db, rows.clone()).await;
+    db.insert_tasks(rows.clone()).await;
     (pipeline_id, rows)
 }
 
@@ -425,7 +377,7 @@ async fn task_statuses_batch_on_10_000_and_100_000_names() {
 async fn all_task_statuses_for_many_pipelines() {
     let db = TestDb::new().await;
     let (dag, rows, other, other_rows) = dag_and_neighbour(&db).await;
-    let empty = new_pipeline(&db).await;
+    let empty = db.insert_new_pipeline("etl").await;
     let unknown = Uuid::new_v4();
 
     assert!(
@@ -539,7 +491,7 @@ async fn retry_stats_are_computed_by_the_database() {
         }
     );
 
-    let empty = new_pipeline(&db).await;
+    let empty = db.insert_new_pipeline("etl").await;
     assert_eq!(
         db.get_retry_stats(empty).await.unwrap(),
         RetryStats::default()
@@ -556,9 +508,9 @@ async fn retry_stats_are_computed_by_the_database() {
 /// pages must break ties by id), with `updated_at` spread out.
 async fn paging_fixture(db: &TestDb) -> (Vec<Uuid>, Vec<TaskExecution>, DateTime<Utc>) {
     let pipelines = vec![
-        new_pipeline(db).await,
-        new_pipeline(db).await,
-        new_pipeline(db).await,
+        db.insert_new_pipeline("etl").await,
+        db.insert_new_pipeline("etl").await,
+        db.insert_new_pipeline("etl").await,
     ];
     let base = te_core::now();
     let rows: Vec<_> = (0..250)
@@ -576,7 +528,7 @@ async fn paging_fixture(db: &TestDb) -> (Vec<Uuid>, Vec<TaskExecution>, DateTime
         .collect();
     let mut shuffled = rows.clone();
     shuffled.reverse();
-    insert_tasks(db, shuffled).await;
+    db.insert_tasks(shuffled).await;
     (pipelines, rows, base)
 }
 

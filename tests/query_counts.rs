@@ -9,10 +9,8 @@
 use std::sync::{Arc, Mutex};
 
 use diesel::connection::{Connection, InstrumentationEvent};
-use diesel::prelude::*;
 use serde_json::json;
-use te_core::batch::{self, MAX_IN_LIST};
-use te_core::schema::{pipeline_executions, task_executions};
+use te_core::batch::MAX_IN_LIST;
 use te_core::{AnyConnection, write_transaction};
 use te_testkit::TestDb;
 use uuid::Uuid;
@@ -43,21 +41,9 @@ fn statements<T>(
 /// task has a saved context `{"i": i}`.
 async fn fixture(db: &TestDb, n: usize) -> (Uuid, Vec<TaskExecution>) {
     let now = te_core::now();
-    let pipeline = PipelineExecution {
-        id: te_core::new_id(),
-        pipeline_name: "etl".into(),
-        pipeline_version: "1.0".into(),
-        status: PipelineStatus::Running,
-        context_id: None,
-        started_at: now,
-        completed_at: None,
-        error_details: None,
-        recovery_attempts: 0,
-        last_recovery_at: None,
-        created_at: now,
-        updated_at: now,
-    };
-    let pipeline_id = pipeline.id;
+    let pipeline_id = db
+        .insert_pipeline(NewPipelineExecution::new("etl").into_row(None, now))
+        .await;
     let rows: Vec<_> = (0..n)
         .map(|i| {
             let mut row = NewTaskExecution::new(pipeline_id, format!("task-{i:05}"))
@@ -68,21 +54,7 @@ async fn fixture(db: &TestDb, n: usize) -> (Uuid, Vec<TaskExecution>) {
             row
         })
         .collect();
-    let written = rows.clone();
-    db.write(move |conn| {
-        diesel::insert_into(pipeline_executions::table)
-            .values(pipeline)
-            .execute(conn)?;
-        for chunk in written.chunks(batch::rows_per_statement(20)) {
-            let chunk = chunk.to_vec();
-            te_core::on_backend!(conn, c => diesel::insert_into(task_executions::table)
-                .values(chunk)
-                .execute(c))?;
-        }
-        Ok(())
-    })
-    .await
-    .unwrap();
+    db.insert_tasks(rows.clone()).await;
     let saved: Vec<_> = rows.iter().step_by(2).map(|t| t.id).collect();
     db.run(move |conn| {
         write_transaction(conn, |conn| {
@@ -97,6 +69,15 @@ async fn fixture(db: &TestDb, n: usize) -> (Uuid, Vec<TaskExecution>) {
     (pipeline_id, rows)
 }
 
+/// Runs `f` on one pooled connection of `db`; returns its result with the
+/// SQL of every statement it started.
+async fn counted<T: Send + 'static>(
+    db: &TestDb,
+    f: impl FnOnce(&mut AnyConnection) -> Result<T, DalError> + Send + 'static,
+) -> (T, Vec<String>) {
+    db.run(move |conn| statements(conn, f)).await.unwrap()
+}
+
 fn names(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("task-{i:05}")).collect()
 }
@@ -105,14 +86,10 @@ fn names(n: usize) -> Vec<String> {
 async fn retry_stats_is_one_aggregate_statement() {
     let db = TestDb::new().await;
     let (pipeline_id, rows) = fixture(&db, 300).await;
-    let (stats, sql) = db
-        .run(move |conn| {
-            statements(conn, |conn| {
-                te_queries::queries::retry_stats(conn, pipeline_id)
-            })
-        })
-        .await
-        .unwrap();
+    let (stats, sql) = counted(&db, move |conn| {
+        te_queries::queries::retry_stats(conn, pipeline_id)
+    })
+    .await;
     assert_eq!(sql.len(), 1, "{sql:#?}");
     assert!(
         sql[0].contains("SUM(") && sql[0].contains("MAX("),
@@ -141,25 +118,17 @@ async fn status_batches_are_one_statement_per_in_list() {
     let (pipeline_id, rows) = fixture(&db, 500).await;
     let (other, _) = fixture(&db, 3).await;
 
-    let (statuses, sql) = db
-        .run(move |conn| {
-            statements(conn, |conn| {
-                te_queries::queries::task_statuses_batch(conn, pipeline_id, names(10_000))
-            })
-        })
-        .await
-        .unwrap();
+    let (statuses, sql) = counted(&db, move |conn| {
+        te_queries::queries::task_statuses_batch(conn, pipeline_id, names(10_000))
+    })
+    .await;
     assert_eq!(sql.len(), 1, "10,000 names: one statement");
     assert_eq!(statuses.len(), rows.len());
 
-    let (statuses, sql) = db
-        .run(move |conn| {
-            statements(conn, |conn| {
-                te_queries::queries::task_statuses_batch(conn, pipeline_id, names(100_000))
-            })
-        })
-        .await
-        .unwrap();
+    let (statuses, sql) = counted(&db, move |conn| {
+        te_queries::queries::task_statuses_batch(conn, pipeline_id, names(100_000))
+    })
+    .await;
     assert_eq!(
         sql.len(),
         100_000_usize.div_ceil(MAX_IN_LIST),
@@ -167,39 +136,27 @@ async fn status_batches_are_one_statement_per_in_list() {
     );
     assert_eq!(statuses.len(), rows.len());
 
-    let (all, sql) = db
-        .run(move |conn| {
-            statements(conn, |conn| {
-                te_queries::queries::all_task_statuses_for_pipelines(
-                    conn,
-                    vec![pipeline_id, other, Uuid::new_v4()],
-                )
-            })
-        })
-        .await
-        .unwrap();
+    let (all, sql) = counted(&db, move |conn| {
+        te_queries::queries::all_task_statuses_for_pipelines(
+            conn,
+            vec![pipeline_id, other, Uuid::new_v4()],
+        )
+    })
+    .await;
     assert_eq!(sql.len(), 1);
     assert_eq!((all[&pipeline_id].len(), all[&other].len()), (500, 3));
 
-    let (pending, sql) = db
-        .run(move |conn| {
-            statements(conn, |conn| {
-                te_queries::queries::pending_tasks_batch(conn, vec![pipeline_id, other])
-            })
-        })
-        .await
-        .unwrap();
+    let (pending, sql) = counted(&db, move |conn| {
+        te_queries::queries::pending_tasks_batch(conn, vec![pipeline_id, other])
+    })
+    .await;
     assert_eq!(sql.len(), 1);
     assert!(!pending.is_empty());
 
-    let (_, sql) = db
-        .run(|conn| {
-            statements(conn, |conn| {
-                te_queries::queries::pending_tasks_batch(conn, Vec::new())
-            })
-        })
-        .await
-        .unwrap();
+    let (_, sql) = counted(&db, move |conn| {
+        te_queries::queries::pending_tasks_batch(conn, Vec::new())
+    })
+    .await;
     assert!(sql.is_empty(), "an empty input issues no statement");
 }
 
@@ -258,31 +215,19 @@ async fn context_batch_loaders_are_one_joined_statement() {
     let (pipeline_id, rows) = fixture(&db, 400).await;
     let with_context = rows.len().div_ceil(2);
 
-    let (loaded, sql) = db
-        .run(move |conn| {
-            statements(conn, |conn| {
-                te_context::queries::task_contexts_batch(conn, pipeline_id, &names(10_000))
-            })
-        })
-        .await
-        .unwrap();
+    let (loaded, sql) = counted(&db, move |conn| {
+        te_context::queries::task_contexts_batch(conn, pipeline_id, &names(10_000))
+    })
+    .await;
     assert_eq!(sql.len(), 1, "{sql:#?}");
     assert!(sql[0].contains("JOIN"), "{}", sql[0]);
     assert_eq!(loaded.len(), with_context);
     assert_eq!(loaded["task-00010"], json!({"i": 10}));
 
-    let (metadata, sql) = db
-        .run(move |conn| {
-            statements(conn, |conn| {
-                te_context::queries::dependency_metadata_with_contexts(
-                    conn,
-                    pipeline_id,
-                    &names(10_000),
-                )
-            })
-        })
-        .await
-        .unwrap();
+    let (metadata, sql) = counted(&db, move |conn| {
+        te_context::queries::dependency_metadata_with_contexts(conn, pipeline_id, &names(10_000))
+    })
+    .await;
     assert_eq!(sql.len(), 1, "{sql:#?}");
     assert!(
         sql[0].contains("LEFT OUTER JOIN") || sql[0].contains("LEFT JOIN"),
@@ -291,36 +236,24 @@ async fn context_batch_loaders_are_one_joined_statement() {
     );
     assert_eq!(metadata.len(), with_context);
 
-    let (merged, sql) = db
-        .run(move |conn| {
-            statements(conn, |conn| {
-                te_context::queries::dependency_context(conn, pipeline_id, &names(10_000))
-            })
-        })
-        .await
-        .unwrap();
+    let (merged, sql) = counted(&db, move |conn| {
+        te_context::queries::dependency_context(conn, pipeline_id, &names(10_000))
+    })
+    .await;
     assert_eq!(sql.len(), 1, "{sql:#?}");
     assert_eq!(merged, json!({"i": (rows.len() - 1) / 2 * 2}));
 
     let task = rows[4].id;
-    let (context, sql) = db
-        .run(move |conn| {
-            statements(conn, |conn| {
-                te_context::queries::load_task_context(conn, task)
-            })
-        })
-        .await
-        .unwrap();
+    let (context, sql) = counted(&db, move |conn| {
+        te_context::queries::load_task_context(conn, task)
+    })
+    .await;
     assert_eq!(sql.len(), 1, "{sql:#?}");
     assert_eq!(context, Some(json!({"i": 4})));
 
-    let (_, sql) = db
-        .run(move |conn| {
-            statements(conn, |conn| {
-                te_context::queries::task_contexts_batch(conn, pipeline_id, &[])
-            })
-        })
-        .await
-        .unwrap();
+    let (_, sql) = counted(&db, move |conn| {
+        te_context::queries::task_contexts_batch(conn, pipeline_id, &[])
+    })
+    .await;
     assert!(sql.is_empty(), "an empty input issues no statement");
 }

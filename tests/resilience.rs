@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use te_core::schema::pipeline_executions;
-use te_core::{AnyConnection, Backend, DalConfig, DalError, TaskExecutionDal};
+use te_core::{
+    AnyConnection, Backend, DalConfig, DalError, NewPipelineExecution, TaskExecutionDal,
+};
 use te_testkit::TestDb;
 
 fn count_pipelines(conn: &mut AnyConnection) -> Result<i64, DalError> {
@@ -70,20 +72,7 @@ async fn a_second_writer_waits_for_the_first_instead_of_failing() {
     let db = TestDb::new().await;
     let other = TaskExecutionDal::connect(db.url()).await.unwrap();
     let now = te_core::now();
-    let row = |name: &str| te_core::PipelineExecution {
-        id: te_core::new_id(),
-        pipeline_name: name.into(),
-        pipeline_version: "1".into(),
-        status: te_core::PipelineStatus::Running,
-        context_id: None,
-        started_at: now,
-        completed_at: None,
-        error_details: None,
-        recovery_attempts: 0,
-        last_recovery_at: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let row = |name: &str| NewPipelineExecution::new(name).into_row(None, now);
     let (first_row, second_row) = (row("first"), row("second"));
     let (started_tx, started_rx) = tokio::sync::oneshot::channel();
     let first = db.write(move |conn| {
