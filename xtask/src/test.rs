@@ -61,10 +61,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         match postgres::availability() {
             Ok(origin) => {
                 banner(&format!("tests on PostgreSQL via {origin}"));
-                // Doctests do not touch a database; they ran in the SQLite pass.
+                // The integration tests are the ones that touch a database;
+                // unit tests and doctests ran in the SQLite pass.
                 results.push((
                     "postgres",
-                    run_tests("postgres", &["test", "--workspace", "--tests"]),
+                    run_tests("postgres", &["test", "--workspace", "--test", "*"]),
                 ));
             }
             Err(why) if require_postgres => {
