@@ -525,3 +525,69 @@ async fn update_task_refuses_bad_input_and_unknown_ids() {
     assert_eq!(counts(&db).await, before);
     assert_eq!(db.get_by_id(task.id).await.unwrap(), task);
 }
+
+#[tokio::test]
+async fn pipeline_status_moves_to_a_terminal_status_once_with_an_event() {
+    let db = TestDb::new().await;
+    let p = pipeline(&db).await;
+    assert_eq!(p.status, PipelineStatus::Running);
+    assert_eq!(p.completed_at, None);
+
+    let failed = db
+        .update_pipeline_status(p.id, PipelineStatus::Failed, Some("task load failed"))
+        .await
+        .unwrap();
+    assert_eq!(failed.status, PipelineStatus::Failed);
+    assert_eq!(failed.error_details.as_deref(), Some("task load failed"));
+    assert!(failed.completed_at.is_some());
+    assert!(failed.updated_at >= p.updated_at);
+    assert_eq!(db.get_pipeline_execution(p.id).await.unwrap(), failed);
+
+    let last = events(&db).await.pop().unwrap();
+    assert_eq!(last.event_type, EventType::PipelineStatusChanged);
+    assert_eq!(last.pipeline_execution_id, p.id);
+    assert_eq!(last.task_execution_id, None);
+    assert_eq!(
+        last.event_data,
+        Some(json!({"from": "Running", "to": "Failed"}))
+    );
+
+    // A terminal status is final: refused, nothing written.
+    let before = counts(&db).await;
+    assert_invalid(
+        db.update_pipeline_status(p.id, PipelineStatus::Completed, None)
+            .await,
+        "status",
+    );
+    assert_eq!(counts(&db).await, before);
+    assert_eq!(db.get_pipeline_execution(p.id).await.unwrap(), failed);
+
+    assert_not_found(
+        db.update_pipeline_status(Uuid::new_v4(), PipelineStatus::Completed, None)
+            .await,
+        "pipeline execution",
+    );
+}
+
+#[tokio::test]
+async fn a_pending_pipeline_starts_and_completes() {
+    let db = TestDb::new().await;
+    let mut new = NewPipelineExecution::new("etl");
+    new.status = PipelineStatus::Pending;
+    let p = db.create_pipeline_execution(new).await.unwrap();
+    let running = db
+        .update_pipeline_status(p.id, PipelineStatus::Running, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (running.status, running.completed_at),
+        (PipelineStatus::Running, None)
+    );
+    let done = db
+        .update_pipeline_status(p.id, PipelineStatus::Completed, None)
+        .await
+        .unwrap();
+    assert_eq!(done.status, PipelineStatus::Completed);
+    assert!(done.completed_at.is_some());
+    assert_eq!(done.error_details, None);
+}

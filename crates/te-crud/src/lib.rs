@@ -8,8 +8,8 @@ mod update;
 use std::future::Future;
 
 use te_core::{
-    DalError, NewPipelineExecution, NewTaskExecution, PipelineExecution, TaskExecution,
-    TaskExecutionDal,
+    DalError, NewPipelineExecution, NewTaskExecution, PipelineExecution, PipelineStatus,
+    TaskExecution, TaskExecutionDal,
 };
 use uuid::Uuid;
 
@@ -35,6 +35,20 @@ pub trait TaskCrud {
     fn get_pipeline_execution(
         &self,
         pipeline_id: Uuid,
+    ) -> impl Future<Output = Result<PipelineExecution, DalError>> + Send;
+
+    /// Moves pipeline execution `pipeline_id` to `status`, with its
+    /// `PipelineStatusChanged` event, in one transaction; returns the updated
+    /// row. A terminal status (`Completed`, `Failed`, `Cancelled`) stamps
+    /// `completed_at`; `error_details` replaces the stored one (`None`
+    /// clears it). A pipeline execution that already reached a terminal
+    /// status keeps it: changing it is [`DalError::InvalidInput`] and writes
+    /// nothing. [`DalError::NotFound`] if absent.
+    fn update_pipeline_status(
+        &self,
+        pipeline_id: Uuid,
+        status: PipelineStatus,
+        error_details: Option<&str>,
     ) -> impl Future<Output = Result<PipelineExecution, DalError>> + Send;
 
     /// Creates a task execution and its `TaskCreated` event in one
@@ -93,6 +107,18 @@ impl TaskCrud for TaskExecutionDal {
         pipeline_id: Uuid,
     ) -> Result<PipelineExecution, DalError> {
         self.run(move |conn| pipeline::get(conn, pipeline_id)).await
+    }
+
+    #[tracing::instrument(skip(self, error_details), fields(pipeline_id = %pipeline_id, status = %status))]
+    async fn update_pipeline_status(
+        &self,
+        pipeline_id: Uuid,
+        status: PipelineStatus,
+        error_details: Option<&str>,
+    ) -> Result<PipelineExecution, DalError> {
+        let error_details = error_details.map(str::to_owned);
+        self.write(move |conn| pipeline::set_status(conn, pipeline_id, status, error_details))
+            .await
     }
 
     #[tracing::instrument(skip(self, new), fields(pipeline_id = %new.pipeline_execution_id, task_name = %new.task_name))]

@@ -4,8 +4,8 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 use te_core::schema::{contexts, pipeline_executions};
 use te_core::{
-    AnyConnection, DalError, EventType, NewEvent, NewPipelineExecution, PipelineExecution, bind,
-    record_event,
+    AnyConnection, DalError, EventType, NewEvent, NewPipelineExecution, PipelineExecution,
+    PipelineStatus, bind, record_event,
 };
 use uuid::Uuid;
 
@@ -75,4 +75,62 @@ pub(crate) fn get(
         .first(conn)
         .optional()?
         .ok_or_else(|| DalError::not_found("pipeline execution", pipeline_id))
+}
+
+/// Sets the status of `pipeline_id`: `completed_at` is stamped when the new
+/// status is terminal (and cleared otherwise), `error_details` is replaced,
+/// `updated_at` bumped, and a `PipelineStatusChanged` event written with the
+/// old and new status. Leaving a terminal status is refused with
+/// [`DalError::InvalidInput`] naming `status`. Call inside a write transaction.
+pub(crate) fn set_status(
+    conn: &mut AnyConnection,
+    pipeline_id: Uuid,
+    status: PipelineStatus,
+    error_details: Option<String>,
+) -> Result<PipelineExecution, DalError> {
+    let current = get(conn, pipeline_id)?;
+    if current.status.is_terminal() && current.status != status {
+        return Err(DalError::invalid(
+            "status",
+            format!(
+                "pipeline execution {pipeline_id} is already {} and cannot become {status}",
+                current.status
+            ),
+        ));
+    }
+    let now = te_core::now();
+    let completed_at = status.is_terminal().then_some(now);
+    let changed = diesel::update(
+        pipeline_executions::table
+            .find(bind::id(pipeline_id))
+            // Compare-and-set on the status just read.
+            .filter(pipeline_executions::status.eq(current.status)),
+    )
+    .set((
+        pipeline_executions::status.eq(status),
+        pipeline_executions::completed_at.eq(bind::opt_ts(completed_at)),
+        pipeline_executions::error_details.eq(error_details),
+        pipeline_executions::updated_at.eq(bind::ts(now)),
+    ))
+    .execute(conn)?;
+    if changed == 0 {
+        // Changed by another writer since it was read: report what it is now.
+        return Err(DalError::invalid(
+            "status",
+            format!("pipeline execution {pipeline_id} changed concurrently; read it again"),
+        ));
+    }
+    record_event(
+        conn,
+        NewEvent {
+            id: te_core::new_id(),
+            pipeline_execution_id: pipeline_id,
+            task_execution_id: None,
+            event_type: EventType::PipelineStatusChanged,
+            event_data: Some(json!({ "from": current.status, "to": status })),
+            runner_id: None,
+            created_at: now,
+        },
+    )?;
+    get(conn, pipeline_id)
 }

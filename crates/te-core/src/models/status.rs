@@ -165,6 +165,8 @@ text_enum! {
     EventType {
         /// A pipeline execution was created.
         PipelineCreated,
+        /// A pipeline execution's status changed.
+        PipelineStatusChanged,
         /// A task execution was created.
         TaskCreated,
         /// A task's configuration was updated.

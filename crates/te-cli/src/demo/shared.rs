@@ -1,0 +1,160 @@
+//! `Shared`: what the demo's workers, scheduler and recovery loop share: the
+//! DAL, the workload and the ids it was created under, settings, the
+//! monitor, and the signals they wake each other with.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use task_execution_dal::prelude::*;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use super::monitor::Monitor;
+use super::workload::{PipelinePlan, TaskPlan, Workload};
+use crate::error::CliError;
+
+/// How the demo runs, beside its workload.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    /// Workers running at once.
+    pub(crate) workers: usize,
+    /// Tasks a worker claims per call.
+    pub(crate) batch: usize,
+    /// A claim whose heartbeat is older than this is stale.
+    pub(crate) stale_after: Duration,
+    /// How often a worker heartbeats its claims.
+    pub(crate) heartbeat_every: Duration,
+    /// Recoveries after which a stale task is abandoned.
+    pub(crate) max_recoveries: i32,
+    /// The simulated work of one attempt.
+    pub(crate) work: Duration,
+    /// The task start on which the first worker dies (`None`: it does not).
+    pub(crate) first_worker_dies_on: Option<u64>,
+}
+
+/// How a pipeline execution ended, as the scheduler decided from its tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PipelineOutcome {
+    /// Every task completed.
+    Completed,
+    /// A task failed for good (its dependents were skipped).
+    Failed,
+}
+
+/// State shared by every part of one demo run.
+pub(crate) struct Shared {
+    /// The database.
+    pub(crate) dal: TaskExecutionDal,
+    /// What was created.
+    pub(crate) workload: Workload,
+    /// How it runs.
+    pub(crate) settings: Settings,
+    /// What was observed.
+    pub(crate) monitor: Monitor,
+    /// Pipeline execution id → its index in the workload.
+    pub(crate) pipelines: BTreeMap<Uuid, u32>,
+    /// Task execution id → its pipeline execution id, for every task created.
+    pub(crate) tasks: HashMap<Uuid, Uuid>,
+    /// Wakes the scheduler (a task finished somewhere).
+    pub(crate) wake_scheduler: Notify,
+    /// Wakes idle workers (tasks became ready).
+    pub(crate) wake_workers: Notify,
+    dirty: Mutex<BTreeSet<Uuid>>,
+    outcomes: Mutex<BTreeMap<Uuid, PipelineOutcome>>,
+    stop: AtomicBool,
+}
+
+impl Shared {
+    /// Shared state for a created workload.
+    pub(crate) fn new(
+        dal: TaskExecutionDal,
+        workload: Workload,
+        settings: Settings,
+        pipelines: BTreeMap<Uuid, u32>,
+        tasks: HashMap<Uuid, Uuid>,
+    ) -> Self {
+        Shared {
+            dal,
+            workload,
+            settings,
+            monitor: Monitor::default(),
+            pipelines,
+            tasks,
+            wake_scheduler: Notify::new(),
+            wake_workers: Notify::new(),
+            dirty: Mutex::new(BTreeSet::new()),
+            outcomes: Mutex::new(BTreeMap::new()),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    /// The plan of pipeline execution `pipeline_id`.
+    pub(crate) fn pipeline_plan(&self, pipeline_id: Uuid) -> Result<&PipelinePlan, CliError> {
+        self.pipelines
+            .get(&pipeline_id)
+            .map(|index| &self.workload.pipelines[*index as usize])
+            .ok_or_else(|| {
+                CliError::Demo(format!(
+                    "claimed a task of pipeline execution {pipeline_id}, which this demo did not create"
+                ))
+            })
+    }
+
+    /// The plan of task `name` of pipeline execution `pipeline_id`.
+    pub(crate) fn task_plan(&self, pipeline_id: Uuid, name: &str) -> Result<&TaskPlan, CliError> {
+        self.pipeline_plan(pipeline_id)?.task(name).ok_or_else(|| {
+            CliError::Demo(format!(
+                "claimed task {name} of pipeline execution {pipeline_id}, which this demo did not create"
+            ))
+        })
+    }
+
+    /// Notes that tasks of `pipeline_id` changed and wakes the scheduler.
+    pub(crate) fn touch(&self, pipeline_id: Uuid) {
+        lock(&self.dirty).insert(pipeline_id);
+        self.wake_scheduler.notify_one();
+    }
+
+    /// The pipelines touched since the last call.
+    pub(crate) fn take_touched(&self) -> BTreeSet<Uuid> {
+        std::mem::take(&mut *lock(&self.dirty))
+    }
+
+    /// Wakes up to `tasks` idle workers (as many as tasks became ready: not
+    /// all of them, which would only make the others claim nothing).
+    pub(crate) fn wake_workers_for(&self, tasks: usize) {
+        for _ in 0..tasks.min(self.settings.workers) {
+            self.wake_workers.notify_one();
+        }
+    }
+
+    /// Records how a pipeline execution ended.
+    pub(crate) fn set_outcome(&self, pipeline_id: Uuid, outcome: PipelineOutcome) {
+        lock(&self.outcomes).insert(pipeline_id, outcome);
+    }
+
+    /// How each finished pipeline execution ended.
+    pub(crate) fn outcomes(&self) -> BTreeMap<Uuid, PipelineOutcome> {
+        lock(&self.outcomes).clone()
+    }
+
+    /// Asks every loop to stop.
+    pub(crate) fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.wake_workers.notify_waiters();
+        self.wake_scheduler.notify_one();
+    }
+
+    /// True once [`Shared::stop`] was called.
+    pub(crate) fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

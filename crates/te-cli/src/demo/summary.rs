@@ -1,0 +1,163 @@
+//! The demo's closing summary: results and invariant checks as aligned
+//! plain-text tables.
+
+use std::time::Duration;
+
+use crate::table::Table;
+
+/// One invariant and whether it held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Check {
+    /// What must hold.
+    pub(crate) name: &'static str,
+    /// Whether it held.
+    pub(crate) ok: bool,
+    /// The figures behind the verdict.
+    pub(crate) detail: String,
+}
+
+impl Check {
+    /// A check of `name` that held when `ok`.
+    pub(crate) fn new(name: &'static str, ok: bool, detail: impl Into<String>) -> Self {
+        Check {
+            name,
+            ok,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Everything the demo prints at the end.
+#[derive(Debug, Default)]
+pub(crate) struct Summary {
+    /// One line describing the run.
+    pub(crate) title: String,
+    /// Results, as (what, value) rows.
+    pub(crate) results: Vec<(String, String)>,
+    /// The invariant checks.
+    pub(crate) checks: Vec<Check>,
+    /// Descriptions of what went wrong, if anything.
+    pub(crate) problems: Vec<String>,
+    /// Closing lines (hints).
+    pub(crate) notes: Vec<String>,
+}
+
+impl Summary {
+    /// Adds a result row.
+    pub(crate) fn result(&mut self, what: impl Into<String>, value: impl Into<String>) {
+        self.results.push((what.into(), value.into()));
+    }
+
+    /// True when every check held.
+    pub(crate) fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.ok)
+    }
+
+    /// The names of the checks that failed.
+    pub(crate) fn failed(&self) -> Vec<&'static str> {
+        self.checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| c.name)
+            .collect()
+    }
+
+    /// The summary as text.
+    pub(crate) fn render(&self) -> String {
+        let mut results = Table::new(&["RESULT", "VALUE"]);
+        for (what, value) in &self.results {
+            results.row([what.as_str(), value.as_str()]);
+        }
+        let mut checks = Table::new(&["INVARIANT", "CHECK", "DETAIL"]);
+        for c in &self.checks {
+            checks.row([
+                c.name,
+                if c.ok { "ok" } else { "FAILED" },
+                c.detail.as_str(),
+            ]);
+        }
+        let mut out = format!(
+            "{}\n\n{}\n{}",
+            self.title,
+            results.render(),
+            checks.render()
+        );
+        let verdict = if self.passed() {
+            "all invariants hold".to_owned()
+        } else {
+            format!("invariants FAILED: {}", self.failed().join("; "))
+        };
+        out.push_str(&format!("\n{verdict}\n"));
+        for problem in &self.problems {
+            out.push_str(&format!("  - {problem}\n"));
+        }
+        for note in &self.notes {
+            out.push_str(&format!("{note}\n"));
+        }
+        out
+    }
+}
+
+/// A duration for people: `850µs`, `12.3ms`, `4.56s`; whole seconds or
+/// milliseconds without decimals (`60s`, `500ms`).
+pub(crate) fn human(d: Duration) -> String {
+    let micros = d.as_micros();
+    if micros >= 1_000_000 && micros.is_multiple_of(1_000_000) {
+        format!("{}s", d.as_secs())
+    } else if micros >= 1_000_000 {
+        format!("{:.2}s", d.as_secs_f64())
+    } else if micros >= 1_000 && micros.is_multiple_of(1_000) {
+        format!("{}ms", d.as_millis())
+    } else if micros >= 1_000 {
+        format!("{:.1}ms", micros as f64 / 1_000.0)
+    } else {
+        format!("{micros}µs")
+    }
+}
+
+/// `count` per second over `elapsed`.
+pub(crate) fn per_second(count: u64, elapsed: Duration) -> f64 {
+    let secs = elapsed.as_secs_f64();
+    if secs > 0.0 { count as f64 / secs } else { 0.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human(Duration::from_micros(850)), "850µs");
+        assert_eq!(human(Duration::from_micros(12_345)), "12.3ms");
+        assert_eq!(human(Duration::from_millis(4_560)), "4.56s");
+        assert_eq!(human(Duration::from_secs(60)), "60s");
+        assert_eq!(human(Duration::from_millis(500)), "500ms");
+        assert_eq!(human(Duration::ZERO), "0µs");
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(per_second(10, Duration::from_secs(4)), 2.5);
+        assert_eq!(per_second(10, Duration::ZERO), 0.0);
+    }
+
+    #[test]
+    fn verdict_follows_the_checks() {
+        let mut s = Summary {
+            title: "demo".into(),
+            ..Summary::default()
+        };
+        s.result("tasks", "10");
+        s.checks.push(Check::new("first", true, "fine"));
+        assert!(s.passed());
+        assert!(s.render().contains("all invariants hold"));
+        s.checks.push(Check::new("second", false, "2 bad"));
+        s.problems.push("task x ran twice".into());
+        assert!(!s.passed());
+        assert_eq!(s.failed(), vec!["second"]);
+        let text = s.render();
+        assert!(text.contains("invariants FAILED: second"), "{text}");
+        assert!(text.contains("second     FAILED  2 bad"), "{text}");
+        assert!(text.contains("task x ran twice"));
+    }
+}

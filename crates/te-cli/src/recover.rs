@@ -1,0 +1,68 @@
+//! `te recover`: one pass of stale-claim recovery over the whole database,
+//! printing each task it reset or abandoned.
+
+use task_execution_dal::prelude::*;
+
+use crate::cli::RecoverArgs;
+use crate::demo::{Pass, recover_once};
+use crate::error::CliError;
+use crate::table::Table;
+use crate::{db, output};
+
+/// Runs `te recover`.
+pub(crate) async fn run(args: RecoverArgs) -> Result<(), CliError> {
+    let dal = db::connect_existing(&args.db.database_url).await?;
+    let target = dal.target();
+    let pass = recover_once(&dal, args.stale_after, args.max_recoveries, |_| true)
+        .await
+        .map_err(|err| CliError::from_dal(err, &target))?;
+    let text = report(&dal, &pass, &args).await?;
+    output::print(&text)
+}
+
+/// One row per recovered task, then a line of totals.
+async fn report(
+    dal: &TaskExecutionDal,
+    pass: &Pass,
+    args: &RecoverArgs,
+) -> Result<String, CliError> {
+    let stale = crate::demo::human_duration(args.stale_after);
+    if pass.reset.is_empty() && pass.abandoned.is_empty() {
+        return Ok(format!("no stale claims (no heartbeat for {stale})\n"));
+    }
+    let now = chrono::Utc::now();
+    let mut table = Table::new(&[
+        "ACTION",
+        "TASK ID",
+        "PIPELINE ID",
+        "TASK",
+        "SILENT RUNNER",
+        ">SILENT FOR",
+        ">RECOVERIES",
+    ]);
+    let actions = pass
+        .reset
+        .iter()
+        .map(|c| ("reset", c))
+        .chain(pass.abandoned.iter().map(|c| ("abandoned", c)));
+    for (action, claim) in actions {
+        let task = dal.get_by_id(claim.task_id).await?;
+        let silent = (now - claim.heartbeat_at).to_std().unwrap_or_default();
+        table.row([
+            action.to_owned(),
+            claim.task_id.to_string(),
+            task.pipeline_execution_id.to_string(),
+            task.task_name,
+            claim.claimed_by.to_string(),
+            crate::demo::human_duration(silent),
+            task.recovery_attempts.to_string(),
+        ]);
+    }
+    Ok(format!(
+        "{}\n{} reset, {} abandoned (no heartbeat for {stale}; abandoned after {} recoveries)\n",
+        table.render(),
+        pass.reset.len(),
+        pass.abandoned.len(),
+        args.max_recoveries
+    ))
+}

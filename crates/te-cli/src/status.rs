@@ -1,0 +1,140 @@
+//! `te status`: a pipeline execution's tasks as a table, or task counts by
+//! status for the whole database.
+
+use chrono::{DateTime, Utc};
+use task_execution_dal::prelude::*;
+use uuid::Uuid;
+
+use crate::cli::StatusArgs;
+use crate::error::CliError;
+use crate::table::Table;
+use crate::{db, output};
+
+/// The longest error text shown in a cell.
+const ERROR_WIDTH: usize = 60;
+
+/// Runs `te status`.
+pub(crate) async fn run(args: StatusArgs) -> Result<(), CliError> {
+    let dal = db::connect_existing(&args.db.database_url).await?;
+    let target = dal.target();
+    let text = match args.pipeline_id {
+        Some(id) => pipeline(&dal, id).await,
+        None => whole_database(&dal).await,
+    }
+    .map_err(|err| match err {
+        CliError::Dal(err) => CliError::from_dal(err, &target),
+        other => other,
+    })?;
+    output::print(&text)
+}
+
+/// The tasks of pipeline execution `id`.
+async fn pipeline(dal: &TaskExecutionDal, id: Uuid) -> Result<String, CliError> {
+    let pipeline = match dal.get_pipeline_execution(id).await {
+        Err(err) if err.is_not_found() => return Err(CliError::UnknownPipeline(id)),
+        other => other?,
+    };
+    let tasks = dal.get_all_tasks_for_pipeline(id).await?;
+    let mut table = Table::new(&[
+        "TASK",
+        "STATUS",
+        ">ATTEMPT",
+        ">RECOVERIES",
+        "STARTED",
+        "FINISHED",
+        ">TOOK",
+        "ERROR",
+    ]);
+    for t in &tasks {
+        let took = match (t.started_at, t.completed_at) {
+            (Some(start), Some(end)) => format!("{}ms", (end - start).num_milliseconds()),
+            _ => "-".to_owned(),
+        };
+        table.row([
+            t.task_name.clone(),
+            t.status.to_string(),
+            format!("{}/{}", t.attempt, t.max_attempts),
+            t.recovery_attempts.to_string(),
+            clock(t.started_at),
+            clock(t.completed_at),
+            took,
+            t.error_details.as_deref().map(shorten).unwrap_or_default(),
+        ]);
+    }
+    let unfinished = tasks.iter().filter(|t| !t.status.is_terminal()).count();
+    Ok(format!(
+        "pipeline {} ({} {}): {}, started {}\n\n{}\n{}\n",
+        pipeline.id,
+        pipeline.pipeline_name,
+        pipeline.pipeline_version,
+        pipeline.status,
+        pipeline.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        table.render(),
+        finished_line(tasks.len() as i64, unfinished as i64),
+    ))
+}
+
+/// Task counts by status over every pipeline execution.
+async fn whole_database(dal: &TaskExecutionDal) -> Result<String, CliError> {
+    let counts = dal.count_tasks_by_status(None).await?;
+    let mut table = Table::new(&["STATUS", ">TASKS"]);
+    let mut total = 0;
+    let mut unfinished = 0;
+    for status in TaskStatus::ALL {
+        let n = counts.get(status).copied().unwrap_or(0);
+        total += n;
+        if !status.is_terminal() {
+            unfinished += n;
+        }
+        table.row([status.to_string(), n.to_string()]);
+    }
+    table.row(["total".to_owned(), total.to_string()]);
+    Ok(format!(
+        "{}\n{}\n",
+        table.render(),
+        finished_line(total, unfinished)
+    ))
+}
+
+fn finished_line(total: i64, unfinished: i64) -> String {
+    if unfinished == 0 {
+        format!("{total} tasks, all finished")
+    } else {
+        format!("{total} tasks, {unfinished} not finished")
+    }
+}
+
+fn clock(at: Option<DateTime<Utc>>) -> String {
+    at.map_or("-".to_owned(), |t| t.format("%H:%M:%S%.3f").to_string())
+}
+
+fn shorten(text: &str) -> String {
+    let text = crate::error::one_line(text);
+    if text.chars().count() <= ERROR_WIDTH {
+        text
+    } else {
+        let mut short: String = text.chars().take(ERROR_WIDTH - 1).collect();
+        short.push('…');
+        short
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_errors_are_shortened_to_one_line() {
+        assert_eq!(shorten("short\nerror"), "short error");
+        let long = "x".repeat(100);
+        let short = shorten(&long);
+        assert_eq!(short.chars().count(), ERROR_WIDTH);
+        assert!(short.ends_with('…'));
+    }
+
+    #[test]
+    fn finished_lines() {
+        assert_eq!(finished_line(10, 0), "10 tasks, all finished");
+        assert_eq!(finished_line(10, 2), "10 tasks, 2 not finished");
+    }
+}

@@ -1,0 +1,148 @@
+//! `te demo` run as a process: with a small workload it passes its invariant
+//! check on the backend `TE_TEST_BACKEND` selects, `te status` then shows
+//! every task finished, and the default run uses a SQLite file in the current
+//! directory, recreated each run, with the same results for the same seed.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use task_execution_dal::prelude::*;
+use te_testkit::{TestDb, backend_from_env};
+
+/// A workload small enough for a test.
+const SMALL: &[&str] = &["--pipelines", "5", "--workers", "3"];
+
+/// Runs `te` in `dir`, without any `DATABASE_URL` from the test's environment.
+fn te(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_te"))
+        .current_dir(dir)
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("te runs")
+}
+
+/// The stdout of a run that must have succeeded.
+fn succeeded(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "te failed\nstdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The value of the summary row `what`.
+fn result<'a>(summary: &'a str, what: &str) -> &'a str {
+    summary
+        .lines()
+        .find_map(|l| l.strip_prefix(what).filter(|rest| rest.starts_with("  ")))
+        .unwrap_or_else(|| panic!("no `{what}` row in:\n{summary}"))
+        .trim()
+}
+
+/// How many tasks the demo says it created (from its title line).
+fn tasks_created(summary: &str) -> u64 {
+    let (_, rest) = summary.split_once(" pipelines (").expect("title line");
+    rest.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// Checks the whole-database `te status`: nothing unfinished, `total` tasks.
+fn assert_all_finished(status: &str, total: u64) {
+    for unfinished in ["NotStarted", "Ready", "Running"] {
+        let count = result(status, unfinished);
+        assert_eq!(count, "0", "{unfinished} in:\n{status}");
+    }
+    assert_eq!(result(status, "total"), total.to_string(), "{status}");
+    assert!(status.contains("all finished"), "{status}");
+}
+
+#[tokio::test]
+async fn demo_passes_its_invariants_and_leaves_every_task_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = match backend_from_env() {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(TestDb::new().await),
+    };
+    let url = match &db {
+        Some(db) => db.url().to_owned(),
+        None => format!("sqlite://{}", dir.path().join("demo.db").display()),
+    };
+    let args = [&["demo", "--database-url", url.as_str()], SMALL].concat();
+    let summary = succeeded(&te(dir.path(), &args));
+    assert!(summary.contains("all invariants hold"), "{summary}");
+    assert_eq!(result(&summary, "tasks not finished"), "0");
+    assert!(!summary.contains("FAILED"), "{summary}");
+
+    let status = succeeded(&te(dir.path(), &["status", "--database-url", &url]));
+    assert_all_finished(&status, tasks_created(&summary));
+
+    // The summary names a pipeline to look at; all of its tasks are finished.
+    let (_, hint) = summary.split_once("te status ").expect("a pipeline hint");
+    let pipeline = hint.split_whitespace().next().unwrap();
+    let table = succeeded(&te(
+        dir.path(),
+        &["status", pipeline, "--database-url", &url],
+    ));
+    let rows: Vec<&str> = table
+        .lines()
+        .skip_while(|l| !l.starts_with("TASK"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert!(rows.len() >= 8, "{table}");
+    for row in rows {
+        let status: TaskStatus = row.split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert!(status.is_terminal(), "{row}");
+    }
+    assert!(table.contains("all finished"), "{table}");
+}
+
+#[test]
+fn default_demo_recreates_its_sqlite_file_and_repeats_its_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [&["demo", "--seed", "7"], SMALL].concat();
+    let first = succeeded(&te(dir.path(), &args));
+    let second = succeeded(&te(dir.path(), &args));
+    for summary in [&first, &second] {
+        assert!(summary.contains("all invariants hold"), "{summary}");
+        assert!(summary.contains("sqlite://te-demo.db"), "{summary}");
+    }
+    // The same seed makes the same decisions, whatever the scheduling.
+    for what in [
+        "pipelines completed / failed",
+        "tasks completed",
+        "tasks failed",
+        "tasks skipped",
+    ] {
+        assert_eq!(result(&first, what), result(&second, what), "{what}");
+    }
+    // The file was recreated: it holds the second run's tasks only.
+    let url = format!("sqlite://{}", dir.path().join("te-demo.db").display());
+    let status = succeeded(&te(dir.path(), &["status", "--database-url", &url]));
+    assert_all_finished(&status, tasks_created(&second));
+}
+
+#[test]
+fn demo_with_everything_failing_fails_every_pipeline_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = succeeded(&te(
+        dir.path(),
+        &[
+            "demo",
+            "--pipelines",
+            "3",
+            "--workers",
+            "2",
+            "--failure-rate",
+            "1",
+            "--no-crash",
+        ],
+    ));
+    assert!(summary.contains("all invariants hold"), "{summary}");
+    assert_eq!(result(&summary, "pipelines completed / failed"), "0 / 3");
+    assert_eq!(result(&summary, "tasks completed"), "0");
+    assert_eq!(result(&summary, "tasks failed"), "3", "only the roots ran");
+    assert_eq!(result(&summary, "retries scheduled"), "6");
+}
