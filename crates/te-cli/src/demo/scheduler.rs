@@ -224,29 +224,14 @@ mod tests {
     use serde_json::json;
 
     fn task(name: &str, deps: &[&str], status: TaskStatus, attempt: i32) -> TaskExecution {
-        let now = chrono::Utc::now();
-        TaskExecution {
-            id: Uuid::new_v4(),
-            pipeline_execution_id: Uuid::nil(),
-            task_name: name.to_owned(),
-            status,
-            sub_status: None,
-            started_at: None,
-            completed_at: None,
-            attempt,
-            max_attempts: 3,
-            error_details: (status == TaskStatus::Failed).then(|| "boom".to_owned()),
-            trigger_rules: json!({"type": "Always"}),
-            task_configuration: json!({ "depends_on": deps }),
-            retry_at: None,
-            last_error: None,
-            recovery_attempts: 0,
-            last_recovery_at: None,
-            claimed_by: None,
-            heartbeat_at: None,
-            created_at: now,
-            updated_at: now,
-        }
+        let mut new = NewTaskExecution::new(Uuid::nil(), name)
+            .status(status)
+            .max_attempts(3);
+        new.attempt = attempt;
+        new.task_configuration = json!({ "depends_on": deps });
+        let mut row = new.into_row(chrono::Utc::now());
+        row.error_details = (status == TaskStatus::Failed).then(|| "boom".to_owned());
+        row
     }
 
     #[test]
