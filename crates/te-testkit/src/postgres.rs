@@ -225,13 +225,16 @@ fn spawn_watched_postgres(
     socket_dir: &Path,
     port: u16,
 ) -> Result<(), String> {
-    // The watcher's parent is this process: when it is gone, stop the server.
+    // The watcher's parent is this process: when it is gone, stop the server
+    // and remove the cluster's directory (the process-wide server is never dropped).
     let script = r#"
 "$0" -D "$1" -p "$2" -k "$3" -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 >"$3/postgres.log" 2>&1 &
 server=$!
 parent=$PPID
 while kill -0 "$parent" 2>/dev/null && kill -0 "$server" 2>/dev/null; do sleep 1; done
 kill -INT "$server" 2>/dev/null
+wait "$server" 2>/dev/null
+rm -rf "$3"
 "#;
     Command::new("sh")
         .arg("-c")
