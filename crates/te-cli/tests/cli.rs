@@ -250,3 +250,39 @@ async fn recover_resets_stale_claims_and_abandons_repeat_offenders() {
     ]));
     assert!(after.contains("no stale claims"), "{after}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_migrating_at_once_both_succeed_and_apply_once() {
+    // A few fresh databases, so that the two processes' runs overlap at least
+    // once; each round must hold regardless of how they interleave.
+    for _ in 0..3 {
+        let db = TestDb::unmigrated_on(backend_from_env()).await;
+        let spawn = || {
+            Command::new(env!("CARGO_BIN_EXE_te"))
+                .args(["migrate", "--database-url", db.url()])
+                .env_remove("DATABASE_URL")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("te runs")
+        };
+        let (a, b) = (spawn(), spawn());
+        let outputs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+        let said: Vec<String> = outputs.iter().map(succeeded).collect();
+        let applied = said
+            .iter()
+            .filter(|s| s.starts_with("applied 1 migration"))
+            .count();
+        let current = said.iter().filter(|s| s.contains("is up to date")).count();
+        assert_eq!((applied, current), (1, 1), "{said:?}");
+        // The schema is complete and usable.
+        let pipeline = db
+            .create_pipeline_execution(NewPipelineExecution::new("after-race"))
+            .await
+            .unwrap();
+        assert_eq!(
+            db.get_pipeline_execution(pipeline.id).await.unwrap(),
+            pipeline
+        );
+    }
+}
