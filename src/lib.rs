@@ -3,23 +3,10 @@
 #![doc = ""]
 #![doc = include_str!("../README.md")]
 
+// The root and the prelude expose the same items; they are listed once, in
+// the prelude.
 #[doc(inline)]
-pub use te_claiming::TaskClaiming;
-#[doc(inline)]
-pub use te_context::{TaskContexts, merge_context_values};
-#[doc(inline)]
-pub use te_core::{
-    Backend, ClaimResult, DalConfig, DalError, EventType, ExecutionEvent, HeartbeatResult,
-    NewPipelineExecution, NewTaskExecution, PipelineExecution, PipelineStatus, RetryStats,
-    RunnerClaimResult, StaleClaim, SubStatus, TaskExecution, TaskExecutionDal,
-    TaskExecutionMetadata, TaskStatus,
-};
-#[doc(inline)]
-pub use te_crud::{TaskCrud, TaskUpdate};
-#[doc(inline)]
-pub use te_queries::{TaskFilter, TaskQueries};
-#[doc(inline)]
-pub use te_state::TaskState;
+pub use prelude::*;
 
 /// Everything a user of the DAL needs, in one import.
 pub mod prelude {

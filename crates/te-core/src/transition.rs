@@ -1,5 +1,5 @@
-//! Shared pieces of guarded status changes: the current time, new ids, and
-//! the error for a compare-and-set that matched no row.
+//! Shared pieces of guarded status changes: the current time, new ids, the
+//! compare-and-set of tasks, and why a compare-and-set matched no row.
 
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
@@ -21,33 +21,18 @@ pub fn new_id() -> Uuid {
     Uuid::now_v7()
 }
 
-/// The error for a guarded update of `task_id` towards `to` that changed no
-/// row: [`DalError::NotFound`] if the task does not exist, else
-/// [`DalError::IllegalTransition`] from its current status. Call it inside the
-/// transaction of the update.
-pub fn refused(conn: &mut AnyConnection, task_id: Uuid, to: TaskStatus) -> DalError {
-    match task_executions::table
-        .find(crate::bind::id(task_id))
-        .select(task_executions::status)
-        .first::<TaskStatus>(conn)
-        .optional()
-    {
-        Ok(Some(from)) => DalError::IllegalTransition { task_id, from, to },
-        Ok(None) => DalError::not_found("task execution", task_id),
-        Err(err) => err.into(),
-    }
-}
-
-/// Compare-and-set of many tasks: applies `changes` to each of `task_ids`
-/// whose status is one of `from` and, when `runner` is `Some`, whose
-/// `claimed_by` is that runner; returns `(id, pipeline_execution_id)` of every
-/// row changed. One `UPDATE … RETURNING` per [`crate::batch::MAX_IN_LIST`]
+/// Compare-and-set of many tasks: moves each of `task_ids` whose status is
+/// one of `from` (and, when `runner` is `Some`, whose `claimed_by` is that
+/// runner) to status `to`, with `updated_at = now` and `changes`; returns
+/// `(id, pipeline_execution_id)` of every row changed. One `UPDATE … RETURNING` per [`crate::batch::MAX_IN_LIST`]
 /// ids. Call inside a write transaction, with the changes' audit events.
 pub fn compare_and_set<C>(
     conn: &mut AnyConnection,
     task_ids: &[Uuid],
     from: &[TaskStatus],
+    to: TaskStatus,
     runner: Option<Uuid>,
+    now: DateTime<Utc>,
     changes: C,
 ) -> Result<Vec<(Uuid, Uuid)>, DalError>
 where
@@ -67,7 +52,11 @@ where
                     )),
             );
         let rows = diesel::update(target)
-            .set(changes.clone())
+            .set((
+                task_executions::status.eq(to),
+                task_executions::updated_at.eq(crate::bind::ts(now)),
+                changes.clone(),
+            ))
             .returning((task_executions::id, task_executions::pipeline_execution_id))
             .get_results::<(Uuid, Uuid)>(conn)?;
         changed.extend(rows);
@@ -75,10 +64,12 @@ where
     Ok(changed)
 }
 
-/// Why a runner-guarded compare-and-set of one task changed nothing:
-/// `Ok(())` when the task still is in one of `from` but `runner` does not
-/// hold its claim (the fence held: the caller reports `false`); otherwise the
-/// error of [`refused`]. Call inside the transaction of the update.
+/// Why a (possibly runner-guarded) compare-and-set of one task towards `to`
+/// changed nothing: `Ok(())` when the task still is in one of `from` but
+/// `runner` does not hold its claim (the fence held: the caller reports
+/// `false`); else [`DalError::IllegalTransition`] from its current status, or
+/// [`DalError::NotFound`] when there is no such task. Call inside the
+/// transaction of the update.
 pub fn fenced_or_refused(
     conn: &mut AnyConnection,
     task_id: Uuid,

@@ -1,11 +1,11 @@
 //! Creating and reading pipeline executions (with their initial context).
 
 use diesel::prelude::*;
-use serde_json::{Value, json};
-use te_core::schema::{contexts, pipeline_executions};
+use serde_json::json;
+use te_core::schema::pipeline_executions;
 use te_core::{
     AnyConnection, DalError, EventType, NewEvent, NewPipelineExecution, PipelineExecution,
-    PipelineStatus, bind, record_event,
+    PipelineStatus, bind, record_event, store_context,
 };
 use uuid::Uuid;
 
@@ -18,8 +18,8 @@ pub(crate) fn create(
 ) -> Result<PipelineExecution, DalError> {
     let now = te_core::now();
     let context_id = match new.context.take() {
-        Some(value) if !is_empty_object(&value) => Some(insert_context(conn, value, now)?),
-        _ => None,
+        Some(value) => store_context(conn, &value, now)?,
+        None => None,
     };
     let row = new.into_row(context_id, now);
     diesel::insert_into(pipeline_executions::table)
@@ -27,41 +27,12 @@ pub(crate) fn create(
         .execute(conn)?;
     record_event(
         conn,
-        NewEvent {
-            id: te_core::new_id(),
-            pipeline_execution_id: row.id,
-            task_execution_id: None,
-            event_type: EventType::PipelineCreated,
-            event_data: Some(json!({
-                "pipeline_name": row.pipeline_name,
-                "pipeline_version": row.pipeline_version,
-            })),
-            runner_id: None,
-            created_at: now,
-        },
+        NewEvent::pipeline(row.id, EventType::PipelineCreated, now).data(json!({
+            "pipeline_name": row.pipeline_name,
+            "pipeline_version": row.pipeline_version,
+        })),
     )?;
     Ok(row)
-}
-
-fn is_empty_object(value: &Value) -> bool {
-    value.as_object().is_some_and(|map| map.is_empty())
-}
-
-fn insert_context(
-    conn: &mut AnyConnection,
-    value: Value,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<Uuid, DalError> {
-    let id = te_core::new_id();
-    diesel::insert_into(contexts::table)
-        .values((
-            contexts::id.eq(bind::id(id)),
-            contexts::value.eq(bind::json(value)),
-            contexts::created_at.eq(bind::ts(now)),
-            contexts::updated_at.eq(bind::ts(now)),
-        ))
-        .execute(conn)?;
-    Ok(id)
 }
 
 /// The pipeline execution `pipeline_id`, or [`DalError::NotFound`].
@@ -122,15 +93,8 @@ pub(crate) fn set_status(
     }
     record_event(
         conn,
-        NewEvent {
-            id: te_core::new_id(),
-            pipeline_execution_id: pipeline_id,
-            task_execution_id: None,
-            event_type: EventType::PipelineStatusChanged,
-            event_data: Some(json!({ "from": current.status, "to": status })),
-            runner_id: None,
-            created_at: now,
-        },
+        NewEvent::pipeline(pipeline_id, EventType::PipelineStatusChanged, now)
+            .data(json!({ "from": current.status, "to": status })),
     )?;
     get(conn, pipeline_id)
 }

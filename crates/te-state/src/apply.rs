@@ -8,7 +8,7 @@ use serde_json::Value;
 use te_core::schema::task_executions;
 use te_core::transition::{compare_and_set, fenced_or_refused};
 use te_core::{
-    DalError, EventType, MultiBackend, NewEvent, TaskExecutionDal, TaskStatus, bind, record_event,
+    DalError, EventType, MultiBackend, NewEvent, TaskExecutionDal, TaskStatus, record_event,
 };
 use uuid::Uuid;
 
@@ -69,12 +69,15 @@ impl Move {
         C::Changeset: QueryFragment<MultiBackend>,
     {
         dal.write(move |conn| {
-            let changes = (
-                task_executions::status.eq(self.to),
-                task_executions::updated_at.eq(bind::ts(now)),
+            let changed = compare_and_set(
+                conn,
+                &[self.task_id],
+                self.from,
+                self.to,
+                self.runner,
+                now,
                 changes,
-            );
-            let changed = compare_and_set(conn, &[self.task_id], self.from, self.runner, changes)?;
+            )?;
             match changed.first() {
                 Some(&(_, pipeline_id)) => {
                     let mut event = NewEvent::task(pipeline_id, self.task_id, self.event, now)

@@ -98,12 +98,15 @@ impl TaskState for TaskExecutionDal {
         }
         let now = te_core::now();
         self.write(move |conn| {
-            let changes = (
-                te::status.eq(TaskStatus::Completed),
-                te::updated_at.eq(bind::ts(now)),
+            let mut changed = compare_and_set(
+                conn,
+                &task_ids,
+                RUNNING,
+                TaskStatus::Completed,
+                runner_id,
+                now,
                 finished(now),
-            );
-            let mut changed = compare_and_set(conn, &task_ids, RUNNING, runner_id, changes)?;
+            )?;
             changed.sort_unstable();
             let events: Vec<NewEvent> = changed
                 .iter()

@@ -1,6 +1,5 @@
 //! Rows of the contexts table: create, read, update, delete.
 
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::Value;
 use te_core::schema::contexts;
@@ -9,32 +8,10 @@ use uuid::Uuid;
 
 use super::{CONTEXT, reading};
 
-/// Inserts `value` as a new context row stamped `now` and returns its id.
-/// The caller has checked that `value` is a JSON object.
-pub fn insert_context(
-    conn: &mut AnyConnection,
-    value: &Value,
-    now: DateTime<Utc>,
-) -> Result<Uuid, DalError> {
-    let id = te_core::new_id();
-    diesel::insert_into(contexts::table)
-        .values((
-            contexts::id.eq(bind::id(id)),
-            contexts::value.eq(bind::json(value.clone())),
-            contexts::created_at.eq(bind::ts(now)),
-            contexts::updated_at.eq(bind::ts(now)),
-        ))
-        .execute(conn)?;
-    Ok(id)
-}
-
 /// Stores `value` (a JSON object) as a new context; an empty object stores
 /// nothing and returns `None`.
 pub fn create_context(conn: &mut AnyConnection, value: &Value) -> Result<Option<Uuid>, DalError> {
-    if value.as_object().is_some_and(|object| object.is_empty()) {
-        return Ok(None);
-    }
-    insert_context(conn, value, te_core::now()).map(Some)
+    te_core::store_context(conn, value, te_core::now())
 }
 
 /// The document of context `context_id`: [`DalError::NotFound`] when absent,

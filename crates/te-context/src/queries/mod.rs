@@ -11,9 +11,10 @@ use diesel::result::Error as DieselError;
 use te_core::DalError;
 
 pub use batch::{dependency_metadata_with_contexts, task_contexts_batch};
-pub use contexts::{create_context, delete_context, insert_context, read_context, update_context};
+pub use contexts::{create_context, delete_context, read_context, update_context};
 pub use dependency::{dependency_context, initial_context};
 pub use task_context::{load_task_context, save_task_context};
+pub use te_core::insert_context;
 
 /// The entity a [`DalError::NotFound`] names for an unknown context.
 pub(crate) const CONTEXT: &str = "context";

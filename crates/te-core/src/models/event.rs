@@ -82,6 +82,19 @@ impl NewEvent {
         }
     }
 
+    /// An event of `event_type` about pipeline execution `pipeline_id` itself.
+    pub fn pipeline(pipeline_id: Uuid, event_type: EventType, now: DateTime<Utc>) -> Self {
+        NewEvent {
+            id: crate::new_id(),
+            pipeline_execution_id: pipeline_id,
+            task_execution_id: None,
+            event_type,
+            event_data: None,
+            runner_id: None,
+            created_at: now,
+        }
+    }
+
     /// Attaches details.
     pub fn data(mut self, data: Value) -> Self {
         self.event_data = Some(data);

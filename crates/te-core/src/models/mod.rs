@@ -1,5 +1,6 @@
 //! The models of the DAL: rows, new-row builders, enums and result types.
 
+mod context;
 mod event;
 mod metadata;
 mod pipeline;
@@ -7,6 +8,7 @@ mod results;
 mod status;
 mod task;
 
+pub use context::{insert_context, store_context};
 pub use event::{ExecutionEvent, NewEvent, record_event, record_events};
 pub use metadata::TaskExecutionMetadata;
 pub use pipeline::{NewPipelineExecution, PipelineExecution};
