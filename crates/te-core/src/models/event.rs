@@ -72,13 +72,8 @@ impl NewEvent {
         now: DateTime<Utc>,
     ) -> Self {
         NewEvent {
-            id: crate::new_id(),
-            pipeline_execution_id: pipeline_id,
             task_execution_id: Some(task_id),
-            event_type,
-            event_data: None,
-            runner_id: None,
-            created_at: now,
+            ..NewEvent::pipeline(pipeline_id, event_type, now)
         }
     }
 
