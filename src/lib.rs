@@ -1,7 +1,7 @@
 //! The task-execution DAL: store and coordinate task executions of a workflow
 //! engine on PostgreSQL or embedded SQLite.
 #![doc = ""]
-#![doc = include_str!("../README.md")]
+#![doc = include_str!("lib.md")]
 
 // The root and the prelude expose the same items; they are listed once, in
 // the prelude.
@@ -14,11 +14,12 @@ pub mod prelude {
     pub use te_context::{TaskContexts, merge_context_values};
     pub use te_core::{
         Backend, ClaimResult, DalConfig, DalError, EventType, ExecutionEvent, HeartbeatResult,
-        NewPipelineExecution, NewTaskExecution, PipelineExecution, PipelineStatus, RetryStats,
-        RunnerClaimResult, StaleClaim, SubStatus, TaskExecution, TaskExecutionDal,
-        TaskExecutionMetadata, TaskStatus,
+        Interruption, NewPipelineExecution, NewTaskExecution, PipelineExecution, PipelineStatus,
+        RetryStats, RunnerClaimResult, StaleClaim, SubStatus, Target, TaskExecution,
+        TaskExecutionDal, TaskExecutionMetadata, TaskStatus,
     };
     pub use te_crud::{TaskCrud, TaskUpdate};
     pub use te_queries::{TaskFilter, TaskQueries};
-    pub use te_state::TaskState;
+    #[allow(deprecated)]
+    pub use te_state::{TaskState, TaskTransitions};
 }

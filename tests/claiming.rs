@@ -59,8 +59,9 @@ async fn events(
             .select(ExecutionEvent::as_select())
             .into_boxed();
         if let Some(task) = task {
-            query = query
-                .filter(execution_events::task_execution_id.eq(te_core::bind::opt_id(Some(task))));
+            query = query.filter(
+                execution_events::task_execution_id.eq(te_core::toolkit::bind::opt_id(Some(task))),
+            );
         }
         Ok(query.load(conn)?)
     })
@@ -71,7 +72,9 @@ async fn events(
 async fn count_events(dal: &TaskExecutionDal, task: Uuid) -> usize {
     dal.run(move |conn| {
         Ok(execution_events::table
-            .filter(execution_events::task_execution_id.eq(te_core::bind::opt_id(Some(task))))
+            .filter(
+                execution_events::task_execution_id.eq(te_core::toolkit::bind::opt_id(Some(task))),
+            )
             .count()
             .get_result::<i64>(conn)?)
     })
@@ -107,7 +110,7 @@ fn assert_invalid(result: Result<impl std::fmt::Debug, DalError>, expected_field
 async fn claims_move_ready_tasks_to_running_oldest_first() {
     let db = TestDb::new().await;
     let pid = pipeline(&db).await;
-    let base = te_core::now() - TimeDelta::minutes(5);
+    let base = te_core::toolkit::now() - TimeDelta::minutes(5);
     // Ready tasks inserted out of order, one microsecond apart; the oldest
     // has a second attempt.
     let mut ready = Vec::new();
@@ -140,7 +143,7 @@ async fn claims_move_ready_tasks_to_running_oldest_first() {
     let mut by_age = ready.clone();
     by_age.sort_by_key(|r| r.created_at);
 
-    let before = te_core::now();
+    let before = te_core::toolkit::now();
     let first = db.claim_ready_task(3).await.unwrap();
     assert_eq!(
         ids(&first),
@@ -223,7 +226,7 @@ async fn limits_are_validated_and_respected() {
 async fn retry_at_in_the_future_is_not_claimable() {
     let db = TestDb::new().await;
     let pid = pipeline(&db).await;
-    let now = te_core::now();
+    let now = te_core::toolkit::now();
     let mut past = row(pid, "past", TaskStatus::Ready, now - TimeDelta::seconds(2));
     past.retry_at = Some(now - TimeDelta::seconds(1));
     let mut future = row(
@@ -301,7 +304,7 @@ async fn claims_for_a_runner_set_its_claim_and_heartbeat() {
     let pid = pipeline(&db).await;
     create_ready(&db, pid, 3).await;
     let runner = Uuid::new_v4();
-    let before = te_core::now();
+    let before = te_core::toolkit::now();
     let claimed = db.claim_ready_tasks_for_runner(runner, 2).await.unwrap();
     assert_eq!(claimed.len(), 2);
     for c in &claimed {
@@ -398,7 +401,7 @@ async fn sixteen_concurrent_claimers_claim_each_task_exactly_once() {
 async fn claim_for_runner_is_a_compare_and_set() {
     let db = TestDb::new().await;
     let pid = pipeline(&db).await;
-    let now = te_core::now();
+    let now = te_core::toolkit::now();
     let running = insert_one(&db, row(pid, "running", TaskStatus::Running, now)).await;
     let (r1, r2) = (Uuid::new_v4(), Uuid::new_v4());
 
@@ -452,7 +455,7 @@ async fn claim_for_runner_is_a_compare_and_set() {
 async fn a_runner_claim_on_a_ready_task_reserves_it() {
     let db = TestDb::new().await;
     let pid = pipeline(&db).await;
-    let now = te_core::now();
+    let now = te_core::toolkit::now();
     let reserved = insert_one(
         &db,
         row(
@@ -489,7 +492,7 @@ async fn a_runner_claim_on_a_ready_task_reserves_it() {
 async fn heartbeats_hold_until_the_claim_is_lost() {
     let db = TestDb::new().await;
     let pid = pipeline(&db).await;
-    let old = te_core::now() - TimeDelta::minutes(10);
+    let old = te_core::toolkit::now() - TimeDelta::minutes(10);
     let (r1, r2) = (Uuid::new_v4(), Uuid::new_v4());
     let mut t = row(pid, "t", TaskStatus::Running, old);
     t.claimed_by = Some(r1);
@@ -543,7 +546,11 @@ async fn heartbeats_hold_until_the_claim_is_lost() {
 async fn release_clears_the_claim_and_names_its_holder() {
     let db = TestDb::new().await;
     let pid = pipeline(&db).await;
-    let t = insert_one(&db, row(pid, "t", TaskStatus::Running, te_core::now())).await;
+    let t = insert_one(
+        &db,
+        row(pid, "t", TaskStatus::Running, te_core::toolkit::now()),
+    )
+    .await;
     let runner = Uuid::new_v4();
     assert_eq!(
         db.claim_for_runner(t.id, runner).await.unwrap(),
@@ -583,7 +590,7 @@ async fn release_clears_the_claim_and_names_its_holder() {
 async fn stale_claims_are_unfinished_claimed_tasks_with_old_heartbeats() {
     let db = TestDb::new().await;
     let pid = pipeline(&db).await;
-    let now = te_core::now();
+    let now = te_core::toolkit::now();
     let runner = Uuid::new_v4();
     let claimed = |name: &str, status: TaskStatus, heartbeat: DateTime<Utc>| {
         let mut r = row(pid, name, status, now - TimeDelta::hours(2));
@@ -681,7 +688,7 @@ async fn stale_claims_are_unfinished_claimed_tasks_with_old_heartbeats() {
 async fn schedule_retry_makes_running_or_failed_tasks_ready_again() {
     let db = TestDb::new().await;
     let pid = pipeline(&db).await;
-    let now = te_core::now();
+    let now = te_core::toolkit::now();
     let runner = Uuid::new_v4();
     for status in [TaskStatus::Running, TaskStatus::Failed] {
         let mut t = row(pid, status.as_str(), status, now - TimeDelta::minutes(1));
@@ -731,10 +738,10 @@ async fn schedule_retry_makes_running_or_failed_tasks_ready_again() {
 async fn a_retry_in_the_past_is_claimable_at_once() {
     let db = TestDb::new().await;
     let pid = pipeline(&db).await;
-    let mut t = row(pid, "t", TaskStatus::Failed, te_core::now());
+    let mut t = row(pid, "t", TaskStatus::Failed, te_core::toolkit::now());
     t.max_attempts = 2;
     let t = insert_one(&db, t).await;
-    db.schedule_retry(t.id, te_core::now() - TimeDelta::seconds(1), 2)
+    db.schedule_retry(t.id, te_core::toolkit::now() - TimeDelta::seconds(1), 2)
         .await
         .unwrap();
     let claimed = db.claim_ready_task(5).await.unwrap();
@@ -746,7 +753,7 @@ async fn a_retry_in_the_past_is_claimable_at_once() {
 async fn schedule_retry_refuses_other_statuses_and_bad_attempts_writing_nothing() {
     let db = TestDb::new().await;
     let pid = pipeline(&db).await;
-    let now = te_core::now();
+    let now = te_core::toolkit::now();
     let retry_at = now + TimeDelta::minutes(1);
     for status in [
         TaskStatus::NotStarted,
@@ -797,7 +804,7 @@ async fn schedule_retry_refuses_other_statuses_and_bad_attempts_writing_nothing(
 async fn ready_for_retry_lists_due_retries_in_retry_order() {
     let db = TestDb::new().await;
     let pid = pipeline(&db).await;
-    let now = te_core::now();
+    let now = te_core::toolkit::now();
     let with_retry = |name: &str, status: TaskStatus, retry_at: Option<DateTime<Utc>>| {
         let mut r = row(pid, name, status, now - TimeDelta::minutes(10));
         r.retry_at = retry_at;

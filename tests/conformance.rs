@@ -4,10 +4,10 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use diesel::prelude::*;
 use serde_json::json;
-use te_core::bind;
 use te_core::schema::{
     contexts, execution_events, pipeline_executions, task_execution_metadata, task_executions,
 };
+use te_core::toolkit::bind;
 use te_testkit::{TestDb, backend_from_env};
 use uuid::Uuid;
 
@@ -183,13 +183,13 @@ async fn every_column_type_round_trips() {
 
     let runner = Uuid::new_v4();
     let events = vec![
-        te_core::NewEvent::task(pid, tid, EventType::TaskCreated, t0),
-        te_core::NewEvent::task(pid, tid, EventType::TaskFailed, t1)
+        te_core::toolkit::NewEvent::task(pid, tid, EventType::TaskCreated, t0),
+        te_core::toolkit::NewEvent::task(pid, tid, EventType::TaskFailed, t1)
             .data(json!({"error": "ünïcode"}))
             .runner(Some(runner)),
     ];
     let written = events.clone();
-    db.write(move |conn| Ok(te_core::record_events(conn, &written)?))
+    db.write(move |conn| te_core::toolkit::record_events(conn, &written))
         .await
         .unwrap();
     let read = db
@@ -216,7 +216,7 @@ async fn every_column_type_round_trips() {
 #[tokio::test]
 async fn timestamps_order_to_the_microsecond() {
     let db = TestDb::new().await;
-    let base = te_core::now();
+    let base = te_core::toolkit::now();
     let pid = db.insert_new_pipeline("etl").await;
     // Inserted out of order, one microsecond apart.
     for offset in [3i64, 1, 2, 0] {
@@ -246,7 +246,7 @@ async fn timestamps_order_to_the_microsecond() {
 #[tokio::test]
 async fn id_lists_bind_every_element() {
     let db = TestDb::new().await;
-    let now = te_core::now();
+    let now = te_core::toolkit::now();
     let pid = db.insert_new_pipeline("etl").await;
     let rows: Vec<TaskExecution> = (0..5)
         .map(|i| NewTaskExecution::new(pid, format!("t{i}")).into_row(now))
@@ -269,7 +269,7 @@ async fn id_lists_bind_every_element() {
 #[tokio::test]
 async fn constraint_violations_map_to_dal_errors() {
     let db = TestDb::new().await;
-    let now = te_core::now();
+    let now = te_core::toolkit::now();
     let pid = db.insert_new_pipeline("etl").await;
     insert_task(&db, NewTaskExecution::new(pid, "a").into_row(now))
         .await
@@ -284,7 +284,7 @@ async fn constraint_violations_map_to_dal_errors() {
     )
     .await;
     let err = orphan.unwrap_err();
-    assert!(te_core::error::is_foreign_key_violation(&err), "{err:?}");
+    assert!(err.is_foreign_key_violation(), "{err:?}");
 
     let mut bad_status = NewTaskExecution::new(pid, "c").into_row(now);
     bad_status.max_attempts = 0;

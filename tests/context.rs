@@ -12,7 +12,8 @@ use chrono::Utc;
 use diesel::prelude::*;
 use serde_json::{Value, json};
 use te_core::schema::{contexts, execution_events, pipeline_executions, task_execution_metadata};
-use te_core::{AnyConnection, Backend, batch, bind};
+use te_core::toolkit::bind;
+use te_core::{AnyConnection, Backend};
 use te_testkit::TestDb;
 use uuid::Uuid;
 
@@ -36,9 +37,9 @@ const DAG: [(&str, TaskStatus); 10] = [
 
 /// Inserts a pipeline execution with `context` as its initial context row.
 async fn pipeline_with_context(db: &TestDb, context: Value) -> Uuid {
-    let now = te_core::now();
+    let now = te_core::toolkit::now();
     let context_id = db
-        .write(move |conn| te_context::queries::insert_context(conn, &context, now))
+        .write(move |conn| te_core::toolkit::insert_context(conn, &context, now))
         .await
         .unwrap();
     db.insert_pipeline(NewPipelineExecution::new("etl").into_row(Some(context_id), now))
@@ -55,7 +56,7 @@ fn metadata_row(
     now: DateTime<Utc>,
 ) -> TaskExecutionMetadata {
     TaskExecutionMetadata {
-        id: te_core::new_id(),
+        id: te_core::toolkit::new_id(),
         task_execution_id: task_id,
         pipeline_execution_id: pipeline_id,
         task_name: task_name.to_owned(),
@@ -68,7 +69,7 @@ fn metadata_row(
 /// The DAG pipeline (with an initial context); returns its id and task ids by name.
 async fn dag(db: &TestDb) -> (Uuid, HashMap<String, Uuid>) {
     let pipeline_id = pipeline_with_context(db, json!({"run": "nightly", "tags": ["etl"]})).await;
-    let now = te_core::now();
+    let now = te_core::toolkit::now();
     let rows: Vec<_> = DAG
         .iter()
         .map(|(name, status)| {
@@ -417,7 +418,7 @@ async fn task_contexts_load_in_one_batch() {
 /// written in bulk.
 async fn big_pipeline_with_contexts(db: &TestDb) -> Uuid {
     let pipeline_id = db.insert_new_pipeline("etl").await;
-    let now = te_core::now();
+    let now = te_core::toolkit::now();
     let rows: Vec<_> = (0..10_000)
         .map(|i| {
             NewTaskExecution::new(pipeline_id, format!("task-{i:05}"))
@@ -425,7 +426,7 @@ async fn big_pipeline_with_contexts(db: &TestDb) -> Uuid {
                 .into_row(now)
         })
         .collect();
-    let context_rows: Vec<_> = (0..10_000).map(|_| te_core::new_id()).collect();
+    let context_rows: Vec<_> = (0..10_000).map(|_| te_core::toolkit::new_id()).collect();
     let metadata: Vec<_> = rows
         .iter()
         .zip(&context_rows)
@@ -441,29 +442,13 @@ async fn big_pipeline_with_contexts(db: &TestDb) -> Uuid {
         .collect();
     db.insert_tasks(rows).await;
     db.write(move |conn| {
-        let values: Vec<_> = context_rows
+        let documents: Vec<(Uuid, Value)> = context_rows
             .iter()
             .enumerate()
-            .map(|(i, id)| {
-                (
-                    contexts::id.eq(bind::id(*id)),
-                    contexts::value.eq(bind::json(json!({ "i": i }))),
-                    contexts::created_at.eq(bind::ts(now)),
-                    contexts::updated_at.eq(bind::ts(now)),
-                )
-            })
+            .map(|(i, id)| (*id, json!({ "i": i })))
             .collect();
-        for chunk in values.chunks(batch::rows_per_statement(4)) {
-            let chunk = chunk.to_vec();
-            te_core::on_backend!(conn, c => diesel::insert_into(contexts::table).values(chunk).execute(c))?;
-        }
-        for chunk in metadata.chunks(batch::rows_per_statement(7)) {
-            let chunk = chunk.to_vec();
-            te_core::on_backend!(conn, c => diesel::insert_into(task_execution_metadata::table)
-                .values(chunk)
-                .execute(c))?;
-        }
-        Ok(())
+        te_core::toolkit::insert_contexts(conn, &documents, now)?;
+        te_core::toolkit::insert_metadata(conn, &metadata)
     })
     .await
     .unwrap();
@@ -526,7 +511,7 @@ async fn dependency_metadata_comes_with_its_context_in_the_order_given() {
     )
     .await;
     // A metadata row without a context.
-    let (transform, now) = (tasks["transform"], te_core::now());
+    let (transform, now) = (tasks["transform"], te_core::toolkit::now());
     db.write(move |conn| {
         diesel::insert_into(task_execution_metadata::table)
             .values(metadata_row(pipeline_id, transform, "transform", None, now))
@@ -670,7 +655,7 @@ fn insert_undecodable_context(
     conn: &mut AnyConnection,
     now: DateTime<Utc>,
 ) -> Result<Uuid, DalError> {
-    let id = te_core::new_id();
+    let id = te_core::toolkit::new_id();
     let sql = match conn.backend() {
         Backend::Sqlite => {
             "INSERT INTO contexts (id, value, created_at, updated_at) VALUES (?, ?, ?, ?)"
@@ -701,7 +686,7 @@ async fn an_undecodable_stored_context_is_an_error_never_a_partial_result() {
     .await;
 
     // Link the broken context as validate's output, and as a pipeline's initial context.
-    let (validate, now) = (tasks["validate"], te_core::now());
+    let (validate, now) = (tasks["validate"], te_core::toolkit::now());
     let bad_pipeline = db.insert_new_pipeline("etl").await;
     let broken = db
         .run(move |conn| {

@@ -5,8 +5,8 @@
 
 use diesel::prelude::*;
 use serde_json::{Value, json};
-use te_core::bind;
 use te_core::schema::{contexts, execution_events, pipeline_executions, task_executions};
+use te_core::toolkit::bind;
 use te_testkit::TestDb;
 use uuid::Uuid;
 
@@ -143,7 +143,7 @@ async fn unknown_pipeline_is_not_found() {
 async fn creates_a_task_with_defaults_and_one_event() {
     let db = TestDb::new().await;
     let p = pipeline(&db).await;
-    let before = te_core::now();
+    let before = te_core::toolkit::now();
     let task = db
         .create(NewTaskExecution::new(p.id, "extract"))
         .await
@@ -363,8 +363,8 @@ async fn create_many_is_all_or_nothing() {
 async fn create_many_spans_several_statements() {
     let db = TestDb::new().await;
     let p = pipeline(&db).await;
-    // More rows than one statement holds (te_core::batch::rows_per_statement(20)).
-    let n = te_core::batch::rows_per_statement(20) + 7;
+    // More rows than one statement holds (te_core::toolkit::batch::rows_per_statement(20)).
+    let n = te_core::toolkit::batch::rows_per_statement(20) + 7;
     let created = db
         .create_many(
             (0..n)

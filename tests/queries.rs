@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
-use te_core::NewEvent;
+use te_core::toolkit::NewEvent;
 use te_testkit::TestDb;
 use uuid::Uuid;
 
@@ -72,7 +72,7 @@ fn task_row(pipeline_id: Uuid, spec: &Spec, created_at: DateTime<Utc>) -> TaskEx
 /// order; returns its id and the rows as stored.
 async fn pipeline_with(db: &TestDb, specs: &[Spec]) -> (Uuid, Vec<TaskExecution>) {
     let pipeline_id = db.insert_new_pipeline("etl").await;
-    let base = te_core::now();
+    let base = te_core::toolkit::now();
     let rows: Vec<_> = specs
         .iter()
         .enumerate()
@@ -337,7 +337,7 @@ async fn task_status_one_by_one_and_in_batches() {
 /// 10,000 tasks named `task-00000`…, statuses cycling through every status.
 async fn big_pipeline(db: &TestDb) -> (Uuid, Vec<TaskExecution>) {
     let pipeline_id = db.insert_new_pipeline("etl").await;
-    let now = te_core::now();
+    let now = te_core::toolkit::now();
     let rows: Vec<_> = (0..10_000)
         .map(|i| {
             let status = TaskStatus::ALL[i % TaskStatus::ALL.len()];
@@ -512,7 +512,7 @@ async fn paging_fixture(db: &TestDb) -> (Vec<Uuid>, Vec<TaskExecution>, DateTime
         db.insert_new_pipeline("etl").await,
         db.insert_new_pipeline("etl").await,
     ];
-    let base = te_core::now();
+    let base = te_core::toolkit::now();
     let rows: Vec<_> = (0..250)
         .map(|i| {
             let status = TaskStatus::ALL[i % TaskStatus::ALL.len()];
@@ -785,7 +785,7 @@ async fn events_come_back_in_sequence_order() {
     let db = TestDb::new().await;
     let (dag, rows, other, other_rows) = dag_and_neighbour(&db).await;
     let (a, b, c) = (rows[0].id, rows[1].id, other_rows[0].id);
-    let now = te_core::now();
+    let now = te_core::toolkit::now();
     let pipeline_event = NewEvent {
         task_execution_id: None,
         ..NewEvent::task(dag, a, EventType::PipelineCreated, now)
@@ -801,7 +801,7 @@ async fn events_come_back_in_sequence_order() {
         NewEvent::task(dag, a, EventType::TaskClaimed, now).runner(Some(Uuid::new_v4())),
     ];
     let written = events.clone();
-    db.write(move |conn| Ok(te_core::record_events(conn, &written)?))
+    db.write(move |conn| te_core::toolkit::record_events(conn, &written))
         .await
         .unwrap();
 

@@ -10,8 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use diesel::connection::{Connection, InstrumentationEvent};
 use serde_json::json;
-use te_core::batch::MAX_IN_LIST;
-use te_core::{AnyConnection, write_transaction};
+use te_core::AnyConnection;
+use te_core::toolkit::batch::MAX_IN_LIST;
+use te_core::toolkit::write_transaction;
 use te_testkit::TestDb;
 use uuid::Uuid;
 
@@ -40,7 +41,7 @@ fn statements<T>(
 /// `max_attempts` 2, statuses cycle through every status, and every other
 /// task has a saved context `{"i": i}`.
 async fn fixture(db: &TestDb, n: usize) -> (Uuid, Vec<TaskExecution>) {
-    let now = te_core::now();
+    let now = te_core::toolkit::now();
     let pipeline_id = db
         .insert_pipeline(NewPipelineExecution::new("etl").into_row(None, now))
         .await;

@@ -24,7 +24,13 @@ async fn a_panicking_query_is_an_error_and_the_pool_recovers() {
         .run(|_conn| -> Result<(), DalError> { panic!("boom inside a query") })
         .await
         .unwrap_err();
-    assert!(matches!(err, DalError::Interrupted(_)), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            DalError::Interrupted(te_core::Interruption::Panicked(_))
+        ),
+        "{err:?}"
+    );
     // The only connection was poisoned; the pool replaces it.
     assert_eq!(dal.run(count_pipelines).await.unwrap(), 0);
 }
@@ -71,7 +77,7 @@ async fn dropped_server_connections_are_replaced() {
 async fn a_second_writer_waits_for_the_first_instead_of_failing() {
     let db = TestDb::new().await;
     let other = TaskExecutionDal::connect(db.url()).await.unwrap();
-    let now = te_core::now();
+    let now = te_core::toolkit::now();
     let row = |name: &str| NewPipelineExecution::new(name).into_row(None, now);
     let (first_row, second_row) = (row("first"), row("second"));
     let (started_tx, started_rx) = tokio::sync::oneshot::channel();

@@ -5,8 +5,8 @@
 
 use diesel::prelude::*;
 use serde_json::json;
-use te_core::bind;
 use te_core::schema::{execution_events, task_executions};
+use te_core::toolkit::bind;
 use te_testkit::TestDb;
 use uuid::Uuid;
 
@@ -49,7 +49,7 @@ async fn task_in(db: &TestDb, pipeline_id: Uuid, name: &str, status: TaskStatus)
 
 /// Makes `runner` hold the claim on `task_id` (as te-claiming would).
 async fn claim(db: &TestDb, task_id: Uuid, runner: Uuid) {
-    let now = te_core::now();
+    let now = te_core::toolkit::now();
     db.write(move |conn| {
         diesel::update(task_executions::table.find(bind::id(task_id)))
             .set((
@@ -477,15 +477,15 @@ async fn a_runner_without_the_claim_can_neither_complete_nor_fail() {
     assert_eq!(db.get_by_id(ready.id).await.unwrap(), ready);
     assert_eq!(event_count(&db).await, events_before);
 
-    // An illegal move stays illegal whoever asks.
-    let result = db.mark_completed(ready.id, Some(holder)).await;
-    assert!(
-        matches!(result, Err(DalError::IllegalTransition { from: Ready, .. })),
-        "{result:?}"
-    );
+    // A runner that does not hold the claim is fenced off whatever the
+    // status: `false`, never an error that depends on timing.
+    assert!(!db.mark_completed(ready.id, Some(holder)).await.unwrap());
 
     assert!(db.mark_completed(held.id, Some(holder)).await.unwrap());
-    let result = db.mark_completed(held.id, Some(holder)).await;
+    // Completing released the claim: the holder is fenced off now too.
+    assert!(!db.mark_completed(held.id, Some(holder)).await.unwrap());
+    // Without a runner guard, an illegal move is an error.
+    let result = db.mark_completed(held.id, None).await;
     assert!(
         matches!(
             result,
@@ -497,6 +497,56 @@ async fn a_runner_without_the_claim_can_neither_complete_nor_fail() {
         ),
         "{result:?}"
     );
+    assert_eq!(event_count(&db).await, events_before + 1);
+}
+
+#[tokio::test]
+async fn a_runner_that_still_holds_the_claim_gets_illegal_transitions() {
+    let db = TestDb::new().await;
+    let p = pipeline(&db).await;
+    let runner = Uuid::new_v4();
+    let task = task_in(&db, p, "reserved", Ready).await;
+    assert_eq!(
+        db.claim_for_runner(task.id, runner).await.unwrap(),
+        RunnerClaimResult::Claimed
+    );
+    let result = db.mark_completed(task.id, Some(runner)).await;
+    assert!(
+        matches!(result, Err(DalError::IllegalTransition { from: Ready, .. })),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_stale_runner_is_fenced_off_after_recovery_whatever_happened_since() {
+    let db = TestDb::new().await;
+    let p = pipeline(&db).await;
+    let (stale, fresh) = (Uuid::new_v4(), Uuid::new_v4());
+    db.create(NewTaskExecution::new(p, "job").status(Ready))
+        .await
+        .unwrap();
+    let task = db.claim_ready_tasks_for_runner(stale, 1).await.unwrap()[0].id;
+
+    // Recovery gives the task back: it is `Ready`, unclaimed.
+    db.reset_task_for_recovery(task).await.unwrap();
+    let before = db.get_by_id(task).await.unwrap();
+    let events = event_count(&db).await;
+    assert!(!db.mark_completed(task, Some(stale)).await.unwrap());
+    assert!(!db.mark_failed(task, "late", Some(stale)).await.unwrap());
+    assert_eq!(db.get_by_id(task).await.unwrap(), before);
+    assert_eq!(event_count(&db).await, events);
+
+    // Another runner claims it: the stale runner is still fenced off.
+    assert_eq!(
+        db.claim_ready_tasks_for_runner(fresh, 1).await.unwrap()[0].id,
+        task
+    );
+    assert!(!db.mark_completed(task, Some(stale)).await.unwrap());
+    assert!(db.mark_completed(task, Some(fresh)).await.unwrap());
+    // And once it is finished.
+    assert!(!db.mark_completed(task, Some(stale)).await.unwrap());
+    assert!(!db.mark_failed(task, "late", Some(stale)).await.unwrap());
+    assert_eq!(db.get_by_id(task).await.unwrap().status, Completed);
 }
 
 #[tokio::test]
@@ -584,9 +634,8 @@ async fn concurrent_completions_of_one_task_succeed_exactly_once() {
         for result in results {
             match result.unwrap() {
                 Ok(true) => wins += 1,
-                Err(DalError::IllegalTransition {
-                    from: Completed, ..
-                }) => {}
+                // The winner released the claim: the others are fenced off.
+                Ok(false) => {}
                 other => panic!("unexpected {other:?}"),
             }
         }

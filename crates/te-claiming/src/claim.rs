@@ -21,10 +21,8 @@ use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use serde_json::json;
 use te_core::schema::task_executions;
 use te_core::sql_types::{DbUuid, UtcTimestamp};
-use te_core::{
-    AnyConnection, ClaimResult, DalError, EventType, NewEvent, SubStatus, TaskExecutionDal,
-    TaskStatus, bind, validate,
-};
+use te_core::toolkit::{NewEvent, bind, now, record_events};
+use te_core::{AnyConnection, ClaimResult, DalError, EventType, SubStatus, TaskStatus};
 use uuid::Uuid;
 
 /// The PostgreSQL claim. Binds: `$1` now, `$2` the runner (or NULL),
@@ -76,40 +74,34 @@ struct ClaimedRow {
     created_at: DateTime<Utc>,
 }
 
-/// Claims up to `limit` ready tasks, for `runner` if given. Validates `limit`
-/// before touching the database.
-pub(crate) async fn claim_ready(
-    dal: &TaskExecutionDal,
+/// Claims up to `limit` (checked by the caller) ready tasks, for `runner`
+/// if given, with a `TaskClaimed` event each. Call inside a write
+/// transaction.
+pub(crate) fn claim_ready(
+    conn: &mut AnyConnection,
     runner: Option<Uuid>,
-    limit: usize,
+    limit: i64,
 ) -> Result<Vec<ClaimResult>, DalError> {
-    let limit = validate::limit("limit", limit)?;
-    let claimed = dal
-        .write(move |conn| {
-            let now = te_core::now();
-            let rows = match conn {
-                AnyConnection::Postgres(pg) => claim_postgres(pg, runner, limit, now)?,
-                AnyConnection::Sqlite(_) => claim_sqlite(conn, runner, limit, now)?,
-            };
-            let events: Vec<NewEvent> = rows
-                .iter()
-                .map(|row| {
-                    NewEvent::task(
-                        row.pipeline_execution_id,
-                        row.id,
-                        EventType::TaskClaimed,
-                        now,
-                    )
-                    .data(json!({ "attempt": row.attempt }))
-                    .runner(runner)
-                })
-                .collect();
-            te_core::record_events(conn, &events)?;
-            Ok(rows)
+    let now = now();
+    let rows = match conn {
+        AnyConnection::Postgres(pg) => claim_postgres(pg, runner, limit, now)?,
+        AnyConnection::Sqlite(_) => claim_sqlite(conn, runner, limit, now)?,
+    };
+    let events: Vec<NewEvent> = rows
+        .iter()
+        .map(|row| {
+            NewEvent::task(
+                row.pipeline_execution_id,
+                row.id,
+                EventType::TaskClaimed,
+                now,
+            )
+            .data(json!({ "attempt": row.attempt }))
+            .runner(runner)
         })
-        .await?;
-    tracing::debug!(claimed = claimed.len(), "claimed ready tasks");
-    Ok(claimed
+        .collect();
+    record_events(conn, &events)?;
+    Ok(rows
         .into_iter()
         .map(|row| ClaimResult {
             id: row.id,

@@ -26,14 +26,22 @@ mod stale;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use te_core::toolkit::validate;
 use te_core::{
     ClaimResult, DalError, HeartbeatResult, RunnerClaimResult, StaleClaim, TaskExecution,
     TaskExecutionDal,
 };
 use uuid::Uuid;
 
+mod sealed {
+    /// Keeps [`super::TaskClaiming`] implemented by `TaskExecutionDal` only,
+    /// so that adding a method is not a breaking change.
+    pub trait Sealed {}
+    impl Sealed for te_core::TaskExecutionDal {}
+}
+
 /// Atomic claiming, runner claims, heartbeats, release, stale claims and retry scheduling, as methods on [`TaskExecutionDal`].
-pub trait TaskClaiming {
+pub trait TaskClaiming: sealed::Sealed {
     /// Claims up to `limit` `Ready` tasks whose `retry_at` is unset or has
     /// passed, oldest first (by `created_at`, then `id`), and not reserved by a
     /// runner claim.
@@ -138,7 +146,9 @@ pub trait TaskClaiming {
 impl TaskClaiming for TaskExecutionDal {
     #[tracing::instrument(skip(self), err(level = "debug"))]
     async fn claim_ready_task(&self, limit: usize) -> Result<Vec<ClaimResult>, DalError> {
-        claim::claim_ready(self, None, limit).await
+        let limit = validate::limit("limit", limit)?;
+        self.write(move |conn| claim::claim_ready(conn, None, limit))
+            .await
     }
 
     #[tracing::instrument(skip(self), fields(%runner_id), err(level = "debug"))]
@@ -147,7 +157,9 @@ impl TaskClaiming for TaskExecutionDal {
         runner_id: Uuid,
         limit: usize,
     ) -> Result<Vec<ClaimResult>, DalError> {
-        claim::claim_ready(self, Some(runner_id), limit).await
+        let limit = validate::limit("limit", limit)?;
+        self.write(move |conn| claim::claim_ready(conn, Some(runner_id), limit))
+            .await
     }
 
     #[tracing::instrument(skip(self), fields(%task_id, %runner_id), err(level = "debug"))]
@@ -156,22 +168,25 @@ impl TaskClaiming for TaskExecutionDal {
         task_id: Uuid,
         runner_id: Uuid,
     ) -> Result<RunnerClaimResult, DalError> {
-        runner::claim_for_runner(self, task_id, runner_id).await
+        self.write(move |conn| runner::claim_for_runner(conn, task_id, runner_id))
+            .await
     }
 
     #[tracing::instrument(skip(self), fields(%task_id, %runner_id), err(level = "debug"))]
     async fn heartbeat(&self, task_id: Uuid, runner_id: Uuid) -> Result<HeartbeatResult, DalError> {
-        runner::heartbeat(self, task_id, runner_id).await
+        self.write(move |conn| runner::heartbeat(conn, task_id, runner_id))
+            .await
     }
 
     #[tracing::instrument(skip(self), fields(%task_id), err(level = "debug"))]
     async fn release_runner_claim(&self, task_id: Uuid) -> Result<(), DalError> {
-        runner::release(self, task_id).await
+        self.write(move |conn| runner::release(conn, task_id)).await
     }
 
     #[tracing::instrument(skip(self), err(level = "debug"))]
     async fn find_stale_claims(&self, threshold: Duration) -> Result<Vec<StaleClaim>, DalError> {
-        stale::find_stale_claims(self, threshold).await
+        self.run(move |conn| stale::find_stale_claims(conn, threshold))
+            .await
     }
 
     #[tracing::instrument(skip(self), fields(%task_id, %retry_at), err(level = "debug"))]
@@ -181,11 +196,13 @@ impl TaskClaiming for TaskExecutionDal {
         retry_at: DateTime<Utc>,
         new_attempt: i32,
     ) -> Result<(), DalError> {
-        retry::schedule_retry(self, task_id, retry_at, new_attempt).await
+        validate::at_least_one("new_attempt", new_attempt)?;
+        self.write(move |conn| retry::schedule_retry(conn, task_id, retry_at, new_attempt))
+            .await
     }
 
     #[tracing::instrument(skip(self), err(level = "debug"))]
     async fn get_ready_for_retry(&self) -> Result<Vec<TaskExecution>, DalError> {
-        retry::get_ready_for_retry(self).await
+        self.run(retry::ready_for_retry).await
     }
 }

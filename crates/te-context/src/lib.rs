@@ -15,10 +15,18 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use serde_json::Value;
-use te_core::{DalError, TaskExecutionDal, TaskExecutionMetadata, validate};
+use te_core::toolkit::validate;
+use te_core::{DalError, TaskExecutionDal, TaskExecutionMetadata};
 use uuid::Uuid;
 
 pub use merge::merge_context_values;
+
+mod sealed {
+    /// Keeps [`super::TaskContexts`] implemented by `TaskExecutionDal` only, so
+    /// that adding a method is not a breaking change.
+    pub trait Sealed {}
+    impl Sealed for te_core::TaskExecutionDal {}
+}
 
 /// Contexts, task execution metadata, loading task contexts and merging
 /// dependency contexts, as methods on [`TaskExecutionDal`].
@@ -26,7 +34,7 @@ pub use merge::merge_context_values;
 /// Input is checked before anything is written: a context that is not a JSON
 /// object, or an empty task name, is [`DalError::InvalidInput`]. A stored
 /// context that cannot be decoded is [`DalError::InvalidData`].
-pub trait TaskContexts {
+pub trait TaskContexts: sealed::Sealed {
     /// Stores `value` as a new context and returns its id; an empty object
     /// stores nothing and returns `None`.
     fn create_context(

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::DalError;
+use crate::error::DalError;
 
 /// The database engine behind a [`crate::TaskExecutionDal`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -106,7 +106,7 @@ impl Target {
 }
 
 /// Replaces the password of `scheme://user:password@host/…` with `***`.
-pub fn redact_password(url: &str) -> String {
+pub(crate) fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };

@@ -5,8 +5,9 @@ use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionMa
 use diesel::{Connection, ConnectionError, PgConnection, SqliteConnection};
 
 pub use crate::any_connection::{AnyConnection, MultiBackend};
+use crate::config::Backend;
 use crate::config::{DalConfig, Target};
-use crate::{Backend, DalError};
+use crate::error::DalError;
 
 impl AnyConnection {
     /// The backend of this connection.
@@ -16,21 +17,6 @@ impl AnyConnection {
             AnyConnection::Sqlite(_) => Backend::Sqlite,
         }
     }
-}
-
-/// Runs the same expression on the concrete connection inside an
-/// [`AnyConnection`], compiled once per backend.
-///
-/// For the few statements the generic `MultiBackend` cannot express (multi-row
-/// inserts): the query is still written once, in one place.
-#[macro_export]
-macro_rules! on_backend {
-    ($conn:expr, $c:ident => $body:expr) => {
-        match $conn {
-            $crate::AnyConnection::Postgres($c) => $body,
-            $crate::AnyConnection::Sqlite($c) => $body,
-        }
-    };
 }
 
 /// Opens one connection to `target`, reporting the driver's own error, and

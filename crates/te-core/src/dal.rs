@@ -3,16 +3,21 @@
 
 use std::sync::Arc;
 
+use crate::config::Backend;
 use crate::config::{DalConfig, Target};
 use crate::connection::{AnyConnection, establish, write_transaction};
+use crate::error::DalError;
+use crate::migrations;
 use crate::pool::{self, Pool};
-use crate::{Backend, DalError, migrations};
 
 /// A handle on one database: a connection pool and its backend.
 ///
 /// Cheap to clone (clones share the pool) and safe to use from many tasks at
 /// once. The operation crates (`te-crud`, `te-state`, `te-context`,
-/// `te-claiming`, `te-queries`) add their methods to it through traits.
+/// `te-claiming`, `te-queries`) add their methods to it through sealed
+/// traits; the `task-execution-dal` facade's documentation lists every
+/// method by trait ("Methods on `TaskExecutionDal`, by trait"), and its
+/// `prelude` brings them all into scope.
 #[derive(Clone)]
 pub struct TaskExecutionDal {
     inner: Arc<Inner>,
@@ -59,7 +64,7 @@ impl TaskExecutionDal {
         let probe_config = config.clone();
         tokio::task::spawn_blocking(move || establish(&probe_target, &probe_config))
             .await
-            .map_err(|e| DalError::Interrupted(e.to_string()))?
+            .map_err(|e| DalError::Interrupted(e.into()))?
             .map_err(|source| DalError::Connection {
                 target: target.redacted(),
                 source,
@@ -119,10 +124,10 @@ impl TaskExecutionDal {
         let conn = self.inner.pool.get().await?;
         conn.interact(f)
             .await
-            .map_err(|e| DalError::Interrupted(e.to_string()))?
+            .map_err(|e| DalError::Interrupted(e.into()))?
     }
 
-    /// Runs `f` inside a write transaction (see [`write_transaction`]): all of
+    /// Runs `f` inside a write transaction: all of
     /// its writes commit together, or none do.
     ///
     /// On SQLite, writes through one handle are admitted one at a time, in

@@ -54,6 +54,12 @@ pub enum DalError {
     },
 
     /// The runner no longer holds the claim on this task.
+    ///
+    /// Reserved for operations that cannot report a lost claim in their
+    /// result. No operation of this version returns it: runner-guarded writes
+    /// report a lost claim as `Ok(false)`, heartbeats as
+    /// [`crate::HeartbeatResult::ClaimLost`] and runner claims as
+    /// [`crate::RunnerClaimResult::AlreadyClaimed`].
     #[error("runner {runner_id} no longer holds the claim on task {task_id}")]
     ClaimLost {
         /// The task.
@@ -108,9 +114,61 @@ pub enum DalError {
     #[error("configuration error: {0}")]
     Config(String),
 
-    /// The blocking task that ran a query panicked or was cancelled.
+    /// The blocking task that ran a query panicked or was cancelled; the
+    /// connection it held is discarded.
     #[error("query task was interrupted: {0}")]
-    Interrupted(String),
+    Interrupted(#[source] Interruption),
+
+    /// A guarded write kept missing its row because other writers changed it
+    /// between each attempt and the read that explains the miss. Nothing was
+    /// written; trying again is safe.
+    #[error("task execution {task_id} kept changing under concurrent writers; try again")]
+    Contended {
+        /// The task whose row kept changing.
+        task_id: Uuid,
+    },
+}
+
+/// Why the blocking task that ran a query did not finish.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Interruption {
+    /// The query's closure panicked; the message of the panic, if it had one.
+    #[error("the query panicked: {0}")]
+    Panicked(String),
+    /// The blocking task was aborted before it finished (e.g. the runtime shut down).
+    #[error("the query was aborted before it finished")]
+    Aborted,
+}
+
+impl Interruption {
+    /// The interruption of a blocking task that panicked with `payload`.
+    pub(crate) fn from_panic(payload: &(dyn std::any::Any + Send)) -> Self {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Interruption::Panicked(message)
+    }
+}
+
+impl From<deadpool_sync::InteractError> for Interruption {
+    fn from(err: deadpool_sync::InteractError) -> Self {
+        match err {
+            deadpool_sync::InteractError::Panic(payload) => Interruption::from_panic(&*payload),
+            deadpool_sync::InteractError::Cancelled => Interruption::Aborted,
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for Interruption {
+    fn from(err: tokio::task::JoinError) -> Self {
+        match err.try_into_panic() {
+            Ok(payload) => Interruption::from_panic(&*payload),
+            Err(_) => Interruption::Aborted,
+        }
+    }
 }
 
 impl DalError {
@@ -130,11 +188,51 @@ impl DalError {
         }
     }
 
+    /// [`DalError::NotFound`] for the task execution `task_id`.
+    pub fn task_not_found(task_id: Uuid) -> Self {
+        Self::not_found(TASK_EXECUTION, task_id)
+    }
+
+    /// [`DalError::NotFound`] for the task named `task_name` (in a pipeline
+    /// execution the caller names).
+    pub fn task_name_not_found(task_name: &str) -> Self {
+        Self::not_found(TASK_EXECUTION, task_name)
+    }
+
+    /// [`DalError::NotFound`] for the pipeline execution `pipeline_id`.
+    pub fn pipeline_not_found(pipeline_id: Uuid) -> Self {
+        Self::not_found(PIPELINE_EXECUTION, pipeline_id)
+    }
+
+    /// [`DalError::NotFound`] for the context `context_id`.
+    pub fn context_not_found(context_id: Uuid) -> Self {
+        Self::not_found(CONTEXT, context_id)
+    }
+
     /// True for [`DalError::NotFound`].
     pub fn is_not_found(&self) -> bool {
         matches!(self, DalError::NotFound { .. })
     }
+
+    /// True when a foreign key was violated (e.g. a task for a pipeline
+    /// execution that does not exist).
+    pub fn is_foreign_key_violation(&self) -> bool {
+        matches!(
+            self,
+            DalError::Database(DieselError::DatabaseError(
+                DatabaseErrorKind::ForeignKeyViolation,
+                _
+            ))
+        )
+    }
 }
+
+/// The entity [`DalError::NotFound`] names for a task execution.
+pub(crate) const TASK_EXECUTION: &str = "task execution";
+/// The entity [`DalError::NotFound`] names for a pipeline execution.
+pub(crate) const PIPELINE_EXECUTION: &str = "pipeline execution";
+/// The entity [`DalError::NotFound`] names for a context.
+pub(crate) const CONTEXT: &str = "context";
 
 impl From<DieselError> for DalError {
     fn from(err: DieselError) -> Self {
@@ -145,9 +243,11 @@ impl From<DieselError> for DalError {
                     source: err,
                 }
             }
+            // Operations look rows up with `.optional()` and name what they
+            // looked for; this only describes a query of the caller's own.
             DieselError::NotFound => DalError::NotFound {
                 entity: "row",
-                key: String::new(),
+                key: "matching the query".to_owned(),
             },
             other => DalError::Database(other),
         }
@@ -158,16 +258,4 @@ impl From<PoolError> for DalError {
     fn from(err: PoolError) -> Self {
         DalError::Pool(err)
     }
-}
-
-/// True when `err` is a foreign-key violation (e.g. a task for a pipeline
-/// execution that does not exist).
-pub fn is_foreign_key_violation(err: &DalError) -> bool {
-    matches!(
-        err,
-        DalError::Database(DieselError::DatabaseError(
-            DatabaseErrorKind::ForeignKeyViolation,
-            _
-        ))
-    )
 }

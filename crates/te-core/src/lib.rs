@@ -1,33 +1,35 @@
 //! Core of the task-execution DAL: the [`TaskExecutionDal`] handle (pool,
 //! backend, configuration), [`DalError`], the models and status enums, the
-//! diesel schema with its custom SQL types, the embedded migrations, and the
-//! one mechanism ([`TaskExecutionDal::run`] / [`TaskExecutionDal::write`])
-//! that runs a query, written once, on PostgreSQL or SQLite.
+//! diesel [`schema`] with its custom [`sql_types`], and the embedded
+//! migrations.
 //!
 //! Operations live in sibling crates that each add a trait to
-//! [`TaskExecutionDal`]; the `task-execution-dal` facade re-exports them all.
+//! [`TaskExecutionDal`] (`te-crud`, `te-state`, `te-context`, `te-claiming`,
+//! `te-queries`); the `task-execution-dal` facade re-exports them all. To run
+//! a query of your own, write it once against [`AnyConnection`] with the
+//! [`schema`] and hand it to [`TaskExecutionDal::run`] (reads) or
+//! [`TaskExecutionDal::write`] (writes, in one transaction).
 
 mod any_connection;
-pub mod batch;
-pub mod bind;
-pub mod config;
-pub mod connection;
+mod config;
+mod connection;
 mod dal;
-pub mod error;
-pub mod migrations;
-pub mod models;
-pub mod pool;
+mod error;
+mod migrations;
+mod models;
+mod pool;
 pub mod schema;
 pub mod sql_types;
-pub mod transition;
-pub mod validate;
+#[doc(hidden)]
+pub mod toolkit;
 
-pub use config::{Backend, DalConfig};
-pub use connection::{AnyConnection, MultiBackend, write_transaction};
+pub use config::{Backend, DalConfig, Target};
+pub use connection::{AnyConnection, MultiBackend};
 pub use dal::TaskExecutionDal;
-pub use error::DalError;
-pub use models::*;
-pub use transition::{new_id, now};
-
-/// Re-exported so that operation crates and users build queries with the same diesel.
-pub use diesel;
+pub use error::{DalError, Interruption, PoolError};
+pub use models::{
+    ClaimResult, EventType, ExecutionEvent, HeartbeatResult, NewPipelineExecution,
+    NewTaskExecution, ParseEnumError, PipelineExecution, PipelineStatus, RetryStats,
+    RunnerClaimResult, StaleClaim, SubStatus, TaskExecution, TaskExecutionMetadata, TaskStatus,
+};
+pub use pool::{ConnectionManager, Pool};

@@ -5,13 +5,15 @@ use diesel::connection::SimpleConnection;
 use diesel::{PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::DalError;
 use crate::connection::{AnyConnection, write_transaction};
+use crate::error::DalError;
 
 /// PostgreSQL migrations, embedded at build time.
-pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+pub(crate) const POSTGRES_MIGRATIONS: EmbeddedMigrations =
+    embed_migrations!("../../migrations/postgres");
 /// SQLite migrations, embedded at build time.
-pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+pub(crate) const SQLITE_MIGRATIONS: EmbeddedMigrations =
+    embed_migrations!("../../migrations/sqlite");
 
 /// A constant key for PostgreSQL's advisory lock that serializes migration runs.
 const MIGRATION_LOCK_KEY: i64 = 0x7465_5f64_616c_6d69; // "te_dalmi"
@@ -23,7 +25,7 @@ fn migration_error(err: Box<dyn std::error::Error + Send + Sync>) -> DalError {
 /// Applies every pending migration. Safe to call again (it then does nothing)
 /// and safe when several processes call it at once: PostgreSQL serializes the
 /// callers with an advisory lock, SQLite with its write lock.
-pub fn run_pending(conn: &mut AnyConnection) -> Result<usize, DalError> {
+pub(crate) fn run_pending(conn: &mut AnyConnection) -> Result<usize, DalError> {
     match conn {
         AnyConnection::Postgres(pg) => with_pg_lock(pg, |pg| {
             pg.run_pending_migrations(POSTGRES_MIGRATIONS)
@@ -47,7 +49,7 @@ fn sqlite_run(sqlite: &mut SqliteConnection) -> Result<usize, DalError> {
 }
 
 /// Reverts every applied migration (used by tests of `down.sql`).
-pub fn revert_all(conn: &mut AnyConnection) -> Result<usize, DalError> {
+pub(crate) fn revert_all(conn: &mut AnyConnection) -> Result<usize, DalError> {
     match conn {
         AnyConnection::Postgres(pg) => with_pg_lock(pg, |pg| {
             pg.revert_all_migrations(POSTGRES_MIGRATIONS)

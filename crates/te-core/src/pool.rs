@@ -56,7 +56,7 @@ impl managed::Manager for ConnectionManager {
     }
 }
 
-pub(crate) fn build(target: Target, config: DalConfig) -> Result<Pool, crate::DalError> {
+pub(crate) fn build(target: Target, config: DalConfig) -> Result<Pool, crate::error::DalError> {
     let size = config.pool_size(&target);
     let wait = config.acquire_timeout;
     let create = config.connect_timeout;
@@ -67,5 +67,7 @@ pub(crate) fn build(target: Target, config: DalConfig) -> Result<Pool, crate::Da
         .create_timeout(Some(create))
         .recycle_timeout(Some(create))
         .build()
-        .map_err(|e| crate::DalError::Config(format!("cannot build the connection pool: {e}")))
+        .map_err(|e| {
+            crate::error::DalError::Config(format!("cannot build the connection pool: {e}"))
+        })
 }

@@ -5,13 +5,22 @@ mod pipeline;
 mod task;
 mod update;
 
+use std::collections::BTreeSet;
 use std::future::Future;
 
+use te_core::toolkit::now;
 use te_core::{
     DalError, NewPipelineExecution, NewTaskExecution, PipelineExecution, PipelineStatus,
     TaskExecution, TaskExecutionDal,
 };
 use uuid::Uuid;
+
+mod sealed {
+    /// Keeps [`super::TaskCrud`] implemented by `TaskExecutionDal` only, so
+    /// that adding a method is not a breaking change.
+    pub trait Sealed {}
+    impl Sealed for te_core::TaskExecutionDal {}
+}
 
 pub use update::TaskUpdate;
 
@@ -21,7 +30,7 @@ pub use update::TaskUpdate;
 /// Every write validates its input first ([`DalError::InvalidInput`] naming
 /// the field, nothing written) and commits the row together with its audit
 /// event, or nothing.
-pub trait TaskCrud {
+pub trait TaskCrud: sealed::Sealed {
     /// Creates a pipeline execution and its `PipelineCreated` event in one
     /// transaction. A non-empty initial `context` is stored in the contexts
     /// table and linked through `context_id`; an empty object (like no
@@ -123,7 +132,7 @@ impl TaskCrud for TaskExecutionDal {
 
     #[tracing::instrument(skip(self, new), fields(pipeline_id = %new.pipeline_execution_id, task_name = %new.task_name))]
     async fn create(&self, new: NewTaskExecution) -> Result<TaskExecution, DalError> {
-        let mut rows = task::create_rows(self, vec![new]).await?;
+        let mut rows = self.create_many(vec![new]).await?;
         Ok(rows.remove(0))
     }
 
@@ -135,7 +144,23 @@ impl TaskCrud for TaskExecutionDal {
         if new.is_empty() {
             return Ok(Vec::new());
         }
-        task::create_rows(self, new).await
+        task::validate_all(&new)?;
+        let pipeline_ids: BTreeSet<Uuid> = new.iter().map(|n| n.pipeline_execution_id).collect();
+        let now = now();
+        let rows: Vec<TaskExecution> = new.into_iter().map(|n| n.into_row(now)).collect();
+        match self
+            .write(move |conn| task::insert(conn, &rows).map(|()| rows))
+            .await
+        {
+            Err(err) if err.is_foreign_key_violation() => {
+                // The transaction rolled back; say which pipeline is missing.
+                let missing = self
+                    .run(move |conn| task::missing_pipeline(conn, pipeline_ids))
+                    .await?;
+                Err(missing.map_or(err, DalError::pipeline_not_found))
+            }
+            other => other,
+        }
     }
 
     #[tracing::instrument(skip(self), fields(task_id = %task_id))]

@@ -3,9 +3,9 @@
 use diesel::prelude::*;
 use serde_json::json;
 use te_core::schema::pipeline_executions;
+use te_core::toolkit::{NewEvent, bind, now, record_event, store_context};
 use te_core::{
-    AnyConnection, DalError, EventType, NewEvent, NewPipelineExecution, PipelineExecution,
-    PipelineStatus, bind, record_event, store_context,
+    AnyConnection, DalError, EventType, NewPipelineExecution, PipelineExecution, PipelineStatus,
 };
 use uuid::Uuid;
 
@@ -16,7 +16,7 @@ pub(crate) fn create(
     conn: &mut AnyConnection,
     mut new: NewPipelineExecution,
 ) -> Result<PipelineExecution, DalError> {
-    let now = te_core::now();
+    let now = now();
     let context_id = match new.context.take() {
         Some(value) => store_context(conn, &value, now)?,
         None => None,
@@ -45,7 +45,7 @@ pub(crate) fn get(
         .select(PipelineExecution::as_select())
         .first(conn)
         .optional()?
-        .ok_or_else(|| DalError::not_found("pipeline execution", pipeline_id))
+        .ok_or_else(|| DalError::pipeline_not_found(pipeline_id))
 }
 
 /// Sets the status of `pipeline_id`: `completed_at` is stamped when the new
@@ -69,7 +69,7 @@ pub(crate) fn set_status(
             ),
         ));
     }
-    let now = te_core::now();
+    let now = now();
     let completed_at = status.is_terminal().then_some(now);
     let changed = diesel::update(
         pipeline_executions::table

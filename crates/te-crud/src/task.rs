@@ -4,45 +4,13 @@ use std::collections::BTreeSet;
 
 use diesel::prelude::*;
 use te_core::schema::{pipeline_executions, task_executions};
-use te_core::{
-    AnyConnection, DalError, EventType, NewEvent, NewTaskExecution, TaskExecution,
-    TaskExecutionDal, bind, record_events,
-};
+use te_core::toolkit::{NewEvent, bind, insert_tasks, record_events};
+use te_core::{AnyConnection, DalError, EventType, NewTaskExecution, TaskExecution};
 use uuid::Uuid;
 
-/// Bound parameters per inserted task row (one per column).
-const BINDS_PER_ROW: usize = 20;
-
-/// Validates every row, then inserts them all with a `TaskCreated` event each
-/// in one write transaction. A foreign-key violation becomes
-/// [`DalError::NotFound`] naming a pipeline execution that does not exist.
-pub(crate) async fn create_rows(
-    dal: &TaskExecutionDal,
-    new: Vec<NewTaskExecution>,
-) -> Result<Vec<TaskExecution>, DalError> {
-    validate_all(&new)?;
-    let pipeline_ids: BTreeSet<Uuid> = new.iter().map(|n| n.pipeline_execution_id).collect();
-    let now = te_core::now();
-    let rows: Vec<TaskExecution> = new.into_iter().map(|n| n.into_row(now)).collect();
-    let result = dal
-        .write(move |conn| {
-            insert_rows(conn, &rows)?;
-            Ok(rows)
-        })
-        .await;
-    match result {
-        Err(err) if te_core::error::is_foreign_key_violation(&err) => {
-            // The transaction is rolled back; find which pipeline is missing.
-            let missing = dal
-                .run(move |conn| missing_pipeline(conn, pipeline_ids))
-                .await?;
-            Err(missing.map_or(err, |id| DalError::not_found("pipeline execution", id)))
-        }
-        other => other,
-    }
-}
-
-fn validate_all(new: &[NewTaskExecution]) -> Result<(), DalError> {
+/// Checks every row; the error names the field at fault (and its row, for
+/// more than one).
+pub(crate) fn validate_all(new: &[NewTaskExecution]) -> Result<(), DalError> {
     for (index, task) in new.iter().enumerate() {
         task.validate().map_err(|err| match err {
             DalError::InvalidInput { field, reason } if new.len() > 1 => {
@@ -54,13 +22,10 @@ fn validate_all(new: &[NewTaskExecution]) -> Result<(), DalError> {
     Ok(())
 }
 
-fn insert_rows(conn: &mut AnyConnection, rows: &[TaskExecution]) -> Result<(), DalError> {
-    for chunk in rows.chunks(te_core::batch::rows_per_statement(BINDS_PER_ROW)) {
-        let values = chunk.to_vec();
-        te_core::on_backend!(conn, c => diesel::insert_into(task_executions::table)
-            .values(values)
-            .execute(c))?;
-    }
+/// Inserts `rows` with a `TaskCreated` event each. Call inside a write
+/// transaction, after [`validate_all`].
+pub(crate) fn insert(conn: &mut AnyConnection, rows: &[TaskExecution]) -> Result<(), DalError> {
+    insert_tasks(conn, rows)?;
     let events: Vec<NewEvent> = rows
         .iter()
         .map(|row| {
@@ -73,17 +38,18 @@ fn insert_rows(conn: &mut AnyConnection, rows: &[TaskExecution]) -> Result<(), D
             .data(serde_json::json!({ "task_name": row.task_name, "status": row.status }))
         })
         .collect();
-    record_events(conn, &events)?;
-    Ok(())
+    record_events(conn, &events)
 }
 
-fn missing_pipeline(
+/// The first of `ids` that names no pipeline execution, if any: what a
+/// foreign-key violation of an insert of tasks was about.
+pub(crate) fn missing_pipeline(
     conn: &mut AnyConnection,
     ids: BTreeSet<Uuid>,
 ) -> Result<Option<Uuid>, DalError> {
     let wanted: Vec<Uuid> = ids.into_iter().collect();
     let found: BTreeSet<Uuid> = pipeline_executions::table
-        .filter(pipeline_executions::id.eq_any(te_core::bind::ids(&wanted)))
+        .filter(pipeline_executions::id.eq_any(bind::ids(&wanted)))
         .select(pipeline_executions::id)
         .load::<Uuid>(conn)?
         .into_iter()
@@ -98,7 +64,7 @@ pub(crate) fn get(conn: &mut AnyConnection, task_id: Uuid) -> Result<TaskExecuti
         .select(TaskExecution::as_select())
         .first(conn)
         .optional()?
-        .ok_or_else(|| DalError::not_found("task execution", task_id))
+        .ok_or_else(|| DalError::task_not_found(task_id))
 }
 
 /// Every task execution of `pipeline_id`, ordered by `(created_at, id)`.

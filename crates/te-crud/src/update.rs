@@ -3,9 +3,8 @@
 use diesel::prelude::*;
 use serde_json::{Value, json};
 use te_core::schema::task_executions;
-use te_core::{
-    AnyConnection, DalError, EventType, NewEvent, TaskExecution, bind, record_event, validate,
-};
+use te_core::toolkit::{NewEvent, bind, now, record_event, validate};
+use te_core::{AnyConnection, DalError, EventType, TaskExecution};
 use uuid::Uuid;
 
 /// The fields of a task execution that `update_task` may change; `None`
@@ -61,7 +60,7 @@ pub(crate) fn apply(
     task_id: Uuid,
     update: TaskUpdate,
 ) -> Result<TaskExecution, DalError> {
-    let now = te_core::now();
+    let now = now();
     let fields = update.changed_fields();
     let changed = diesel::update(task_executions::table.find(bind::id(task_id)))
         .set((
@@ -78,7 +77,7 @@ pub(crate) fn apply(
         ))
         .execute(conn)?;
     if changed == 0 {
-        return Err(DalError::not_found("task execution", task_id));
+        return Err(DalError::task_not_found(task_id));
     }
     let row = crate::task::get(conn, task_id)?;
     record_event(

@@ -1,7 +1,8 @@
 //! `TaskFilter`: what `list_tasks` selects, and how its page size is checked.
 
 use chrono::{DateTime, Utc};
-use te_core::{DalError, TaskStatus, validate};
+use te_core::toolkit::validate;
+use te_core::{DalError, TaskStatus};
 use uuid::Uuid;
 
 /// The page size `list_tasks` uses when [`TaskFilter::limit`] is 0.

@@ -3,7 +3,7 @@
 //! [`TaskExecutionDal`].
 //!
 //! Every method runs one query (batch forms: one per
-//! [`te_core::batch::MAX_IN_LIST`] inputs, none for an empty input) and
+//! [`te_core::toolkit::batch::MAX_IN_LIST`] inputs, none for an empty input) and
 //! writes nothing.
 
 mod filter;
@@ -13,19 +13,25 @@ pub mod queries;
 use std::collections::HashMap;
 use std::future::Future;
 
-use te_core::{
-    DalError, ExecutionEvent, RetryStats, TaskExecution, TaskExecutionDal, TaskStatus, validate,
-};
+use te_core::toolkit::validate;
+use te_core::{DalError, ExecutionEvent, RetryStats, TaskExecution, TaskExecutionDal, TaskStatus};
 use uuid::Uuid;
 
 pub use filter::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, TaskFilter};
+
+mod sealed {
+    /// Keeps [`super::TaskQueries`] implemented by `TaskExecutionDal` only, so
+    /// that adding a method is not a breaking change.
+    pub trait Sealed {}
+    impl Sealed for te_core::TaskExecutionDal {}
+}
 
 /// Read-only filtering, status, completion, recovery and retry queries, and
 /// the audit log, as methods on [`TaskExecutionDal`].
 ///
 /// Lists of task executions are ordered by `(created_at, id)`; lists of
 /// events by their `sequence`.
-pub trait TaskQueries {
+pub trait TaskQueries: sealed::Sealed {
     /// The `NotStarted` tasks of `pipeline_id` (empty for an unknown pipeline execution).
     fn get_pending_tasks(
         &self,
@@ -49,7 +55,8 @@ pub trait TaskQueries {
     ) -> impl Future<Output = Result<bool, DalError>> + Send;
 
     /// True when any task of `pipeline_id` was abandoned (`Failed`, with
-    /// `error_details` starting `ABANDONED:`); [`DalError::NotFound`] for an
+    /// `error_details` starting with
+    /// [`TaskExecution::ABANDONED_PREFIX`], see [`TaskExecution::is_abandoned`]); [`DalError::NotFound`] for an
     /// unknown pipeline execution.
     fn check_pipeline_failure(
         &self,
@@ -76,7 +83,7 @@ pub trait TaskQueries {
 
     /// For each of `pipeline_ids` (every one a key; an empty map when it has
     /// no tasks or does not exist), its tasks' statuses by name: one query
-    /// for any number of pipelines (up to [`te_core::batch::MAX_IN_LIST`]),
+    /// for any number of pipelines (up to [`te_core::toolkit::batch::MAX_IN_LIST`]),
     /// grouped in memory.
     fn get_all_task_statuses_for_pipelines(
         &self,

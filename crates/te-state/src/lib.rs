@@ -1,6 +1,6 @@
 //! Every status transition of a task execution, each with its audit event in
-//! one transaction, as the [`TaskState`] trait on
-//! [`TaskExecutionDal`](te_core::TaskExecutionDal).
+//! one transaction, as the [`TaskTransitions`] trait on
+//! [`TaskExecutionDal`].
 //!
 //! Each transition is one compare-and-set `UPDATE` whose `WHERE` names the
 //! statuses it may start from (and, for a runner-guarded call, the runner that
@@ -13,17 +13,27 @@
 //! `Skipped`) also clears the claim (`claimed_by`, `heartbeat_at`), so a
 //! finished task never shows up as a stale claim.
 
-mod apply;
 mod transitions;
 
 use std::future::Future;
 
-use te_core::{DalError, SubStatus};
+use te_core::{DalError, SubStatus, TaskExecutionDal};
 use uuid::Uuid;
+
+mod sealed {
+    /// Keeps [`super::TaskTransitions`] implemented by `TaskExecutionDal`
+    /// only, so that adding a method is not a breaking change.
+    pub trait Sealed {}
+    impl Sealed for te_core::TaskExecutionDal {}
+}
+
+/// The former name of [`TaskTransitions`], kept for one release.
+#[deprecated(since = "0.2.0", note = "renamed `TaskTransitions`")]
+pub use TaskTransitions as TaskState;
 
 /// Every status transition of a task execution, each with its audit event,
 /// in one transaction, as methods on
-/// [`TaskExecutionDal`](te_core::TaskExecutionDal).
+/// [`TaskExecutionDal`].
 ///
 /// | operation | from | to |
 /// |---|---|---|
@@ -39,7 +49,7 @@ use uuid::Uuid;
 ///
 /// Every successful call writes exactly one event (even one that leaves the
 /// status as it was, such as a repeated `mark_started`).
-pub trait TaskState {
+pub trait TaskTransitions: sealed::Sealed {
     /// `NotStarted` or `Ready` → `Ready` (clears `sub_status`); event `TaskReady`.
     fn mark_ready(&self, task_id: Uuid) -> impl Future<Output = Result<(), DalError>> + Send;
 
@@ -51,8 +61,9 @@ pub trait TaskState {
     /// the claim. Event `TaskCompleted` (with `runner_id`).
     ///
     /// With `runner_id`, the update also requires that runner to hold the
-    /// claim: `Ok(false)` (nothing written) when the task is `Running` but
-    /// that runner does not hold it. Otherwise `Ok(true)`, or the error of an
+    /// claim: `Ok(false)` (nothing written) when that runner does not hold
+    /// it, whatever the task's status is now (recovered, re-claimed by
+    /// another runner, finished). Otherwise `Ok(true)`, or the error of an
     /// illegal transition or unknown task.
     fn mark_completed(
         &self,
@@ -74,8 +85,8 @@ pub trait TaskState {
     /// `NotStarted`, `Ready` or `Running` → `Failed`: sets `completed_at`,
     /// `error_details` and `last_error` to `error`, clears `sub_status` and
     /// the claim. Event `TaskFailed` with `{"error": …}`. `runner_id` guards
-    /// as in [`TaskState::mark_completed`]: `Ok(false)` when the task may fail
-    /// but that runner does not hold its claim.
+    /// as in [`TaskTransitions::mark_completed`]: `Ok(false)`, nothing
+    /// written, when that runner does not hold the claim.
     fn mark_failed(
         &self,
         task_id: Uuid,
@@ -93,7 +104,7 @@ pub trait TaskState {
     ) -> impl Future<Output = Result<(), DalError>> + Send;
 
     /// Any non-terminal status → `Failed` for good: `error_details` is
-    /// `ABANDONED: <reason>`, `last_error` is `reason`, `completed_at` set,
+    /// `ABANDONED: <reason>` (see [`te_core::TaskExecution::is_abandoned`]), `last_error` is `reason`, `completed_at` set,
     /// `sub_status` and the claim cleared. Event `TaskAbandoned` with
     /// `{"reason": …}`.
     fn mark_abandoned(
@@ -125,4 +136,91 @@ pub trait TaskState {
         &self,
         task_id: Uuid,
     ) -> impl Future<Output = Result<(), DalError>> + Send;
+}
+
+impl TaskTransitions for TaskExecutionDal {
+    #[tracing::instrument(skip(self), fields(%task_id), err(level = "debug"))]
+    async fn mark_ready(&self, task_id: Uuid) -> Result<(), DalError> {
+        self.write(move |conn| transitions::mark_ready(conn, task_id))
+            .await
+    }
+
+    #[tracing::instrument(skip(self), fields(%task_id), err(level = "debug"))]
+    async fn mark_started(&self, task_id: Uuid) -> Result<(), DalError> {
+        self.write(move |conn| transitions::mark_started(conn, task_id))
+            .await
+    }
+
+    #[tracing::instrument(skip(self), fields(%task_id, runner_id = ?runner_id), err(level = "debug"))]
+    async fn mark_completed(
+        &self,
+        task_id: Uuid,
+        runner_id: Option<Uuid>,
+    ) -> Result<bool, DalError> {
+        self.write(move |conn| transitions::mark_completed(conn, task_id, runner_id))
+            .await
+    }
+
+    #[tracing::instrument(skip(self, task_ids), fields(count = task_ids.len(), runner_id = ?runner_id), err(level = "debug"))]
+    async fn mark_completed_many(
+        &self,
+        mut task_ids: Vec<Uuid>,
+        runner_id: Option<Uuid>,
+    ) -> Result<usize, DalError> {
+        task_ids.sort_unstable();
+        task_ids.dedup();
+        if task_ids.is_empty() {
+            return Ok(0);
+        }
+        self.write(move |conn| transitions::mark_completed_many(conn, &task_ids, runner_id))
+            .await
+    }
+
+    #[tracing::instrument(skip(self, error), fields(%task_id, runner_id = ?runner_id), err(level = "debug"))]
+    async fn mark_failed(
+        &self,
+        task_id: Uuid,
+        error: &str,
+        runner_id: Option<Uuid>,
+    ) -> Result<bool, DalError> {
+        let error = error.to_owned();
+        self.write(move |conn| transitions::mark_failed(conn, task_id, &error, runner_id))
+            .await
+    }
+
+    #[tracing::instrument(skip(self, reason), fields(%task_id), err(level = "debug"))]
+    async fn mark_skipped(&self, task_id: Uuid, reason: &str) -> Result<(), DalError> {
+        let reason = reason.to_owned();
+        self.write(move |conn| transitions::mark_skipped(conn, task_id, &reason))
+            .await
+    }
+
+    #[tracing::instrument(skip(self, reason), fields(%task_id), err(level = "debug"))]
+    async fn mark_abandoned(&self, task_id: Uuid, reason: &str) -> Result<(), DalError> {
+        let reason = reason.to_owned();
+        self.write(move |conn| transitions::mark_abandoned(conn, task_id, &reason))
+            .await
+    }
+
+    #[tracing::instrument(skip(self), fields(%task_id, sub_status = ?sub_status), err(level = "debug"))]
+    async fn set_sub_status(
+        &self,
+        task_id: Uuid,
+        sub_status: Option<SubStatus>,
+    ) -> Result<(), DalError> {
+        self.write(move |conn| transitions::set_sub_status(conn, task_id, sub_status))
+            .await
+    }
+
+    #[tracing::instrument(skip(self), fields(%task_id), err(level = "debug"))]
+    async fn reset_retry_state(&self, task_id: Uuid) -> Result<(), DalError> {
+        self.write(move |conn| transitions::reset_retry_state(conn, task_id))
+            .await
+    }
+
+    #[tracing::instrument(skip(self), fields(%task_id), err(level = "debug"))]
+    async fn reset_task_for_recovery(&self, task_id: Uuid) -> Result<(), DalError> {
+        self.write(move |conn| transitions::reset_task_for_recovery(conn, task_id))
+            .await
+    }
 }

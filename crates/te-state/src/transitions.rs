@@ -1,21 +1,17 @@
-//! The transitions of [`TaskState`], each a [`Move`] and the columns it sets.
+//! The transitions of [`crate::TaskTransitions`], each a plain function on
+//! one connection: a [`Transition`] (the compare-and-set and its event) and
+//! the columns it sets. Call them inside a write transaction.
 
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::query_builder::QueryFragment;
 use serde_json::json;
 use te_core::schema::task_executions as te;
-use te_core::transition::compare_and_set;
-use te_core::{
-    DalError, EventType, MultiBackend, NewEvent, SubStatus, TaskExecutionDal, TaskStatus, bind,
-    record_events,
+use te_core::toolkit::{
+    Holder, NewEvent, Transition, bind, compare_and_set, finished, now, record_events, unclaimed,
 };
+use te_core::{AnyConnection, DalError, EventType, SubStatus, TaskStatus};
 use uuid::Uuid;
 
-use crate::TaskState;
-use crate::apply::Move;
-
-use TaskStatus::{NotStarted, Ready, Running};
+use TaskStatus::{Completed, Failed, NotStarted, Ready, Running, Skipped};
 
 const READY_FROM: &[TaskStatus] = &[NotStarted, Ready];
 const START_FROM: &[TaskStatus] = &[Ready, Running];
@@ -24,209 +20,158 @@ const FAIL_FROM: &[TaskStatus] = &[NotStarted, Ready, Running];
 const SKIP_FROM: &[TaskStatus] = &[NotStarted, Ready];
 const RECOVER_FROM: &[TaskStatus] = &[Running, Ready];
 
-/// Clears the runner's claim and the sub-status.
-fn unclaimed()
--> impl AsChangeset<Target = te::table, Changeset = impl QueryFragment<MultiBackend> + Send + Clone>
-+ Clone
-+ Send
-+ 'static {
-    (
-        te::sub_status.eq(None::<SubStatus>),
-        te::claimed_by.eq(bind::opt_id(None)),
-        te::heartbeat_at.eq(bind::opt_ts(None)),
-    )
+pub(crate) fn mark_ready(conn: &mut AnyConnection, task_id: Uuid) -> Result<(), DalError> {
+    Transition::new(task_id, READY_FROM, Some(Ready))
+        .event(EventType::TaskReady)
+        .apply(conn, now(), te::sub_status.eq(None::<SubStatus>))
+        .map(drop)
 }
 
-/// What every terminal status sets: `completed_at` and no claim.
-fn finished(
-    now: DateTime<Utc>,
-) -> impl AsChangeset<Target = te::table, Changeset = impl QueryFragment<MultiBackend> + Send + Clone>
-+ Clone
-+ Send
-+ 'static {
-    (te::completed_at.eq(bind::opt_ts(Some(now))), unclaimed())
+pub(crate) fn mark_started(conn: &mut AnyConnection, task_id: Uuid) -> Result<(), DalError> {
+    let now = now();
+    let started_at = diesel::dsl::case_when(te::started_at.is_null(), bind::opt_ts(Some(now)))
+        .otherwise(te::started_at);
+    Transition::new(task_id, START_FROM, Some(Running))
+        .event(EventType::TaskStarted)
+        .apply(conn, now, te::started_at.eq(started_at))
+        .map(drop)
 }
 
-impl TaskState for TaskExecutionDal {
-    #[tracing::instrument(skip(self), fields(task_id = %task_id))]
-    async fn mark_ready(&self, task_id: Uuid) -> Result<(), DalError> {
-        Move::new(task_id, READY_FROM, Ready, EventType::TaskReady)
-            .apply(self, te_core::now(), te::sub_status.eq(None::<SubStatus>))
-            .await
-            .map(drop)
-    }
+pub(crate) fn mark_completed(
+    conn: &mut AnyConnection,
+    task_id: Uuid,
+    runner_id: Option<Uuid>,
+) -> Result<bool, DalError> {
+    let now = now();
+    Transition::new(task_id, RUNNING, Some(Completed))
+        .holder(Holder::Runner(runner_id))
+        .event(EventType::TaskCompleted)
+        .apply(conn, now, finished(now))
+        .map(|outcome| outcome.applied())
+}
 
-    #[tracing::instrument(skip(self), fields(task_id = %task_id))]
-    async fn mark_started(&self, task_id: Uuid) -> Result<(), DalError> {
-        let now = te_core::now();
-        let started_at = diesel::dsl::case_when(te::started_at.is_null(), bind::opt_ts(Some(now)))
-            .otherwise(te::started_at);
-        Move::new(task_id, START_FROM, Running, EventType::TaskStarted)
-            .apply(self, now, te::started_at.eq(started_at))
-            .await
-            .map(drop)
-    }
-
-    #[tracing::instrument(skip(self), fields(task_id = %task_id, runner_id = ?runner_id))]
-    async fn mark_completed(
-        &self,
-        task_id: Uuid,
-        runner_id: Option<Uuid>,
-    ) -> Result<bool, DalError> {
-        let now = te_core::now();
-        Move::new(
-            task_id,
-            RUNNING,
-            TaskStatus::Completed,
-            EventType::TaskCompleted,
-        )
-        .runner(runner_id)
-        .apply(self, now, finished(now))
-        .await
-    }
-
-    #[tracing::instrument(skip(self, task_ids), fields(count = task_ids.len(), runner_id = ?runner_id))]
-    async fn mark_completed_many(
-        &self,
-        mut task_ids: Vec<Uuid>,
-        runner_id: Option<Uuid>,
-    ) -> Result<usize, DalError> {
-        task_ids.sort_unstable();
-        task_ids.dedup();
-        if task_ids.is_empty() {
-            return Ok(0);
-        }
-        let now = te_core::now();
-        self.write(move |conn| {
-            let mut changed = compare_and_set(
-                conn,
-                &task_ids,
-                RUNNING,
-                TaskStatus::Completed,
-                runner_id,
-                now,
-                finished(now),
-            )?;
-            changed.sort_unstable();
-            let events: Vec<NewEvent> = changed
-                .iter()
-                .map(|&(task_id, pipeline_id)| {
-                    NewEvent::task(pipeline_id, task_id, EventType::TaskCompleted, now)
-                        .runner(runner_id)
-                })
-                .collect();
-            record_events(conn, &events)?;
-            Ok(changed.len())
+pub(crate) fn mark_completed_many(
+    conn: &mut AnyConnection,
+    task_ids: &[Uuid],
+    runner_id: Option<Uuid>,
+) -> Result<usize, DalError> {
+    let now = now();
+    let mut changed = compare_and_set(
+        conn,
+        task_ids,
+        RUNNING,
+        Completed,
+        runner_id,
+        now,
+        finished(now),
+    )?;
+    changed.sort_unstable();
+    let events: Vec<NewEvent> = changed
+        .iter()
+        .map(|&(task_id, pipeline_id)| {
+            NewEvent::task(pipeline_id, task_id, EventType::TaskCompleted, now).runner(runner_id)
         })
-        .await
-    }
+        .collect();
+    record_events(conn, &events)?;
+    Ok(changed.len())
+}
 
-    #[tracing::instrument(skip(self, error), fields(task_id = %task_id, runner_id = ?runner_id))]
-    async fn mark_failed(
-        &self,
-        task_id: Uuid,
-        error: &str,
-        runner_id: Option<Uuid>,
-    ) -> Result<bool, DalError> {
-        let now = te_core::now();
-        let changes = (
-            finished(now),
-            te::error_details.eq(error.to_owned()),
-            te::last_error.eq(error.to_owned()),
-        );
-        Move::new(
-            task_id,
-            FAIL_FROM,
-            TaskStatus::Failed,
-            EventType::TaskFailed,
-        )
-        .runner(runner_id)
+pub(crate) fn mark_failed(
+    conn: &mut AnyConnection,
+    task_id: Uuid,
+    error: &str,
+    runner_id: Option<Uuid>,
+) -> Result<bool, DalError> {
+    let now = now();
+    let changes = (
+        finished(now),
+        te::error_details.eq(error.to_owned()),
+        te::last_error.eq(error.to_owned()),
+    );
+    Transition::new(task_id, FAIL_FROM, Some(Failed))
+        .holder(Holder::Runner(runner_id))
+        .event(EventType::TaskFailed)
         .data(json!({ "error": error }))
-        .apply(self, now, changes)
-        .await
-    }
+        .apply(conn, now, changes)
+        .map(|outcome| outcome.applied())
+}
 
-    #[tracing::instrument(skip(self, reason), fields(task_id = %task_id))]
-    async fn mark_skipped(&self, task_id: Uuid, reason: &str) -> Result<(), DalError> {
-        let now = te_core::now();
-        Move::new(
-            task_id,
-            SKIP_FROM,
-            TaskStatus::Skipped,
-            EventType::TaskSkipped,
-        )
+pub(crate) fn mark_skipped(
+    conn: &mut AnyConnection,
+    task_id: Uuid,
+    reason: &str,
+) -> Result<(), DalError> {
+    let now = now();
+    Transition::new(task_id, SKIP_FROM, Some(Skipped))
+        .event(EventType::TaskSkipped)
         .data(json!({ "reason": reason }))
         .apply(
-            self,
+            conn,
             now,
             (finished(now), te::error_details.eq(reason.to_owned())),
         )
-        .await
         .map(drop)
-    }
+}
 
-    #[tracing::instrument(skip(self, reason), fields(task_id = %task_id))]
-    async fn mark_abandoned(&self, task_id: Uuid, reason: &str) -> Result<(), DalError> {
-        let now = te_core::now();
-        let changes = (
-            finished(now),
-            te::error_details.eq(format!("ABANDONED: {reason}")),
-            te::last_error.eq(reason.to_owned()),
-        );
-        Move::new(
-            task_id,
-            FAIL_FROM,
-            TaskStatus::Failed,
-            EventType::TaskAbandoned,
-        )
+pub(crate) fn mark_abandoned(
+    conn: &mut AnyConnection,
+    task_id: Uuid,
+    reason: &str,
+) -> Result<(), DalError> {
+    let now = now();
+    let changes = (
+        finished(now),
+        te::error_details.eq(te_core::TaskExecution::abandoned_details(reason)),
+        te::last_error.eq(reason.to_owned()),
+    );
+    Transition::new(task_id, FAIL_FROM, Some(Failed))
+        .event(EventType::TaskAbandoned)
         .data(json!({ "reason": reason }))
-        .apply(self, now, changes)
-        .await
+        .apply(conn, now, changes)
         .map(drop)
-    }
+}
 
-    #[tracing::instrument(skip(self), fields(task_id = %task_id, sub_status = ?sub_status))]
-    async fn set_sub_status(
-        &self,
-        task_id: Uuid,
-        sub_status: Option<SubStatus>,
-    ) -> Result<(), DalError> {
-        Move::new(task_id, RUNNING, Running, EventType::SubStatusChanged)
-            .data(json!({ "sub_status": sub_status }))
-            .apply(self, te_core::now(), te::sub_status.eq(sub_status))
-            .await
-            .map(drop)
-    }
+pub(crate) fn set_sub_status(
+    conn: &mut AnyConnection,
+    task_id: Uuid,
+    sub_status: Option<SubStatus>,
+) -> Result<(), DalError> {
+    Transition::new(task_id, RUNNING, Some(Running))
+        .event(EventType::SubStatusChanged)
+        .data(json!({ "sub_status": sub_status }))
+        .apply(conn, now(), te::sub_status.eq(sub_status))
+        .map(drop)
+}
 
-    #[tracing::instrument(skip(self), fields(task_id = %task_id))]
-    async fn reset_retry_state(&self, task_id: Uuid) -> Result<(), DalError> {
-        let changes = (
-            te::attempt.eq(1),
-            te::started_at.eq(bind::opt_ts(None)),
-            te::completed_at.eq(bind::opt_ts(None)),
-            te::retry_at.eq(bind::opt_ts(None)),
-            te::error_details.eq(None::<String>),
-            te::last_error.eq(None::<String>),
-            unclaimed(),
-        );
-        Move::new(task_id, TaskStatus::ALL, Ready, EventType::RetryStateReset)
-            .apply(self, te_core::now(), changes)
-            .await
-            .map(drop)
-    }
+pub(crate) fn reset_retry_state(conn: &mut AnyConnection, task_id: Uuid) -> Result<(), DalError> {
+    let changes = (
+        te::attempt.eq(1),
+        te::started_at.eq(bind::opt_ts(None)),
+        te::completed_at.eq(bind::opt_ts(None)),
+        te::retry_at.eq(bind::opt_ts(None)),
+        te::error_details.eq(None::<String>),
+        te::last_error.eq(None::<String>),
+        unclaimed(),
+    );
+    Transition::new(task_id, TaskStatus::ALL, Some(Ready))
+        .event(EventType::RetryStateReset)
+        .apply(conn, now(), changes)
+        .map(drop)
+}
 
-    #[tracing::instrument(skip(self), fields(task_id = %task_id))]
-    async fn reset_task_for_recovery(&self, task_id: Uuid) -> Result<(), DalError> {
-        let now = te_core::now();
-        let changes = (
-            te::recovery_attempts.eq(te::recovery_attempts + 1),
-            te::last_recovery_at.eq(bind::opt_ts(Some(now))),
-            te::started_at.eq(bind::opt_ts(None)),
-            unclaimed(),
-        );
-        Move::new(task_id, RECOVER_FROM, Ready, EventType::RecoveryReset)
-            .apply(self, now, changes)
-            .await
-            .map(drop)
-    }
+pub(crate) fn reset_task_for_recovery(
+    conn: &mut AnyConnection,
+    task_id: Uuid,
+) -> Result<(), DalError> {
+    let now = now();
+    let changes = (
+        te::recovery_attempts.eq(te::recovery_attempts + 1),
+        te::last_recovery_at.eq(bind::opt_ts(Some(now))),
+        te::started_at.eq(bind::opt_ts(None)),
+        unclaimed(),
+    );
+    Transition::new(task_id, RECOVER_FROM, Some(Ready))
+        .event(EventType::RecoveryReset)
+        .apply(conn, now, changes)
+        .map(drop)
 }

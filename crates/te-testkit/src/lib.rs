@@ -26,10 +26,10 @@ mod postgres;
 use std::path::PathBuf;
 
 use diesel::RunQueryDsl;
-use te_core::schema::{pipeline_executions, task_executions};
+use te_core::schema::pipeline_executions;
+use te_core::toolkit::{insert_tasks, now};
 use te_core::{
     Backend, DalConfig, NewPipelineExecution, PipelineExecution, TaskExecution, TaskExecutionDal,
-    batch,
 };
 use uuid::Uuid;
 
@@ -208,7 +208,7 @@ impl TestDb {
     /// # Panics
     /// If the insert fails.
     pub async fn insert_new_pipeline(&self, name: &str) -> Uuid {
-        self.insert_pipeline(NewPipelineExecution::new(name).into_row(None, te_core::now()))
+        self.insert_pipeline(NewPipelineExecution::new(name).into_row(None, now()))
             .await
     }
 
@@ -219,15 +219,7 @@ impl TestDb {
     /// If the insert fails.
     pub async fn insert_tasks(&self, rows: Vec<TaskExecution>) {
         self.dal
-            .write(move |conn| {
-                for chunk in rows.chunks(batch::rows_per_statement(20)) {
-                    let chunk = chunk.to_vec();
-                    te_core::on_backend!(conn, c => diesel::insert_into(task_executions::table)
-                        .values(chunk)
-                        .execute(c))?;
-                }
-                Ok(())
-            })
+            .write(move |conn| insert_tasks(conn, &rows))
             .await
             .expect("insert task execution fixtures");
     }

@@ -4,21 +4,13 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 use serde_json::Value;
-use te_core::batch::MAX_IN_LIST;
 use te_core::schema::{contexts, task_execution_metadata};
-use te_core::{AnyConnection, DalError, TaskExecutionMetadata, bind};
+use te_core::toolkit::batch::{MAX_IN_LIST, unique};
+use te_core::toolkit::bind;
+use te_core::{AnyConnection, DalError, TaskExecutionMetadata};
 use uuid::Uuid;
 
 use super::reading;
-
-/// `names` without repeats, first occurrence kept.
-fn unique(names: &[String]) -> Vec<&String> {
-    let mut seen = std::collections::HashSet::with_capacity(names.len());
-    names
-        .iter()
-        .filter(|name| seen.insert(name.as_str()))
-        .collect()
-}
 
 /// The saved context of each of `task_names` of `pipeline_id` that has one;
 /// other names are absent. One joined query (metadata ⋈ contexts) per
@@ -29,7 +21,7 @@ pub fn task_contexts_batch(
     pipeline_id: Uuid,
     task_names: &[String],
 ) -> Result<HashMap<String, Value>, DalError> {
-    let task_names = unique(task_names);
+    let task_names = unique(task_names.iter());
     let mut found = HashMap::with_capacity(task_names.len());
     for chunk in task_names.chunks(MAX_IN_LIST) {
         let rows = task_execution_metadata::table
@@ -53,7 +45,7 @@ pub fn dependency_metadata_with_contexts(
     pipeline_id: Uuid,
     task_names: &[String],
 ) -> Result<Vec<(TaskExecutionMetadata, Option<Value>)>, DalError> {
-    let task_names = unique(task_names);
+    let task_names = unique(task_names.iter());
     let mut rows = Vec::with_capacity(task_names.len());
     for chunk in task_names.chunks(MAX_IN_LIST) {
         rows.extend(

@@ -3,15 +3,16 @@
 use diesel::prelude::*;
 use serde_json::Value;
 use te_core::schema::contexts;
-use te_core::{AnyConnection, DalError, bind};
+use te_core::toolkit::bind;
+use te_core::{AnyConnection, DalError};
 use uuid::Uuid;
 
-use super::{CONTEXT, reading};
+use super::reading;
 
 /// Stores `value` (a JSON object) as a new context; an empty object stores
 /// nothing and returns `None`.
 pub fn create_context(conn: &mut AnyConnection, value: &Value) -> Result<Option<Uuid>, DalError> {
-    te_core::store_context(conn, value, te_core::now())
+    te_core::toolkit::store_context(conn, value, te_core::toolkit::now())
 }
 
 /// The document of context `context_id`: [`DalError::NotFound`] when absent,
@@ -23,7 +24,7 @@ pub fn read_context(conn: &mut AnyConnection, context_id: Uuid) -> Result<Value,
         .first::<Value>(conn)
         .optional()
         .map_err(reading("context"))?
-        .ok_or_else(|| DalError::not_found(CONTEXT, context_id))
+        .ok_or_else(|| DalError::context_not_found(context_id))
 }
 
 /// Replaces the document of context `context_id` with `value` (a JSON
@@ -36,11 +37,11 @@ pub fn update_context(
     let updated = diesel::update(contexts::table.find(bind::id(context_id)))
         .set((
             contexts::value.eq(bind::json(value.clone())),
-            contexts::updated_at.eq(bind::ts(te_core::now())),
+            contexts::updated_at.eq(bind::ts(te_core::toolkit::now())),
         ))
         .execute(conn)?;
     if updated == 0 {
-        return Err(DalError::not_found(CONTEXT, context_id));
+        return Err(DalError::context_not_found(context_id));
     }
     Ok(())
 }
@@ -50,7 +51,7 @@ pub fn update_context(
 pub fn delete_context(conn: &mut AnyConnection, context_id: Uuid) -> Result<(), DalError> {
     let deleted = diesel::delete(contexts::table.find(bind::id(context_id))).execute(conn)?;
     if deleted == 0 {
-        return Err(DalError::not_found(CONTEXT, context_id));
+        return Err(DalError::context_not_found(context_id));
     }
     Ok(())
 }

@@ -5,10 +5,11 @@ use diesel::dsl::exists;
 use diesel::prelude::*;
 use serde_json::{Map, Value};
 use te_core::schema::{contexts, pipeline_executions};
-use te_core::{AnyConnection, DalError, bind};
+use te_core::toolkit::bind;
+use te_core::{AnyConnection, DalError};
 use uuid::Uuid;
 
-use super::{PIPELINE, reading, task_contexts_batch};
+use super::{reading, task_contexts_batch};
 use crate::merge_context_values;
 
 /// The initial context of pipeline execution `pipeline_id` (`{}` when it
@@ -22,7 +23,7 @@ pub fn initial_context(conn: &mut AnyConnection, pipeline_id: Uuid) -> Result<Va
         .optional()
         .map_err(reading("pipeline context"))?
         .map(|context| context.unwrap_or_else(|| Value::Object(Map::new())))
-        .ok_or_else(|| DalError::not_found(PIPELINE, pipeline_id))
+        .ok_or_else(|| DalError::pipeline_not_found(pipeline_id))
 }
 
 /// The input context of a task of `pipeline_id` whose dependencies are
@@ -52,7 +53,7 @@ pub fn dependency_context(
         ))
         .get_result::<bool>(conn)?;
         if !pipeline_exists {
-            return Err(DalError::not_found(PIPELINE, pipeline_id));
+            return Err(DalError::pipeline_not_found(pipeline_id));
         }
     }
     let mut merged = Value::Object(Map::new());

@@ -14,14 +14,6 @@ pub use batch::{dependency_metadata_with_contexts, task_contexts_batch};
 pub use contexts::{create_context, delete_context, read_context, update_context};
 pub use dependency::{dependency_context, initial_context};
 pub use task_context::{load_task_context, save_task_context};
-pub use te_core::insert_context;
-
-/// The entity a [`DalError::NotFound`] names for an unknown context.
-pub(crate) const CONTEXT: &str = "context";
-/// The entity a [`DalError::NotFound`] names for an unknown task execution.
-pub(crate) const TASK: &str = "task execution";
-/// The entity a [`DalError::NotFound`] names for an unknown pipeline execution.
-pub(crate) const PIPELINE: &str = "pipeline execution";
 
 /// Maps the error of a query that reads contexts: a stored document that
 /// cannot be decoded is [`DalError::InvalidData`] (the whole read fails, no

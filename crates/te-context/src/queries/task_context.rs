@@ -3,10 +3,12 @@
 use diesel::prelude::*;
 use serde_json::{Value, json};
 use te_core::schema::{contexts, task_execution_metadata, task_executions};
-use te_core::{AnyConnection, DalError, EventType, NewEvent, TaskExecutionMetadata, bind};
+use te_core::toolkit::{NewEvent, bind};
+use te_core::{AnyConnection, DalError, EventType, TaskExecutionMetadata};
 use uuid::Uuid;
 
-use super::{TASK, insert_context, reading};
+use super::reading;
+use te_core::toolkit::insert_context;
 
 /// The pipeline execution and name of task `task_id`, with the task's row
 /// locked until the transaction ends, so that two saves of one task's
@@ -24,7 +26,7 @@ fn lock_task(conn: &mut AnyConnection, task_id: Uuid) -> Result<(Uuid, String), 
         AnyConnection::Postgres(c) => query().for_update().first::<(Uuid, String)>(c).optional()?,
         AnyConnection::Sqlite(c) => query().first::<(Uuid, String)>(c).optional()?,
     };
-    row.ok_or_else(|| DalError::not_found(TASK, task_id))
+    row.ok_or_else(|| DalError::task_not_found(task_id))
 }
 
 /// Stores `value` (a JSON object) as the output context of task `task_id`
@@ -40,7 +42,7 @@ pub fn save_task_context(
     value: &Value,
 ) -> Result<Uuid, DalError> {
     let (pipeline_id, task_name) = lock_task(conn, task_id)?;
-    let now = te_core::now();
+    let now = te_core::toolkit::now();
     let metadata = task_execution_metadata::table
         .filter(task_execution_metadata::task_execution_id.eq(bind::id(task_id)))
         .select((
@@ -81,7 +83,7 @@ pub fn save_task_context(
         None => {
             diesel::insert_into(task_execution_metadata::table)
                 .values(TaskExecutionMetadata {
-                    id: te_core::new_id(),
+                    id: te_core::toolkit::new_id(),
                     task_execution_id: task_id,
                     pipeline_execution_id: pipeline_id,
                     task_name,
@@ -93,7 +95,7 @@ pub fn save_task_context(
         }
     }
 
-    te_core::record_event(
+    te_core::toolkit::record_event(
         conn,
         NewEvent::task(pipeline_id, task_id, EventType::ContextSaved, now)
             .data(json!({ "context_id": context_id })),
@@ -121,5 +123,5 @@ pub fn load_task_context(
         .first::<Option<Value>>(conn)
         .optional()
         .map_err(reading("task context"))?
-        .ok_or_else(|| DalError::not_found(TASK, task_id))
+        .ok_or_else(|| DalError::task_not_found(task_id))
 }

@@ -1,4 +1,4 @@
-//! `ExecutionEvent`: one entry of the audit log, and how entries are written.
+//! `ExecutionEvent`: one entry of the audit log, and `NewEvent`, one to append.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -6,32 +6,33 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::EventType;
-use crate::connection::{AnyConnection, MultiBackend};
+use crate::connection::MultiBackend;
 use crate::schema::execution_events;
+use crate::toolkit::bind::{IdParam, OptIdParam, OptJsonParam, TsParam};
 
 /// One entry of the audit log.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, serde::Serialize)]
 #[diesel(table_name = execution_events, check_for_backend(MultiBackend))]
 pub struct ExecutionEvent {
     /// The event's id.
-    #[diesel(serialize_as = crate::bind::Bind<crate::sql_types::DbUuid, Uuid>)]
+    #[diesel(serialize_as = IdParam)]
     pub id: Uuid,
     /// The pipeline execution it concerns.
-    #[diesel(serialize_as = crate::bind::Bind<crate::sql_types::DbUuid, Uuid>)]
+    #[diesel(serialize_as = IdParam)]
     pub pipeline_execution_id: Uuid,
     /// The task execution it concerns, for task events.
-    #[diesel(serialize_as = crate::bind::Bind<diesel::sql_types::Nullable<crate::sql_types::DbUuid>, Option<Uuid>>)]
+    #[diesel(serialize_as = OptIdParam)]
     pub task_execution_id: Option<Uuid>,
     /// What happened.
     pub event_type: EventType,
     /// Details (e.g. the error of a failure).
-    #[diesel(serialize_as = crate::bind::Bind<diesel::sql_types::Nullable<crate::sql_types::DbJson>, Option<Value>>)]
+    #[diesel(serialize_as = OptJsonParam)]
     pub event_data: Option<Value>,
     /// The runner that caused it, if any.
-    #[diesel(serialize_as = crate::bind::Bind<diesel::sql_types::Nullable<crate::sql_types::DbUuid>, Option<Uuid>>)]
+    #[diesel(serialize_as = OptIdParam)]
     pub runner_id: Option<Uuid>,
     /// When it was written.
-    #[diesel(serialize_as = crate::bind::Bind<crate::sql_types::UtcTimestamp, DateTime<Utc>>)]
+    #[diesel(serialize_as = TsParam)]
     pub created_at: DateTime<Utc>,
     /// Grows with every event written: the log's order.
     pub sequence: i64,
@@ -42,28 +43,32 @@ pub struct ExecutionEvent {
 #[diesel(table_name = execution_events)]
 pub struct NewEvent {
     /// The event's id.
-    #[diesel(serialize_as = crate::bind::Bind<crate::sql_types::DbUuid, Uuid>)]
+    #[diesel(serialize_as = IdParam)]
     pub id: Uuid,
     /// The pipeline execution it concerns.
-    #[diesel(serialize_as = crate::bind::Bind<crate::sql_types::DbUuid, Uuid>)]
+    #[diesel(serialize_as = IdParam)]
     pub pipeline_execution_id: Uuid,
     /// The task execution it concerns.
-    #[diesel(serialize_as = crate::bind::Bind<diesel::sql_types::Nullable<crate::sql_types::DbUuid>, Option<Uuid>>)]
+    #[diesel(serialize_as = OptIdParam)]
     pub task_execution_id: Option<Uuid>,
     /// What happened.
     pub event_type: EventType,
     /// Details.
-    #[diesel(serialize_as = crate::bind::Bind<diesel::sql_types::Nullable<crate::sql_types::DbJson>, Option<Value>>)]
+    #[diesel(serialize_as = OptJsonParam)]
     pub event_data: Option<Value>,
     /// The runner that caused it.
-    #[diesel(serialize_as = crate::bind::Bind<diesel::sql_types::Nullable<crate::sql_types::DbUuid>, Option<Uuid>>)]
+    #[diesel(serialize_as = OptIdParam)]
     pub runner_id: Option<Uuid>,
     /// When it happened.
-    #[diesel(serialize_as = crate::bind::Bind<crate::sql_types::UtcTimestamp, DateTime<Utc>>)]
+    #[diesel(serialize_as = TsParam)]
     pub created_at: DateTime<Utc>,
 }
 
 impl NewEvent {
+    /// Bound parameters one row takes in a multi-row insert (one per column).
+    #[doc(hidden)]
+    pub const BINDS_PER_ROW: usize = 7;
+
     /// An event of `event_type` about task `task_id` of pipeline `pipeline_id`.
     pub fn task(
         pipeline_id: Uuid,
@@ -80,7 +85,7 @@ impl NewEvent {
     /// An event of `event_type` about pipeline execution `pipeline_id` itself.
     pub fn pipeline(pipeline_id: Uuid, event_type: EventType, now: DateTime<Utc>) -> Self {
         NewEvent {
-            id: crate::new_id(),
+            id: crate::toolkit::clock::new_id(),
             pipeline_execution_id: pipeline_id,
             task_execution_id: None,
             event_type,
@@ -101,26 +106,4 @@ impl NewEvent {
         self.runner_id = runner_id;
         self
     }
-}
-
-/// Appends events to the audit log, in order, with as few statements as the
-/// backend's bind limit allows. Call it inside the transaction that made the
-/// change the events record.
-pub fn record_events(conn: &mut AnyConnection, events: &[NewEvent]) -> QueryResult<()> {
-    // 7 binds per row; stay well below SQLite's and PostgreSQL's limits.
-    for chunk in events.chunks(crate::batch::rows_per_statement(7)) {
-        let rows = chunk.to_vec();
-        crate::on_backend!(conn, c => diesel::insert_into(execution_events::table)
-            .values(rows)
-            .execute(c))?;
-    }
-    Ok(())
-}
-
-/// Appends one event to the audit log.
-pub fn record_event(conn: &mut AnyConnection, event: NewEvent) -> QueryResult<()> {
-    diesel::insert_into(execution_events::table)
-        .values(event)
-        .execute(conn)?;
-    Ok(())
 }

@@ -1,6 +1,5 @@
-//! The models of the DAL: rows, new-row builders, enums and result types.
+//! The models of the DAL: rows, new-row builders, enums and result types (data only).
 
-mod context;
 mod event;
 mod metadata;
 mod pipeline;
@@ -8,8 +7,7 @@ mod results;
 mod status;
 mod task;
 
-pub use context::{insert_context, store_context};
-pub use event::{ExecutionEvent, NewEvent, record_event, record_events};
+pub use event::{ExecutionEvent, NewEvent};
 pub use metadata::TaskExecutionMetadata;
 pub use pipeline::{NewPipelineExecution, PipelineExecution};
 pub use results::{ClaimResult, HeartbeatResult, RetryStats, RunnerClaimResult, StaleClaim};

@@ -7,15 +7,17 @@ use uuid::Uuid;
 
 use super::PipelineStatus;
 use crate::connection::MultiBackend;
+use crate::error::DalError;
 use crate::schema::pipeline_executions;
-use crate::{DalError, validate};
+use crate::toolkit::bind::{IdParam, OptIdParam, OptTsParam, TsParam};
+use crate::toolkit::validate;
 
 /// One run of a pipeline, as stored.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, serde::Serialize)]
 #[diesel(table_name = pipeline_executions, check_for_backend(MultiBackend))]
 pub struct PipelineExecution {
     /// Primary key.
-    #[diesel(serialize_as = crate::bind::Bind<crate::sql_types::DbUuid, Uuid>)]
+    #[diesel(serialize_as = IdParam)]
     pub id: Uuid,
     /// The pipeline's name.
     pub pipeline_name: String,
@@ -24,26 +26,26 @@ pub struct PipelineExecution {
     /// Where the run is in its life.
     pub status: PipelineStatus,
     /// The initial context, if one was given.
-    #[diesel(serialize_as = crate::bind::Bind<diesel::sql_types::Nullable<crate::sql_types::DbUuid>, Option<Uuid>>)]
+    #[diesel(serialize_as = OptIdParam)]
     pub context_id: Option<Uuid>,
     /// When the run started.
-    #[diesel(serialize_as = crate::bind::Bind<crate::sql_types::UtcTimestamp, DateTime<Utc>>)]
+    #[diesel(serialize_as = TsParam)]
     pub started_at: DateTime<Utc>,
     /// When the run finished.
-    #[diesel(serialize_as = crate::bind::Bind<diesel::sql_types::Nullable<crate::sql_types::UtcTimestamp>, Option<DateTime<Utc>>>)]
+    #[diesel(serialize_as = OptTsParam)]
     pub completed_at: Option<DateTime<Utc>>,
     /// Why the run failed.
     pub error_details: Option<String>,
     /// How many times the run was recovered.
     pub recovery_attempts: i32,
     /// When the run was last recovered.
-    #[diesel(serialize_as = crate::bind::Bind<diesel::sql_types::Nullable<crate::sql_types::UtcTimestamp>, Option<DateTime<Utc>>>)]
+    #[diesel(serialize_as = OptTsParam)]
     pub last_recovery_at: Option<DateTime<Utc>>,
     /// When the row was created.
-    #[diesel(serialize_as = crate::bind::Bind<crate::sql_types::UtcTimestamp, DateTime<Utc>>)]
+    #[diesel(serialize_as = TsParam)]
     pub created_at: DateTime<Utc>,
     /// When the row was last changed.
-    #[diesel(serialize_as = crate::bind::Bind<crate::sql_types::UtcTimestamp, DateTime<Utc>>)]
+    #[diesel(serialize_as = TsParam)]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -83,7 +85,7 @@ impl NewPipelineExecution {
     /// [`NewPipelineExecution::validate`] first.
     pub fn into_row(self, context_id: Option<Uuid>, now: DateTime<Utc>) -> PipelineExecution {
         PipelineExecution {
-            id: crate::new_id(),
+            id: crate::toolkit::clock::new_id(),
             pipeline_name: self.pipeline_name,
             pipeline_version: self.pipeline_version,
             status: self.status,

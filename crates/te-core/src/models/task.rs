@@ -7,18 +7,20 @@ use uuid::Uuid;
 
 use super::{SubStatus, TaskStatus};
 use crate::connection::MultiBackend;
+use crate::error::DalError;
 use crate::schema::task_executions;
-use crate::{DalError, validate};
+use crate::toolkit::bind::{IdParam, JsonParam, OptIdParam, OptTsParam, TsParam};
+use crate::toolkit::validate;
 
 /// One execution of one task, as stored.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, serde::Serialize)]
 #[diesel(table_name = task_executions, check_for_backend(MultiBackend))]
 pub struct TaskExecution {
     /// Primary key.
-    #[diesel(serialize_as = crate::bind::Bind<crate::sql_types::DbUuid, Uuid>)]
+    #[diesel(serialize_as = IdParam)]
     pub id: Uuid,
     /// The pipeline execution this task belongs to.
-    #[diesel(serialize_as = crate::bind::Bind<crate::sql_types::DbUuid, Uuid>)]
+    #[diesel(serialize_as = IdParam)]
     pub pipeline_execution_id: Uuid,
     /// The task's name, unique within its pipeline execution.
     pub task_name: String,
@@ -27,44 +29,44 @@ pub struct TaskExecution {
     /// Refines `Running`.
     pub sub_status: Option<SubStatus>,
     /// When the current attempt started.
-    #[diesel(serialize_as = crate::bind::Bind<diesel::sql_types::Nullable<crate::sql_types::UtcTimestamp>, Option<DateTime<Utc>>>)]
+    #[diesel(serialize_as = OptTsParam)]
     pub started_at: Option<DateTime<Utc>>,
     /// When the task finished.
-    #[diesel(serialize_as = crate::bind::Bind<diesel::sql_types::Nullable<crate::sql_types::UtcTimestamp>, Option<DateTime<Utc>>>)]
+    #[diesel(serialize_as = OptTsParam)]
     pub completed_at: Option<DateTime<Utc>>,
     /// The current attempt, from 1.
     pub attempt: i32,
     /// How many attempts are allowed.
     pub max_attempts: i32,
-    /// Why the task failed (`ABANDONED: …` when recovery gave up).
+    /// Why the task failed ([`TaskExecution::ABANDONED_PREFIX`] when recovery gave up).
     pub error_details: Option<String>,
     /// When the task may run (interpreted by the engine).
-    #[diesel(serialize_as = crate::bind::Bind<crate::sql_types::DbJson, Value>)]
+    #[diesel(serialize_as = JsonParam)]
     pub trigger_rules: Value,
     /// The task's configuration (a JSON object).
-    #[diesel(serialize_as = crate::bind::Bind<crate::sql_types::DbJson, Value>)]
+    #[diesel(serialize_as = JsonParam)]
     pub task_configuration: Value,
     /// The task cannot be claimed before this instant.
-    #[diesel(serialize_as = crate::bind::Bind<diesel::sql_types::Nullable<crate::sql_types::UtcTimestamp>, Option<DateTime<Utc>>>)]
+    #[diesel(serialize_as = OptTsParam)]
     pub retry_at: Option<DateTime<Utc>>,
     /// The error of the last failed attempt.
     pub last_error: Option<String>,
     /// How many times the task was reset after its runner was lost.
     pub recovery_attempts: i32,
     /// When it was last reset after its runner was lost.
-    #[diesel(serialize_as = crate::bind::Bind<diesel::sql_types::Nullable<crate::sql_types::UtcTimestamp>, Option<DateTime<Utc>>>)]
+    #[diesel(serialize_as = OptTsParam)]
     pub last_recovery_at: Option<DateTime<Utc>>,
     /// The runner holding the claim, if any.
-    #[diesel(serialize_as = crate::bind::Bind<diesel::sql_types::Nullable<crate::sql_types::DbUuid>, Option<Uuid>>)]
+    #[diesel(serialize_as = OptIdParam)]
     pub claimed_by: Option<Uuid>,
     /// The claim holder's last heartbeat.
-    #[diesel(serialize_as = crate::bind::Bind<diesel::sql_types::Nullable<crate::sql_types::UtcTimestamp>, Option<DateTime<Utc>>>)]
+    #[diesel(serialize_as = OptTsParam)]
     pub heartbeat_at: Option<DateTime<Utc>>,
     /// When the row was created.
-    #[diesel(serialize_as = crate::bind::Bind<crate::sql_types::UtcTimestamp, DateTime<Utc>>)]
+    #[diesel(serialize_as = TsParam)]
     pub created_at: DateTime<Utc>,
     /// When the row was last changed.
-    #[diesel(serialize_as = crate::bind::Bind<crate::sql_types::UtcTimestamp, DateTime<Utc>>)]
+    #[diesel(serialize_as = TsParam)]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -86,6 +88,32 @@ pub struct NewTaskExecution {
     pub trigger_rules: Value,
     /// Configuration; default `{}`, must be a JSON object.
     pub task_configuration: Value,
+}
+
+impl TaskExecution {
+    /// Bound parameters one row takes in a multi-row insert (one per column).
+    #[doc(hidden)]
+    pub const BINDS_PER_ROW: usize = 20;
+
+    /// The prefix of `error_details` that marks a task abandoned by recovery
+    /// (`mark_abandoned`): `ABANDONED: <reason>`.
+    pub const ABANDONED_PREFIX: &'static str = "ABANDONED: ";
+
+    /// True when recovery gave the task up: `Failed` with `error_details`
+    /// starting with [`TaskExecution::ABANDONED_PREFIX`].
+    pub fn is_abandoned(&self) -> bool {
+        self.status == TaskStatus::Failed
+            && self
+                .error_details
+                .as_deref()
+                .is_some_and(|details| details.starts_with(Self::ABANDONED_PREFIX))
+    }
+
+    /// The `error_details` of a task abandoned for `reason`.
+    #[doc(hidden)]
+    pub fn abandoned_details(reason: &str) -> String {
+        format!("{}{reason}", Self::ABANDONED_PREFIX)
+    }
 }
 
 impl NewTaskExecution {
@@ -131,7 +159,7 @@ impl NewTaskExecution {
     /// Call [`NewTaskExecution::validate`] first.
     pub fn into_row(self, now: DateTime<Utc>) -> TaskExecution {
         TaskExecution {
-            id: crate::new_id(),
+            id: crate::toolkit::clock::new_id(),
             pipeline_execution_id: self.pipeline_execution_id,
             task_name: self.task_name,
             status: self.status,

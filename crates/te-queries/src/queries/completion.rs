@@ -3,10 +3,9 @@
 use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 use te_core::schema::{pipeline_executions, task_executions};
-use te_core::{AnyConnection, DalError, TaskStatus, bind};
+use te_core::toolkit::bind;
+use te_core::{AnyConnection, DalError, TaskExecution, TaskStatus};
 use uuid::Uuid;
-
-use super::PIPELINE;
 
 /// The statuses a task may still leave on its own.
 const NOT_TERMINAL: [TaskStatus; 3] = [
@@ -14,11 +13,6 @@ const NOT_TERMINAL: [TaskStatus; 3] = [
     TaskStatus::Ready,
     TaskStatus::Running,
 ];
-
-/// The prefix of `error_details` that marks an abandoned task, as a `LIKE`
-/// pattern (bound, never formatted into the SQL).
-/// The prefix `mark_abandoned` writes to `error_details`.
-const ABANDONED_PREFIX: &str = "ABANDONED:";
 
 diesel::define_sql_function! {
     /// `substr(text, start, length)`, the same on PostgreSQL and SQLite.
@@ -45,11 +39,11 @@ pub fn pipeline_completion(conn: &mut AnyConnection, pipeline_id: Uuid) -> Resul
         )
         .first::<bool>(conn)
         .optional()?
-        .ok_or_else(|| DalError::not_found(PIPELINE, pipeline_id))
+        .ok_or_else(|| DalError::pipeline_not_found(pipeline_id))
 }
 
 /// True when some task of `pipeline_id` was abandoned: status `Failed` and
-/// `error_details` starting with `ABANDONED:`. [`DalError::NotFound`] for an
+/// `error_details` starting with [`TaskExecution::ABANDONED_PREFIX`]. [`DalError::NotFound`] for an
 /// unknown pipeline execution. One query.
 ///
 /// The prefix is compared exactly (not with `LIKE`, which ignores case on
@@ -65,13 +59,13 @@ pub fn pipeline_failure(conn: &mut AnyConnection, pipeline_id: Uuid) -> Result<b
                     substr(
                         task_executions::error_details,
                         1,
-                        ABANDONED_PREFIX.len() as i32,
+                        TaskExecution::ABANDONED_PREFIX.len() as i32,
                     )
-                    .eq(ABANDONED_PREFIX),
+                    .eq(TaskExecution::ABANDONED_PREFIX),
                 )
                 .select(task_executions::id),
         ))
         .first::<bool>(conn)
         .optional()?
-        .ok_or_else(|| DalError::not_found(PIPELINE, pipeline_id))
+        .ok_or_else(|| DalError::pipeline_not_found(pipeline_id))
 }

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use diesel::dsl::count_star;
 use diesel::prelude::*;
 use te_core::schema::task_executions;
-use te_core::{AnyConnection, DalError, TaskStatus, bind};
+use te_core::toolkit::bind;
+use te_core::{AnyConnection, DalError, TaskStatus};
 use uuid::Uuid;
 
 /// How many tasks of any pipeline are `Running`.

@@ -2,7 +2,8 @@
 
 use diesel::prelude::*;
 use te_core::schema::execution_events;
-use te_core::{AnyConnection, DalError, ExecutionEvent, bind};
+use te_core::toolkit::bind;
+use te_core::{AnyConnection, DalError, ExecutionEvent};
 use uuid::Uuid;
 
 /// The events of task `task_id`, in the order they were written (`sequence`).

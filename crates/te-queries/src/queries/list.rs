@@ -2,7 +2,8 @@
 
 use diesel::prelude::*;
 use te_core::schema::task_executions;
-use te_core::{AnyConnection, DalError, MultiBackend, TaskExecution, bind};
+use te_core::toolkit::bind;
+use te_core::{AnyConnection, DalError, MultiBackend, TaskExecution};
 
 use crate::TaskFilter;
 
@@ -78,7 +79,7 @@ pub fn list_tasks(
         ))
         .get_result::<bool>(conn)?;
         if !cursor_exists {
-            return Err(DalError::not_found("task execution", after));
+            return Err(DalError::task_not_found(after));
         }
     }
     Ok(page)

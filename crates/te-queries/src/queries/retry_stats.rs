@@ -4,10 +4,9 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Text};
 use te_core::schema::{pipeline_executions, task_executions};
-use te_core::{AnyConnection, DalError, RetryStats, TaskStatus, bind};
+use te_core::toolkit::bind;
+use te_core::{AnyConnection, DalError, RetryStats, TaskStatus};
 use uuid::Uuid;
-
-use super::PIPELINE;
 
 /// The [`RetryStats`] of `pipeline_id`, computed by ONE aggregate statement
 /// (no task row is loaded): the pipeline execution `LEFT JOIN` its tasks, so
@@ -41,7 +40,7 @@ pub fn retry_stats(conn: &mut AnyConnection, pipeline_id: Uuid) -> Result<RetryS
             ))
             .first::<(i64, i64, i64, i32, i64)>(conn)?;
     if pipelines == 0 {
-        return Err(DalError::not_found(PIPELINE, pipeline_id));
+        return Err(DalError::pipeline_not_found(pipeline_id));
     }
     Ok(RetryStats {
         tasks_with_retries,

@@ -3,9 +3,10 @@
 use std::collections::HashMap;
 
 use diesel::prelude::*;
-use te_core::batch::MAX_IN_LIST;
 use te_core::schema::task_executions;
-use te_core::{AnyConnection, DalError, TaskStatus, bind};
+use te_core::toolkit::batch::MAX_IN_LIST;
+use te_core::toolkit::bind;
+use te_core::{AnyConnection, DalError, TaskStatus};
 use uuid::Uuid;
 
 /// The status of task `task_name` of `pipeline_id`; [`DalError::NotFound`]
@@ -21,7 +22,7 @@ pub fn task_status(
         .select(task_executions::status)
         .first::<TaskStatus>(conn)
         .optional()?
-        .ok_or_else(|| DalError::not_found("task execution", task_name))
+        .ok_or_else(|| DalError::task_name_not_found(task_name))
 }
 
 /// The status of each named task of `pipeline_id` that exists; names of no

@@ -1,9 +1,10 @@
 //! Queries returning whole task executions: pending, orphaned and exhausted ones.
 
 use diesel::prelude::*;
-use te_core::batch::MAX_IN_LIST;
 use te_core::schema::task_executions;
-use te_core::{AnyConnection, DalError, TaskExecution, TaskStatus, bind};
+use te_core::toolkit::batch::MAX_IN_LIST;
+use te_core::toolkit::bind;
+use te_core::{AnyConnection, DalError, TaskExecution, TaskStatus};
 use uuid::Uuid;
 
 /// The `NotStarted` tasks of `pipeline_id`, ordered by `(created_at, id)`.

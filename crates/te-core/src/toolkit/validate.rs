@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::DalError;
+use crate::error::DalError;
 
 /// The most rows one claim or one page may return.
 pub const MAX_LIMIT: usize = 10_000;

@@ -101,7 +101,7 @@ pub fn opt_id(value: Option<Uuid>) -> Bind<Nullable<DbUuid>, Option<Uuid>> {
     Bind::new(value)
 }
 
-/// Many UUIDs, for `eq_any` (at most [`crate::batch::MAX_IN_LIST`] per statement).
+/// Many UUIDs, for `eq_any` (at most [`crate::toolkit::batch::MAX_IN_LIST`] per statement).
 pub fn ids(values: &[Uuid]) -> Vec<Bind<DbUuid, Uuid>> {
     values.iter().copied().map(id).collect()
 }
@@ -125,3 +125,16 @@ pub fn json(value: Value) -> Bind<DbJson, Value> {
 pub fn opt_json(value: Option<Value>) -> Bind<Nullable<DbJson>, Option<Value>> {
     Bind::new(value)
 }
+
+/// How a `Uuid` field of a model is written (`#[diesel(serialize_as = …)]`).
+pub type IdParam = Bind<DbUuid, Uuid>;
+/// How an `Option<Uuid>` field of a model is written.
+pub type OptIdParam = Bind<Nullable<DbUuid>, Option<Uuid>>;
+/// How a `DateTime<Utc>` field of a model is written.
+pub type TsParam = Bind<UtcTimestamp, DateTime<Utc>>;
+/// How an `Option<DateTime<Utc>>` field of a model is written.
+pub type OptTsParam = Bind<Nullable<UtcTimestamp>, Option<DateTime<Utc>>>;
+/// How a JSON field of a model is written.
+pub type JsonParam = Bind<DbJson, Value>;
+/// How an optional JSON field of a model is written.
+pub type OptJsonParam = Bind<Nullable<DbJson>, Option<Value>>;

@@ -1,0 +1,25 @@
+//! The toolkit of the `te-*` operation crates: binding values to the custom
+//! SQL types, batching, input checks, guarded transitions and the rows that
+//! several crates write.
+//!
+//! **Not part of the public API.** This module exists so that the sibling
+//! crates `te-crud`, `te-state`, `te-context`, `te-claiming`, `te-queries`
+//! and `te-testkit` share one implementation of each fact; it is not covered
+//! by semantic versioning and may change in any release. Program against the
+//! items at the crate root and the operation traits instead.
+
+pub mod batch;
+pub mod bind;
+pub mod clock;
+pub mod rows;
+pub mod transition;
+pub mod validate;
+
+pub use crate::connection::write_transaction;
+pub use crate::models::NewEvent;
+pub use clock::{new_id, now};
+pub use rows::{
+    insert_context, insert_contexts, insert_metadata, insert_tasks, record_event, record_events,
+    store_context,
+};
+pub use transition::{Holder, Outcome, Transition, compare_and_set, finished, unclaimed};

@@ -1,0 +1,134 @@
+//! Writing rows that several operation crates write: context documents, task
+//! executions in bulk, and audit events. Each is written here once.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::connection::AnyConnection;
+use crate::error::DalError;
+use crate::models::{NewEvent, TaskExecution, TaskExecutionMetadata};
+use crate::schema::{contexts, execution_events, task_execution_metadata, task_executions};
+use crate::toolkit::batch::rows_per_statement;
+use crate::toolkit::{bind, clock};
+
+/// Inserts `rows` into `table` in as few multi-row statements as the bind
+/// limit allows (`binds` parameters per row). The generic `MultiBackend`
+/// cannot express a multi-row insert, so each chunk runs on the concrete
+/// connection; the statement is still written once.
+macro_rules! insert_chunked {
+    ($conn:expr, $table:expr, $rows:expr, $binds:expr) => {{
+        for chunk in $rows.chunks(rows_per_statement($binds)) {
+            let values = chunk.to_vec();
+            match &mut *$conn {
+                AnyConnection::Postgres(c) => {
+                    diesel::insert_into($table).values(values).execute(c)?
+                }
+                AnyConnection::Sqlite(c) => {
+                    diesel::insert_into($table).values(values).execute(c)?
+                }
+            };
+        }
+        Ok(())
+    }};
+}
+
+/// Inserts task execution rows exactly as given (no validation, no events),
+/// with as few statements as the backend's bind limit allows. Call inside a
+/// write transaction.
+pub fn insert_tasks(conn: &mut AnyConnection, rows: &[TaskExecution]) -> Result<(), DalError> {
+    insert_chunked!(
+        conn,
+        task_executions::table,
+        rows,
+        TaskExecution::BINDS_PER_ROW
+    )
+}
+
+/// Appends events to the audit log, in order, with as few statements as the
+/// backend's bind limit allows. Call it inside the transaction that made the
+/// change the events record.
+pub fn record_events(conn: &mut AnyConnection, events: &[NewEvent]) -> Result<(), DalError> {
+    insert_chunked!(
+        conn,
+        execution_events::table,
+        events,
+        NewEvent::BINDS_PER_ROW
+    )
+}
+
+/// Appends one event to the audit log.
+pub fn record_event(conn: &mut AnyConnection, event: NewEvent) -> Result<(), DalError> {
+    diesel::insert_into(execution_events::table)
+        .values(event)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Inserts metadata rows exactly as given, in bulk (no events).
+pub fn insert_metadata(
+    conn: &mut AnyConnection,
+    rows: &[TaskExecutionMetadata],
+) -> Result<(), DalError> {
+    insert_chunked!(
+        conn,
+        task_execution_metadata::table,
+        rows,
+        TaskExecutionMetadata::BINDS_PER_ROW
+    )
+}
+
+/// Inserts context documents `(id, value)` stamped `now`, in bulk. The
+/// caller has checked that each value is a JSON object.
+pub fn insert_contexts(
+    conn: &mut AnyConnection,
+    documents: &[(Uuid, Value)],
+    now: DateTime<Utc>,
+) -> Result<(), DalError> {
+    let rows: Vec<_> = documents
+        .iter()
+        .map(|(id, value)| {
+            (
+                contexts::id.eq(bind::id(*id)),
+                contexts::value.eq(bind::json(value.clone())),
+                contexts::created_at.eq(bind::ts(now)),
+                contexts::updated_at.eq(bind::ts(now)),
+            )
+        })
+        .collect();
+    insert_chunked!(conn, contexts::table, rows, 4)
+}
+
+/// Inserts `value` as a new context row stamped `now` and returns its id.
+/// The caller has checked that `value` is a JSON object. Call inside the
+/// transaction that links the context to its owner.
+pub fn insert_context(
+    conn: &mut AnyConnection,
+    value: &Value,
+    now: DateTime<Utc>,
+) -> Result<Uuid, DalError> {
+    let id = clock::new_id();
+    diesel::insert_into(contexts::table)
+        .values((
+            contexts::id.eq(bind::id(id)),
+            contexts::value.eq(bind::json(value.clone())),
+            contexts::created_at.eq(bind::ts(now)),
+            contexts::updated_at.eq(bind::ts(now)),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+/// Like [`insert_context`], but an empty object stores nothing and returns
+/// `None`: an empty context and no context are the same.
+pub fn store_context(
+    conn: &mut AnyConnection,
+    value: &Value,
+    now: DateTime<Utc>,
+) -> Result<Option<Uuid>, DalError> {
+    if value.as_object().is_some_and(|object| object.is_empty()) {
+        return Ok(None);
+    }
+    insert_context(conn, value, now).map(Some)
+}

@@ -1,0 +1,344 @@
+//! Guarded writes of task rows: the compare-and-set `UPDATE` whose `WHERE`
+//! names the statuses a change may start from (and the runner that must hold
+//! the claim), the audit event written with it, and why a write that matched
+//! no row was refused.
+//!
+//! Every transition of te-state and every runner operation of te-claiming is
+//! one [`Transition`]: fencing lives in the `WHERE` clause, never in a read
+//! followed by a write.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::query_builder::QueryFragment;
+use diesel::sql_types::Bool;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::connection::{AnyConnection, MultiBackend};
+use crate::error::DalError;
+use crate::models::{EventType, NewEvent, SubStatus, TaskStatus};
+use crate::schema::task_executions;
+use crate::toolkit::batch::MAX_IN_LIST;
+use crate::toolkit::bind;
+use crate::toolkit::rows::record_event;
+
+/// What a guarded write did when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Outcome {
+    /// The row matched the guard and was changed; the event was recorded.
+    Applied {
+        /// The pipeline execution of the changed task.
+        pipeline_id: Uuid,
+    },
+    /// The runner named by the guard does not hold the task's claim: nothing
+    /// was written. Runner-guarded operations report this as `false` (or as
+    /// `ClaimLost` / `AlreadyClaimed`), whatever the task's status is now.
+    Fenced,
+}
+
+impl Outcome {
+    /// True for [`Outcome::Applied`].
+    pub fn applied(self) -> bool {
+        matches!(self, Outcome::Applied { .. })
+    }
+}
+
+/// Who must hold the task's runner claim for a write to apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    /// Anyone or no one: the claim is not checked.
+    Any,
+    /// Exactly this runner; with `None`, not checked (an unguarded call).
+    Runner(Option<Uuid>),
+    /// No runner, or this one (taking a claim).
+    FreeOr(Uuid),
+}
+
+impl Holder {
+    /// Whether a task held by `holder` passes this guard.
+    fn admits(self, holder: Option<Uuid>) -> bool {
+        match self {
+            Holder::Any | Holder::Runner(None) => true,
+            Holder::Runner(Some(runner)) => holder == Some(runner),
+            Holder::FreeOr(runner) => holder.is_none() || holder == Some(runner),
+        }
+    }
+
+    /// The runner to name in the event.
+    fn runner(self) -> Option<Uuid> {
+        match self {
+            Holder::Any => None,
+            Holder::Runner(runner) => runner,
+            Holder::FreeOr(runner) => Some(runner),
+        }
+    }
+
+    /// The guard added to `condition`: `claimed_by` compared with bound
+    /// values only.
+    fn guard(self, condition: Condition) -> Condition {
+        match self {
+            Holder::Any | Holder::Runner(None) => condition,
+            Holder::Runner(Some(runner)) => Box::new(condition.and(claimed_by_is(runner))),
+            Holder::FreeOr(runner) => Box::new(
+                condition.and(
+                    task_executions::claimed_by
+                        .is_null()
+                        .or(claimed_by_is(runner)),
+                ),
+            ),
+        }
+    }
+}
+
+/// `claimed_by = runner` (false, not NULL, for an unclaimed task).
+fn claimed_by_is(
+    runner: Uuid,
+) -> diesel::dsl::Eq<diesel::dsl::AssumeNotNull<task_executions::claimed_by>, bind::IdParam> {
+    task_executions::claimed_by
+        .assume_not_null()
+        .eq(bind::id(runner))
+}
+
+/// A `WHERE` clause on task rows, built piece by piece.
+type Condition = Box<dyn BoxableExpression<task_executions::table, MultiBackend, SqlType = Bool>>;
+
+/// One guarded write of one task: where it may start, what it sets, who must
+/// hold the claim, and the audit event that records it.
+///
+/// ```ignore
+/// Transition::new(task_id, &[Running], Some(Completed))
+///     .holder(Holder::Runner(runner_id))
+///     .event(EventType::TaskCompleted)
+///     .apply(conn, now, finished(now))?
+/// ```
+#[derive(Debug, Clone)]
+pub struct Transition {
+    task_id: Uuid,
+    from: &'static [TaskStatus],
+    to: Option<TaskStatus>,
+    holder: Holder,
+    event: Option<EventType>,
+    data: Option<Value>,
+    touch: bool,
+    max_attempts_at_least: Option<i32>,
+}
+
+impl Transition {
+    /// A write of `task_id` allowed from `from`, setting the status to `to`
+    /// (`None`: the status stays), bumping `updated_at`, with no claim guard
+    /// and no event until [`Transition::event`] names one.
+    pub fn new(task_id: Uuid, from: &'static [TaskStatus], to: Option<TaskStatus>) -> Self {
+        Transition {
+            task_id,
+            from,
+            to,
+            holder: Holder::Any,
+            event: None,
+            data: None,
+            touch: true,
+            max_attempts_at_least: None,
+        }
+    }
+
+    /// Requires the claim to be held as `holder` says; the event names its runner.
+    pub fn holder(mut self, holder: Holder) -> Self {
+        self.holder = holder;
+        self
+    }
+
+    /// Records an event of `event_type` when the write applies.
+    pub fn event(mut self, event_type: EventType) -> Self {
+        self.event = Some(event_type);
+        self
+    }
+
+    /// Attaches details to the event.
+    pub fn data(mut self, data: Value) -> Self {
+        self.data = Some(data);
+        self
+    }
+
+    /// Leaves `updated_at` alone (a heartbeat is not a change of the task).
+    pub fn untouched(mut self) -> Self {
+        self.touch = false;
+        self
+    }
+
+    /// Also requires `max_attempts >= attempt`; a task that allows fewer is
+    /// refused with [`DalError::InvalidInput`] naming `new_attempt`.
+    pub fn max_attempts_at_least(mut self, attempt: i32) -> Self {
+        self.max_attempts_at_least = Some(attempt);
+        self
+    }
+
+    /// Applies `changes` (with the status, and `updated_at = now` unless
+    /// [`Transition::untouched`]) if the task is in one of `from`, passes the
+    /// holder guard and any other requirement, and records the event: one
+    /// compare-and-set `UPDATE … RETURNING`, then the event's `INSERT`. Call
+    /// it inside a write transaction so that both commit together.
+    ///
+    /// When no row matched, the task is read to say why: [`Outcome::Fenced`]
+    /// when a named runner does not hold the claim (whatever the status),
+    /// else [`DalError::NotFound`], [`DalError::IllegalTransition`] or
+    /// [`DalError::InvalidInput`]; nothing is written in any of these cases.
+    pub fn apply<C>(
+        &self,
+        conn: &mut AnyConnection,
+        now: DateTime<Utc>,
+        changes: C,
+    ) -> Result<Outcome, DalError>
+    where
+        C: AsChangeset<Target = task_executions::table> + Clone,
+        C::Changeset: QueryFragment<MultiBackend>,
+    {
+        // On PostgreSQL another transaction may change the row between the
+        // update and the read that explains a miss; the update is then
+        // simply tried again against the row as it is now.
+        for _ in 0..3 {
+            let mut condition: Condition = Box::new(
+                task_executions::id
+                    .eq(bind::id(self.task_id))
+                    .and(task_executions::status.eq_any(self.from.to_vec())),
+            );
+            condition = self.holder.guard(condition);
+            if let Some(attempt) = self.max_attempts_at_least {
+                condition = Box::new(condition.and(task_executions::max_attempts.ge(attempt)));
+            }
+            let updated = diesel::update(task_executions::table.filter(condition))
+                .set((
+                    self.to.map(|to| task_executions::status.eq(to)),
+                    self.touch
+                        .then(|| task_executions::updated_at.eq(bind::ts(now))),
+                    changes.clone(),
+                ))
+                .returning(task_executions::pipeline_execution_id)
+                .get_result::<Uuid>(conn)
+                .optional()?;
+            if let Some(pipeline_id) = updated {
+                if let Some(event_type) = self.event {
+                    let mut event = NewEvent::task(pipeline_id, self.task_id, event_type, now)
+                        .runner(self.holder.runner());
+                    event.event_data = self.data.clone();
+                    record_event(conn, event)?;
+                }
+                return Ok(Outcome::Applied { pipeline_id });
+            }
+            if let Some(refusal) = self.refusal(conn)? {
+                return refusal;
+            }
+        }
+        Err(DalError::Contended {
+            task_id: self.task_id,
+        })
+    }
+
+    /// Why the update matched no row, read from the task as it is now;
+    /// `None` when the task now passes every guard (it changed meanwhile).
+    fn refusal(
+        &self,
+        conn: &mut AnyConnection,
+    ) -> Result<Option<Result<Outcome, DalError>>, DalError> {
+        let current = task_executions::table
+            .find(bind::id(self.task_id))
+            .select((
+                task_executions::status,
+                task_executions::claimed_by,
+                task_executions::max_attempts,
+            ))
+            .first::<(TaskStatus, Option<Uuid>, i32)>(conn)
+            .optional()?;
+        let Some((status, holder, max_attempts)) = current else {
+            return Ok(Some(Err(DalError::task_not_found(self.task_id))));
+        };
+        if !self.holder.admits(holder) {
+            return Ok(Some(Ok(Outcome::Fenced)));
+        }
+        if !self.from.contains(&status) {
+            return Ok(Some(Err(DalError::IllegalTransition {
+                task_id: self.task_id,
+                from: status,
+                to: self.to.unwrap_or(status),
+            })));
+        }
+        if let Some(attempt) = self.max_attempts_at_least
+            && max_attempts < attempt
+        {
+            return Ok(Some(Err(DalError::invalid(
+                "new_attempt",
+                format!("must be at most max_attempts ({max_attempts}), got {attempt}"),
+            ))));
+        }
+        Ok(None)
+    }
+}
+
+/// Compare-and-set of many tasks: moves each of `task_ids` whose status is
+/// one of `from` (and, when `runner` is `Some`, whose `claimed_by` is that
+/// runner) to status `to`, with `updated_at = now` and `changes`; returns
+/// `(id, pipeline_execution_id)` of every row changed. One `UPDATE …
+/// RETURNING` per [`MAX_IN_LIST`] ids. Call inside a write transaction, with
+/// the changes' audit events.
+pub fn compare_and_set<C>(
+    conn: &mut AnyConnection,
+    task_ids: &[Uuid],
+    from: &[TaskStatus],
+    to: TaskStatus,
+    runner: Option<Uuid>,
+    now: DateTime<Utc>,
+    changes: C,
+) -> Result<Vec<(Uuid, Uuid)>, DalError>
+where
+    C: AsChangeset<Target = task_executions::table> + Clone,
+    C::Changeset: QueryFragment<MultiBackend>,
+{
+    let mut changed = Vec::new();
+    for chunk in task_ids.chunks(MAX_IN_LIST) {
+        let condition: Condition = Box::new(
+            task_executions::id
+                .eq_any(bind::ids(chunk))
+                .and(task_executions::status.eq_any(from.to_vec())),
+        );
+        let target = task_executions::table.filter(Holder::Runner(runner).guard(condition));
+        let rows = diesel::update(target)
+            .set((
+                task_executions::status.eq(to),
+                task_executions::updated_at.eq(bind::ts(now)),
+                changes.clone(),
+            ))
+            .returning((task_executions::id, task_executions::pipeline_execution_id))
+            .get_results::<(Uuid, Uuid)>(conn)?;
+        changed.extend(rows);
+    }
+    Ok(changed)
+}
+
+/// The changeset that clears a task's runner claim and its sub-status: what
+/// leaving `Running` (or losing the runner) sets.
+pub fn unclaimed() -> impl AsChangeset<
+    Target = task_executions::table,
+    Changeset = impl QueryFragment<MultiBackend> + Send + Clone,
+> + Clone
++ Send
++ 'static {
+    (
+        task_executions::sub_status.eq(None::<SubStatus>),
+        task_executions::claimed_by.eq(bind::opt_id(None)),
+        task_executions::heartbeat_at.eq(bind::opt_ts(None)),
+    )
+}
+
+/// What every terminal status sets: `completed_at = now`, and no claim.
+pub fn finished(
+    now: DateTime<Utc>,
+) -> impl AsChangeset<
+    Target = task_executions::table,
+    Changeset = impl QueryFragment<MultiBackend> + Send + Clone,
+> + Clone
++ Send
++ 'static {
+    (
+        task_executions::completed_at.eq(bind::opt_ts(Some(now))),
+        unclaimed(),
+    )
+}
