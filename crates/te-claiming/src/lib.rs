@@ -168,19 +168,20 @@ impl TaskClaiming for TaskExecutionDal {
         task_id: Uuid,
         runner_id: Uuid,
     ) -> Result<RunnerClaimResult, DalError> {
-        self.write(move |conn| runner::claim_for_runner(conn, task_id, runner_id))
+        self.write_statement(move |conn| runner::claim_for_runner(conn, task_id, runner_id))
             .await
     }
 
     #[tracing::instrument(skip(self), fields(%task_id, %runner_id), err(level = "debug"))]
     async fn heartbeat(&self, task_id: Uuid, runner_id: Uuid) -> Result<HeartbeatResult, DalError> {
-        self.write(move |conn| runner::heartbeat(conn, task_id, runner_id))
+        self.write_statement(move |conn| runner::heartbeat(conn, task_id, runner_id))
             .await
     }
 
     #[tracing::instrument(skip(self), fields(%task_id), err(level = "debug"))]
     async fn release_runner_claim(&self, task_id: Uuid) -> Result<(), DalError> {
-        self.write(move |conn| runner::release(conn, task_id)).await
+        self.write_statement(move |conn| runner::release(conn, task_id))
+            .await
     }
 
     #[tracing::instrument(skip(self), err(level = "debug"))]
@@ -197,8 +198,10 @@ impl TaskClaiming for TaskExecutionDal {
         new_attempt: i32,
     ) -> Result<(), DalError> {
         validate::at_least_one("new_attempt", new_attempt)?;
-        self.write(move |conn| retry::schedule_retry(conn, task_id, retry_at, new_attempt))
-            .await
+        self.write_statement(move |conn| {
+            retry::schedule_retry(conn, task_id, retry_at, new_attempt)
+        })
+        .await
     }
 
     #[tracing::instrument(skip(self), err(level = "debug"))]

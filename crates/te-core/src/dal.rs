@@ -122,9 +122,19 @@ impl TaskExecutionDal {
         T: Send + 'static,
     {
         let conn = self.inner.pool.get().await?;
-        conn.interact(f)
+        let result = conn
+            .interact(f)
             .await
-            .map_err(|e| DalError::Interrupted(e.into()))?
+            .map_err(|e| DalError::Interrupted(e.into()))?;
+        if let Err(err) = &result
+            && err.is_connection_lost()
+        {
+            // Connections are not pinged when they are handed out; one that
+            // the server or the network dropped is discarded here, after the
+            // call that found it, instead of going back to the pool.
+            drop(deadpool::managed::Object::take(conn));
+        }
+        result
     }
 
     /// Runs `f` inside a write transaction: all of
@@ -144,5 +154,26 @@ impl TaskExecutionDal {
             Backend::Postgres => None,
         };
         self.run(move |conn| write_transaction(conn, f)).await
+    }
+
+    /// Runs `f`, a write made of ONE data-modifying statement on PostgreSQL
+    /// (it may read before or after it), without a surrounding transaction
+    /// there: a single statement is atomic on its own, and skipping `BEGIN`
+    /// and `COMMIT` saves two round trips. On SQLite it runs exactly as
+    /// [`TaskExecutionDal::write`] does, under the write lock.
+    ///
+    /// For the operation crates, whose single-task writes (a transition and
+    /// its audit event) are one statement on PostgreSQL. Anything that writes
+    /// with more than one statement must use [`TaskExecutionDal::write`].
+    #[doc(hidden)]
+    pub async fn write_statement<T, F>(&self, f: F) -> Result<T, DalError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, DalError> + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.inner.backend {
+            Backend::Postgres => self.run(f).await,
+            Backend::Sqlite => self.write(f).await,
+        }
     }
 }

@@ -214,6 +214,20 @@ impl DalError {
         matches!(self, DalError::NotFound { .. })
     }
 
+    /// True when the connection a query ran on was lost (closed by the
+    /// server, cut by the network): that connection must not be reused.
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(
+            self,
+            DalError::Database(
+                DieselError::DatabaseError(
+                    DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                    _
+                ) | DieselError::BrokenTransactionManager
+            )
+        )
+    }
+
     /// True when a foreign key was violated (e.g. a task for a pipeline
     /// execution that does not exist).
     pub fn is_foreign_key_violation(&self) -> bool {

@@ -10,6 +10,10 @@ use diesel::connection::SimpleConnection;
 use crate::config::{DalConfig, Target};
 use crate::connection::{AnyConnection, establish};
 
+/// A PostgreSQL connection idle for longer than this is checked with a
+/// query before it is handed out again.
+const IDLE_BEFORE_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The pool type behind a [`crate::TaskExecutionDal`].
 pub type Pool = managed::Pool<ConnectionManager>;
 
@@ -36,15 +40,22 @@ impl managed::Manager for ConnectionManager {
         PooledConnection::new(Runtime::Tokio1, move || establish(&target, &config)).await
     }
 
-    async fn recycle(&self, conn: &mut Self::Type, _: &Metrics) -> RecycleResult<Self::Error> {
+    async fn recycle(
+        &self,
+        conn: &mut Self::Type,
+        metrics: &Metrics,
+    ) -> RecycleResult<Self::Error> {
         if conn.is_mutex_poisoned() {
             return Err(RecycleError::message(
                 "a query panicked while holding this connection",
             ));
         }
-        // A SQLite file connection cannot drop; a PostgreSQL one can (server
-        // restart, network): check it before handing it out again.
-        if matches!(self.target, Target::Postgres(_)) {
+        // No query is sent here: a ping on every checkout would cost a round
+        // trip per operation. A PostgreSQL connection that sat idle for a
+        // while is checked (the server may have restarted meanwhile); one
+        // that fails during a call is discarded by that call
+        // (`TaskExecutionDal::run`).
+        if matches!(self.target, Target::Postgres(_)) && metrics.last_used() > IDLE_BEFORE_CHECK {
             conn.interact(|c| c.batch_execute("SELECT 1"))
                 .await
                 .map_err(|e| RecycleError::message(format!("connection check aborted: {e}")))?

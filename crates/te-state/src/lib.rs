@@ -141,13 +141,13 @@ pub trait TaskTransitions: sealed::Sealed {
 impl TaskTransitions for TaskExecutionDal {
     #[tracing::instrument(skip(self), fields(%task_id), err(level = "debug"))]
     async fn mark_ready(&self, task_id: Uuid) -> Result<(), DalError> {
-        self.write(move |conn| transitions::mark_ready(conn, task_id))
+        self.write_statement(move |conn| transitions::mark_ready(conn, task_id))
             .await
     }
 
     #[tracing::instrument(skip(self), fields(%task_id), err(level = "debug"))]
     async fn mark_started(&self, task_id: Uuid) -> Result<(), DalError> {
-        self.write(move |conn| transitions::mark_started(conn, task_id))
+        self.write_statement(move |conn| transitions::mark_started(conn, task_id))
             .await
     }
 
@@ -157,7 +157,7 @@ impl TaskTransitions for TaskExecutionDal {
         task_id: Uuid,
         runner_id: Option<Uuid>,
     ) -> Result<bool, DalError> {
-        self.write(move |conn| transitions::mark_completed(conn, task_id, runner_id))
+        self.write_statement(move |conn| transitions::mark_completed(conn, task_id, runner_id))
             .await
     }
 
@@ -184,21 +184,21 @@ impl TaskTransitions for TaskExecutionDal {
         runner_id: Option<Uuid>,
     ) -> Result<bool, DalError> {
         let error = error.to_owned();
-        self.write(move |conn| transitions::mark_failed(conn, task_id, &error, runner_id))
+        self.write_statement(move |conn| transitions::mark_failed(conn, task_id, &error, runner_id))
             .await
     }
 
     #[tracing::instrument(skip(self, reason), fields(%task_id), err(level = "debug"))]
     async fn mark_skipped(&self, task_id: Uuid, reason: &str) -> Result<(), DalError> {
         let reason = reason.to_owned();
-        self.write(move |conn| transitions::mark_skipped(conn, task_id, &reason))
+        self.write_statement(move |conn| transitions::mark_skipped(conn, task_id, &reason))
             .await
     }
 
     #[tracing::instrument(skip(self, reason), fields(%task_id), err(level = "debug"))]
     async fn mark_abandoned(&self, task_id: Uuid, reason: &str) -> Result<(), DalError> {
         let reason = reason.to_owned();
-        self.write(move |conn| transitions::mark_abandoned(conn, task_id, &reason))
+        self.write_statement(move |conn| transitions::mark_abandoned(conn, task_id, &reason))
             .await
     }
 
@@ -208,19 +208,19 @@ impl TaskTransitions for TaskExecutionDal {
         task_id: Uuid,
         sub_status: Option<SubStatus>,
     ) -> Result<(), DalError> {
-        self.write(move |conn| transitions::set_sub_status(conn, task_id, sub_status))
+        self.write_statement(move |conn| transitions::set_sub_status(conn, task_id, sub_status))
             .await
     }
 
     #[tracing::instrument(skip(self), fields(%task_id), err(level = "debug"))]
     async fn reset_retry_state(&self, task_id: Uuid) -> Result<(), DalError> {
-        self.write(move |conn| transitions::reset_retry_state(conn, task_id))
+        self.write_statement(move |conn| transitions::reset_retry_state(conn, task_id))
             .await
     }
 
     #[tracing::instrument(skip(self), fields(%task_id), err(level = "debug"))]
     async fn reset_task_for_recovery(&self, task_id: Uuid) -> Result<(), DalError> {
-        self.write(move |conn| transitions::reset_task_for_recovery(conn, task_id))
+        self.write_statement(move |conn| transitions::reset_task_for_recovery(conn, task_id))
             .await
     }
 }

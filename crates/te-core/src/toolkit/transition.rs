@@ -10,14 +10,19 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::query_builder::QueryFragment;
-use diesel::sql_types::Bool;
+use diesel::sql_types::{Bool, Nullable, Text};
 use serde_json::Value;
 use uuid::Uuid;
+
+use diesel::PgConnection;
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, Query, QueryId};
 
 use crate::connection::{AnyConnection, MultiBackend};
 use crate::error::DalError;
 use crate::models::{EventType, NewEvent, SubStatus, TaskStatus};
 use crate::schema::task_executions;
+use crate::sql_types::{DbJson, DbUuid, UtcTimestamp};
 use crate::toolkit::batch::MAX_IN_LIST;
 use crate::toolkit::bind;
 use crate::toolkit::rows::record_event;
@@ -73,22 +78,36 @@ impl Holder {
             Holder::FreeOr(runner) => Some(runner),
         }
     }
+}
 
-    /// The guard added to `condition`: `claimed_by` compared with bound
-    /// values only.
-    fn guard(self, condition: Condition) -> Condition {
-        match self {
-            Holder::Any | Holder::Runner(None) => condition,
-            Holder::Runner(Some(runner)) => Box::new(condition.and(claimed_by_is(runner))),
-            Holder::FreeOr(runner) => Box::new(
-                condition.and(
-                    task_executions::claimed_by
-                        .is_null()
-                        .or(claimed_by_is(runner)),
-                ),
-            ),
+/// The `WHERE` clause of a guarded write, boxed for backend `$db`: the
+/// task ids (`$ids`, an expression on `task_executions::id`), the statuses it
+/// may start from, the holder guard and an optional lower bound on
+/// `max_attempts`; every value bound.
+macro_rules! condition {
+    ($db:ty, $ids:expr, $from:expr, $holder:expr, $max_attempts_at_least:expr) => {{
+        let mut condition: Box<dyn BoxableExpression<task_executions::table, $db, SqlType = Bool>> =
+            Box::new($ids.and(task_executions::status.eq_any($from.to_vec())));
+        match $holder {
+            Holder::Any | Holder::Runner(None) => {}
+            Holder::Runner(Some(runner)) => {
+                condition = Box::new(condition.and(claimed_by_is(runner)));
+            }
+            Holder::FreeOr(runner) => {
+                condition = Box::new(
+                    condition.and(
+                        task_executions::claimed_by
+                            .is_null()
+                            .or(claimed_by_is(runner)),
+                    ),
+                );
+            }
         }
-    }
+        if let Some(attempt) = $max_attempts_at_least {
+            condition = Box::new(condition.and(task_executions::max_attempts.ge(attempt)));
+        }
+        condition
+    }};
 }
 
 /// `claimed_by = runner` (false, not NULL, for an unclaimed task).
@@ -99,9 +118,6 @@ fn claimed_by_is(
         .assume_not_null()
         .eq(bind::id(runner))
 }
-
-/// A `WHERE` clause on task rows, built piece by piece.
-type Condition = Box<dyn BoxableExpression<task_executions::table, MultiBackend, SqlType = Bool>>;
 
 /// One guarded write of one task: where it may start, what it sets, who must
 /// hold the claim, and the audit event that records it.
@@ -190,38 +206,17 @@ impl Transition {
     ) -> Result<Outcome, DalError>
     where
         C: AsChangeset<Target = task_executions::table> + Clone,
-        C::Changeset: QueryFragment<MultiBackend>,
+        C::Changeset: QueryFragment<MultiBackend> + QueryFragment<Pg>,
     {
         // On PostgreSQL another transaction may change the row between the
         // update and the read that explains a miss; the update is then
         // simply tried again against the row as it is now.
         for _ in 0..3 {
-            let mut condition: Condition = Box::new(
-                task_executions::id
-                    .eq(bind::id(self.task_id))
-                    .and(task_executions::status.eq_any(self.from.to_vec())),
-            );
-            condition = self.holder.guard(condition);
-            if let Some(attempt) = self.max_attempts_at_least {
-                condition = Box::new(condition.and(task_executions::max_attempts.ge(attempt)));
-            }
-            let updated = diesel::update(task_executions::table.filter(condition))
-                .set((
-                    self.to.map(|to| task_executions::status.eq(to)),
-                    self.touch
-                        .then(|| task_executions::updated_at.eq(bind::ts(now))),
-                    changes.clone(),
-                ))
-                .returning(task_executions::pipeline_execution_id)
-                .get_result::<Uuid>(conn)
-                .optional()?;
+            let updated = match conn {
+                AnyConnection::Postgres(pg) => self.update_postgres(pg, now, changes.clone())?,
+                AnyConnection::Sqlite(_) => self.update_then_log(conn, now, changes.clone())?,
+            };
             if let Some(pipeline_id) = updated {
-                if let Some(event_type) = self.event {
-                    let mut event = NewEvent::task(pipeline_id, self.task_id, event_type, now)
-                        .runner(self.holder.runner());
-                    event.event_data = self.data.clone();
-                    record_event(conn, event)?;
-                }
                 return Ok(Outcome::Applied { pipeline_id });
             }
             if let Some(refusal) = self.refusal(conn)? {
@@ -231,6 +226,97 @@ impl Transition {
         Err(DalError::Contended {
             task_id: self.task_id,
         })
+    }
+
+    /// The status, `updated_at` and `changes`, as one changeset.
+    fn changeset<C>(
+        &self,
+        now: DateTime<Utc>,
+        changes: C,
+    ) -> (
+        Option<diesel::dsl::Eq<task_executions::status, TaskStatus>>,
+        Option<diesel::dsl::Eq<task_executions::updated_at, bind::TsParam>>,
+        C,
+    ) {
+        (
+            self.to.map(|to| task_executions::status.eq(to)),
+            self.touch
+                .then(|| task_executions::updated_at.eq(bind::ts(now))),
+            changes,
+        )
+    }
+
+    /// The event this write records, once its pipeline is known.
+    fn new_event(&self, pipeline_id: Uuid, now: DateTime<Utc>) -> Option<NewEvent> {
+        let event_type = self.event?;
+        let mut event =
+            NewEvent::task(pipeline_id, self.task_id, event_type, now).runner(self.holder.runner());
+        event.event_data = self.data.clone();
+        Some(event)
+    }
+
+    /// The compare-and-set `UPDATE … RETURNING`, then the event's `INSERT`:
+    /// two statements, inside the caller's write transaction.
+    fn update_then_log<C>(
+        &self,
+        conn: &mut AnyConnection,
+        now: DateTime<Utc>,
+        changes: C,
+    ) -> Result<Option<Uuid>, DalError>
+    where
+        C: AsChangeset<Target = task_executions::table>,
+        C::Changeset: QueryFragment<MultiBackend>,
+    {
+        let condition = condition!(
+            MultiBackend,
+            task_executions::id.eq(bind::id(self.task_id)),
+            self.from,
+            self.holder,
+            self.max_attempts_at_least
+        );
+        let updated = diesel::update(task_executions::table.filter(condition))
+            .set(self.changeset(now, changes))
+            .returning(task_executions::pipeline_execution_id)
+            .get_result::<Uuid>(conn)
+            .optional()?;
+        if let Some(pipeline_id) = updated
+            && let Some(event) = self.new_event(pipeline_id, now)
+        {
+            record_event(conn, event)?;
+        }
+        Ok(updated)
+    }
+
+    /// The same update and event as ONE statement (a data-modifying CTE):
+    /// atomic on its own, so that a transition costs one round trip and one
+    /// commit, with or without a surrounding transaction.
+    fn update_postgres<C>(
+        &self,
+        conn: &mut PgConnection,
+        now: DateTime<Utc>,
+        changes: C,
+    ) -> Result<Option<Uuid>, DalError>
+    where
+        C: AsChangeset<Target = task_executions::table>,
+        C::Changeset: QueryFragment<Pg>,
+    {
+        let condition = condition!(
+            Pg,
+            task_executions::id.eq(bind::id(self.task_id)),
+            self.from,
+            self.holder,
+            self.max_attempts_at_least
+        );
+        let update = diesel::update(task_executions::table.filter(condition))
+            .set(self.changeset(now, changes))
+            .returning(task_executions::pipeline_execution_id);
+        let updated = match self.new_event(Uuid::nil(), now) {
+            Some(event) => UpdateLogged { update, event }
+                .get_result::<Uuid>(conn)
+                .optional()?,
+            None => update.get_result::<Uuid>(conn).optional()?,
+        };
+        Ok(updated)
     }
 
     /// Why the update matched no row, read from the task as it is now;
@@ -294,12 +380,14 @@ where
 {
     let mut changed = Vec::new();
     for chunk in task_ids.chunks(MAX_IN_LIST) {
-        let condition: Condition = Box::new(
-            task_executions::id
-                .eq_any(bind::ids(chunk))
-                .and(task_executions::status.eq_any(from.to_vec())),
+        let condition = condition!(
+            MultiBackend,
+            task_executions::id.eq_any(bind::ids(chunk)),
+            from,
+            Holder::Runner(runner),
+            None::<i32>
         );
-        let target = task_executions::table.filter(Holder::Runner(runner).guard(condition));
+        let target = task_executions::table.filter(condition);
         let rows = diesel::update(target)
             .set((
                 task_executions::status.eq(to),
@@ -317,7 +405,7 @@ where
 /// leaving `Running` (or losing the runner) sets.
 pub fn unclaimed() -> impl AsChangeset<
     Target = task_executions::table,
-    Changeset = impl QueryFragment<MultiBackend> + Send + Clone,
+    Changeset = impl QueryFragment<MultiBackend> + QueryFragment<Pg> + Send + Clone,
 > + Clone
 + Send
 + 'static {
@@ -333,7 +421,7 @@ pub fn finished(
     now: DateTime<Utc>,
 ) -> impl AsChangeset<
     Target = task_executions::table,
-    Changeset = impl QueryFragment<MultiBackend> + Send + Clone,
+    Changeset = impl QueryFragment<MultiBackend> + QueryFragment<Pg> + Send + Clone,
 > + Clone
 + Send
 + 'static {
@@ -342,3 +430,49 @@ pub fn finished(
         unclaimed(),
     )
 }
+
+/// `WITH changed AS (<update> RETURNING pipeline_execution_id), logged AS
+/// (INSERT INTO execution_events … SELECT … FROM changed) SELECT
+/// pipeline_execution_id FROM changed`: a guarded update and its audit event
+/// as one PostgreSQL statement. The event is written only when the update
+/// changed the row; its pipeline comes from the updated row.
+struct UpdateLogged<U> {
+    update: U,
+    event: NewEvent,
+}
+
+impl<U: QueryFragment<Pg>> QueryFragment<Pg> for UpdateLogged<U> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("WITH changed AS (");
+        self.update.walk_ast(out.reborrow())?;
+        out.push_sql(
+            "), logged AS (INSERT INTO execution_events \
+             (id, pipeline_execution_id, task_execution_id, event_type, event_data, runner_id, created_at) \
+             SELECT ",
+        );
+        out.push_bind_param::<DbUuid, _>(&self.event.id)?;
+        out.push_sql(", changed.pipeline_execution_id, ");
+        out.push_bind_param::<Nullable<DbUuid>, _>(&self.event.task_execution_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.event.event_type)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<DbJson>, _>(&self.event.event_data)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<DbUuid>, _>(&self.event.runner_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<UtcTimestamp, _>(&self.event.created_at)?;
+        out.push_sql(" FROM changed) SELECT pipeline_execution_id FROM changed");
+        Ok(())
+    }
+}
+
+impl<U> QueryId for UpdateLogged<U> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<U> Query for UpdateLogged<U> {
+    type SqlType = DbUuid;
+}
+
+impl<U> RunQueryDsl<PgConnection> for UpdateLogged<U> {}
