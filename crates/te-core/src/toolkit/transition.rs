@@ -119,6 +119,13 @@ fn claimed_by_is(
         .eq(bind::id(runner))
 }
 
+/// A changeset with the status and `updated_at` a transition sets.
+type WithStatus<C> = (
+    Option<diesel::dsl::Eq<task_executions::status, TaskStatus>>,
+    Option<diesel::dsl::Eq<task_executions::updated_at, bind::TsParam>>,
+    C,
+);
+
 /// One guarded write of one task: where it may start, what it sets, who must
 /// hold the claim, and the audit event that records it.
 ///
@@ -233,11 +240,7 @@ impl Transition {
         &self,
         now: DateTime<Utc>,
         changes: C,
-    ) -> (
-        Option<diesel::dsl::Eq<task_executions::status, TaskStatus>>,
-        Option<diesel::dsl::Eq<task_executions::updated_at, bind::TsParam>>,
-        C,
-    ) {
+    ) -> WithStatus<C> {
         (
             self.to.map(|to| task_executions::status.eq(to)),
             self.touch
