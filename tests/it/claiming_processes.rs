@@ -32,7 +32,9 @@ const PATIENCE: Duration = Duration::from_secs(120);
 const CHILD_URL: &str = "TE_CLAIM_CHILD_URL";
 const CHILD_DIR: &str = "TE_CLAIM_CHILD_DIR";
 const CHILD_INDEX: &str = "TE_CLAIM_CHILD_INDEX";
-const TEST_NAME: &str = "two_processes_claim_each_task_exactly_once";
+/// The full name of the test below inside the `it` binary, which the children
+/// select with `--exact`: it must follow the module's path.
+const TEST_NAME: &str = "claiming_processes::two_processes_claim_each_task_exactly_once";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_processes_claim_each_task_exactly_once() {
