@@ -236,11 +236,7 @@ impl Transition {
     }
 
     /// The status, `updated_at` and `changes`, as one changeset.
-    fn changeset<C>(
-        &self,
-        now: DateTime<Utc>,
-        changes: C,
-    ) -> WithStatus<C> {
+    fn changeset<C>(&self, now: DateTime<Utc>, changes: C) -> WithStatus<C> {
         (
             self.to.map(|to| task_executions::status.eq(to)),
             self.touch

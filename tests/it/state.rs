@@ -5,40 +5,16 @@
 
 use diesel::prelude::*;
 use serde_json::json;
-use te_core::schema::{execution_events, task_executions};
+use te_core::schema::task_executions;
 use te_core::toolkit::bind;
 use te_testkit::TestDb;
 use uuid::Uuid;
 
 use task_execution_dal::prelude::*;
 
+use crate::common::{count_events, events, pipeline};
+
 use TaskStatus::{Completed, Failed, NotStarted, Ready, Running, Skipped};
-
-/// The events of one task, in log order.
-async fn events_of(db: &TestDb, task_id: Uuid) -> Vec<ExecutionEvent> {
-    db.run(move |conn| {
-        Ok(execution_events::table
-            .filter(execution_events::task_execution_id.eq(bind::opt_id(Some(task_id))))
-            .order(execution_events::sequence)
-            .select(ExecutionEvent::as_select())
-            .load(conn)?)
-    })
-    .await
-    .unwrap()
-}
-
-async fn event_count(db: &TestDb) -> i64 {
-    db.run(|conn| Ok(execution_events::table.count().get_result(conn)?))
-        .await
-        .unwrap()
-}
-
-async fn pipeline(db: &TestDb) -> Uuid {
-    db.create_pipeline_execution(NewPipelineExecution::new("etl"))
-        .await
-        .unwrap()
-        .id
-}
 
 /// A task created directly in `status`.
 async fn task_in(db: &TestDb, pipeline_id: Uuid, name: &str, status: TaskStatus) -> TaskExecution {
@@ -66,7 +42,7 @@ async fn claim(db: &TestDb, task_id: Uuid, runner: Uuid) {
 /// The last event of `task_id`, asserting that exactly one event was written
 /// for it since it had `before` of them.
 async fn only_new_event(db: &TestDb, task_id: Uuid, before: usize) -> ExecutionEvent {
-    let log = events_of(db, task_id).await;
+    let log = events(db, Some(task_id), None).await;
     assert_eq!(
         log.len(),
         before + 1,
@@ -165,11 +141,11 @@ impl Op {
 #[tokio::test]
 async fn every_operation_from_every_status_follows_the_legality_table() {
     let db = TestDb::new().await;
-    let p = pipeline(&db).await;
+    let p = pipeline(&db).await.id;
     for op in Op::ALL {
         for &from in TaskStatus::ALL {
             let task = task_in(&db, p, &format!("{op:?}-{from}"), from).await;
-            let events_before = event_count(&db).await;
+            let events_before = count_events(&db, None).await;
             let result = op.apply(&db, task.id).await;
             let after = db.get_by_id(task.id).await.unwrap();
             if op.legal_from().contains(&from) {
@@ -195,7 +171,7 @@ async fn every_operation_from_every_status_follows_the_legality_table() {
                 }
                 assert_eq!(after, task, "{op:?} from {from} changed the row");
                 assert_eq!(
-                    event_count(&db).await,
+                    count_events(&db, None).await,
                     events_before,
                     "{op:?} from {from} wrote an event"
                 );
@@ -223,13 +199,13 @@ async fn every_operation_on_an_unknown_task_is_not_found() {
         db.mark_completed_many(vec![missing], None).await.unwrap(),
         0
     );
-    assert_eq!(event_count(&db).await, 0);
+    assert_eq!(count_events(&db, None).await, 0);
 }
 
 #[tokio::test]
 async fn a_task_runs_its_whole_life_with_one_event_per_step_in_order() {
     let db = TestDb::new().await;
-    let p = pipeline(&db).await;
+    let p = pipeline(&db).await.id;
     let task = task_in(&db, p, "t", NotStarted).await;
     db.mark_ready(task.id).await.unwrap();
     db.mark_started(task.id).await.unwrap();
@@ -247,7 +223,7 @@ async fn a_task_runs_its_whole_life_with_one_event_per_step_in_order() {
     assert_eq!(db.get_by_id(task.id).await.unwrap().sub_status, None);
     assert!(db.mark_completed(task.id, None).await.unwrap());
 
-    let log = events_of(&db, task.id).await;
+    let log = events(&db, Some(task.id), None).await;
     let types: Vec<EventType> = log.iter().map(|e| e.event_type).collect();
     assert_eq!(
         types,
@@ -279,7 +255,7 @@ async fn a_task_runs_its_whole_life_with_one_event_per_step_in_order() {
 #[tokio::test]
 async fn mark_started_is_idempotent_and_keeps_the_first_start() {
     let db = TestDb::new().await;
-    let p = pipeline(&db).await;
+    let p = pipeline(&db).await.id;
     let task = task_in(&db, p, "t", Ready).await;
     db.mark_started(task.id).await.unwrap();
     let first = db.get_by_id(task.id).await.unwrap();
@@ -290,7 +266,7 @@ async fn mark_started_is_idempotent_and_keeps_the_first_start() {
     assert_eq!(second.status, Running);
     assert_eq!(second.started_at, Some(started_at));
     assert_eq!(
-        events_of(&db, task.id).await.len(),
+        events(&db, Some(task.id), None).await.len(),
         3,
         "created and two starts"
     );
@@ -299,7 +275,7 @@ async fn mark_started_is_idempotent_and_keeps_the_first_start() {
 #[tokio::test]
 async fn completing_sets_completed_at_and_clears_claim_and_sub_status() {
     let db = TestDb::new().await;
-    let p = pipeline(&db).await;
+    let p = pipeline(&db).await.id;
     let runner = Uuid::new_v4();
     let task = task_in(&db, p, "t", Running).await;
     claim(&db, task.id, runner).await;
@@ -322,7 +298,7 @@ async fn completing_sets_completed_at_and_clears_claim_and_sub_status() {
 #[tokio::test]
 async fn failing_records_the_error() {
     let db = TestDb::new().await;
-    let p = pipeline(&db).await;
+    let p = pipeline(&db).await.id;
     let runner = Uuid::new_v4();
     let task = task_in(&db, p, "t", Running).await;
     claim(&db, task.id, runner).await;
@@ -346,7 +322,7 @@ async fn failing_records_the_error() {
 #[tokio::test]
 async fn skipping_and_abandoning_record_the_reason() {
     let db = TestDb::new().await;
-    let p = pipeline(&db).await;
+    let p = pipeline(&db).await.id;
     let skipped = task_in(&db, p, "skipped", NotStarted).await;
     db.mark_skipped(skipped.id, "branch not taken")
         .await
@@ -385,7 +361,7 @@ async fn skipping_and_abandoning_record_the_reason() {
 #[tokio::test]
 async fn reset_retry_state_clears_everything_of_the_last_attempts() {
     let db = TestDb::new().await;
-    let p = pipeline(&db).await;
+    let p = pipeline(&db).await.id;
     let mut new = NewTaskExecution::new(p, "t")
         .max_attempts(5)
         .status(Running);
@@ -415,7 +391,7 @@ async fn reset_retry_state_clears_everything_of_the_last_attempts() {
 #[tokio::test]
 async fn recovery_reset_counts_attempts_and_releases_the_claim() {
     let db = TestDb::new().await;
-    let p = pipeline(&db).await;
+    let p = pipeline(&db).await.id;
     let task = task_in(&db, p, "t", Ready).await;
     for round in 1..=2 {
         db.mark_started(task.id).await.unwrap();
@@ -437,25 +413,21 @@ async fn recovery_reset_counts_attempts_and_releases_the_claim() {
             (None, None, None, None)
         );
     }
-    let recoveries = events_of(&db, task.id)
-        .await
-        .iter()
-        .filter(|e| e.event_type == EventType::RecoveryReset)
-        .count();
-    assert_eq!(recoveries, 2);
+    let recoveries = events(&db, Some(task.id), Some(EventType::RecoveryReset)).await;
+    assert_eq!(recoveries.len(), 2);
 }
 
 #[tokio::test]
 async fn a_runner_without_the_claim_can_neither_complete_nor_fail() {
     let db = TestDb::new().await;
-    let p = pipeline(&db).await;
+    let p = pipeline(&db).await.id;
     let (holder, intruder) = (Uuid::new_v4(), Uuid::new_v4());
     let held = task_in(&db, p, "held", Running).await;
     claim(&db, held.id, holder).await;
     let held = db.get_by_id(held.id).await.unwrap();
     let unclaimed = task_in(&db, p, "unclaimed", Running).await;
     let ready = task_in(&db, p, "ready", Ready).await;
-    let events_before = event_count(&db).await;
+    let events_before = count_events(&db, None).await;
 
     assert!(!db.mark_completed(held.id, Some(intruder)).await.unwrap());
     assert!(!db.mark_failed(held.id, "x", Some(intruder)).await.unwrap());
@@ -475,7 +447,7 @@ async fn a_runner_without_the_claim_can_neither_complete_nor_fail() {
     assert_eq!(db.get_by_id(held.id).await.unwrap(), held);
     assert_eq!(db.get_by_id(unclaimed.id).await.unwrap(), unclaimed);
     assert_eq!(db.get_by_id(ready.id).await.unwrap(), ready);
-    assert_eq!(event_count(&db).await, events_before);
+    assert_eq!(count_events(&db, None).await, events_before);
 
     // A runner that does not hold the claim is fenced off whatever the
     // status: `false`, never an error that depends on timing.
@@ -497,13 +469,13 @@ async fn a_runner_without_the_claim_can_neither_complete_nor_fail() {
         ),
         "{result:?}"
     );
-    assert_eq!(event_count(&db).await, events_before + 1);
+    assert_eq!(count_events(&db, None).await, events_before + 1);
 }
 
 #[tokio::test]
 async fn a_runner_that_still_holds_the_claim_gets_illegal_transitions() {
     let db = TestDb::new().await;
-    let p = pipeline(&db).await;
+    let p = pipeline(&db).await.id;
     let runner = Uuid::new_v4();
     let task = task_in(&db, p, "reserved", Ready).await;
     assert_eq!(
@@ -520,7 +492,7 @@ async fn a_runner_that_still_holds_the_claim_gets_illegal_transitions() {
 #[tokio::test]
 async fn a_stale_runner_is_fenced_off_after_recovery_whatever_happened_since() {
     let db = TestDb::new().await;
-    let p = pipeline(&db).await;
+    let p = pipeline(&db).await.id;
     let (stale, fresh) = (Uuid::new_v4(), Uuid::new_v4());
     db.create(NewTaskExecution::new(p, "job").status(Ready))
         .await
@@ -530,11 +502,11 @@ async fn a_stale_runner_is_fenced_off_after_recovery_whatever_happened_since() {
     // Recovery gives the task back: it is `Ready`, unclaimed.
     db.reset_task_for_recovery(task).await.unwrap();
     let before = db.get_by_id(task).await.unwrap();
-    let events = event_count(&db).await;
+    let events = count_events(&db, None).await;
     assert!(!db.mark_completed(task, Some(stale)).await.unwrap());
     assert!(!db.mark_failed(task, "late", Some(stale)).await.unwrap());
     assert_eq!(db.get_by_id(task).await.unwrap(), before);
-    assert_eq!(event_count(&db).await, events);
+    assert_eq!(count_events(&db, None).await, events);
 
     // Another runner claims it: the stale runner is still fenced off.
     assert_eq!(
@@ -552,7 +524,7 @@ async fn a_stale_runner_is_fenced_off_after_recovery_whatever_happened_since() {
 #[tokio::test]
 async fn mark_completed_many_completes_only_running_tasks() {
     let db = TestDb::new().await;
-    let p = pipeline(&db).await;
+    let p = pipeline(&db).await.id;
     let mut running = Vec::new();
     for i in 0..3 {
         running.push(task_in(&db, p, &format!("run{i}"), Running).await.id);
@@ -567,13 +539,13 @@ async fn mark_completed_many_completes_only_running_tasks() {
         let row = db.get_by_id(*id).await.unwrap();
         assert_eq!(row.status, Completed);
         assert!(row.completed_at.is_some());
-        let events = events_of(&db, *id).await;
+        let events = events(&db, Some(*id), None).await;
         assert_eq!(events.len(), 2);
         assert_eq!(events[1].event_type, EventType::TaskCompleted);
     }
     assert_eq!(db.get_by_id(ready.id).await.unwrap(), ready);
     assert_eq!(db.get_by_id(done.id).await.unwrap(), done);
-    assert_eq!(events_of(&db, ready.id).await.len(), 1);
+    assert_eq!(events(&db, Some(ready.id), None).await.len(), 1);
     assert_eq!(db.mark_completed_many(Vec::new(), None).await.unwrap(), 0);
     assert_eq!(
         db.mark_completed_many(running, None).await.unwrap(),
@@ -585,7 +557,7 @@ async fn mark_completed_many_completes_only_running_tasks() {
 #[tokio::test]
 async fn mark_completed_many_with_a_runner_completes_only_its_claims() {
     let db = TestDb::new().await;
-    let p = pipeline(&db).await;
+    let p = pipeline(&db).await.id;
     let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
     let tasks = db
         .create_many(
@@ -605,7 +577,7 @@ async fn mark_completed_many_with_a_runner_completes_only_its_claims() {
     );
     for (i, id) in ids.iter().enumerate() {
         let row = db.get_by_id(*id).await.unwrap();
-        let events = events_of(&db, *id).await;
+        let events = events(&db, Some(*id), None).await;
         if i % 4 == 0 {
             assert_eq!((row.status, row.claimed_by), (Running, Some(b)));
             assert_eq!(events.len(), 1);
@@ -620,7 +592,7 @@ async fn mark_completed_many_with_a_runner_completes_only_its_claims() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_completions_of_one_task_succeed_exactly_once() {
     let db = TestDb::new().await;
-    let p = pipeline(&db).await;
+    let p = pipeline(&db).await.id;
     for round in 0..5 {
         let runner = Uuid::new_v4();
         let task = task_in(&db, p, &format!("t{round}"), Running).await;
@@ -641,7 +613,7 @@ async fn concurrent_completions_of_one_task_succeed_exactly_once() {
         }
         assert_eq!(wins, 1);
         assert_eq!(
-            events_of(&db, task.id).await.len(),
+            events(&db, Some(task.id), None).await.len(),
             2,
             "created and one completion"
         );

@@ -20,6 +20,8 @@ use uuid::Uuid;
 
 use task_execution_dal::prelude::*;
 
+use crate::common::{claim_until_empty, create_ready, pipeline};
+
 const TASKS: usize = 2_000;
 const CHILDREN: usize = 2;
 /// Concurrent claimers inside each child, each on its own pooled connection.
@@ -32,7 +34,9 @@ const PATIENCE: Duration = Duration::from_secs(120);
 const CHILD_URL: &str = "TE_CLAIM_CHILD_URL";
 const CHILD_DIR: &str = "TE_CLAIM_CHILD_DIR";
 const CHILD_INDEX: &str = "TE_CLAIM_CHILD_INDEX";
-const TEST_NAME: &str = "two_processes_claim_each_task_exactly_once";
+/// The full name of the test below inside the `it` binary, which the children
+/// select with `--exact`: it must follow the module's path.
+const TEST_NAME: &str = "claiming_processes::two_processes_claim_each_task_exactly_once";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_processes_claim_each_task_exactly_once() {
@@ -44,18 +48,8 @@ async fn two_processes_claim_each_task_exactly_once() {
     }
 
     let db = TestDb::new().await;
-    let pid = db
-        .create_pipeline_execution(NewPipelineExecution::new("two-processes"))
-        .await
-        .unwrap()
-        .id;
-    db.create_many(
-        (0..TASKS)
-            .map(|i| NewTaskExecution::new(pid, format!("task-{i:05}")).status(TaskStatus::Ready))
-            .collect(),
-    )
-    .await
-    .unwrap();
+    let pid = pipeline(&db).await.id;
+    create_ready(&db, pid, TASKS).await;
 
     let scratch = Scratch::new();
     let dir = scratch.0.clone();
@@ -157,20 +151,7 @@ async fn child(url: &str, dir: &Path, index: usize) {
             let dal = dal.clone();
             tokio::spawn(async move {
                 let runner = (claimer % 2 == 1).then(Uuid::new_v4);
-                let mut mine = Vec::new();
-                loop {
-                    let claimed = match runner {
-                        Some(r) => dal.claim_ready_tasks_for_runner(r, BATCH).await,
-                        None => dal.claim_ready_task(BATCH).await,
-                    }
-                    .unwrap();
-                    assert!(claimed.len() <= BATCH);
-                    if claimed.is_empty() {
-                        break;
-                    }
-                    mine.extend(claimed.into_iter().map(|c| c.id));
-                }
-                mine
+                claim_until_empty(&dal, runner, BATCH).await
             })
         })
         .collect();

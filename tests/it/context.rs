@@ -11,13 +11,15 @@ use chrono::DateTime;
 use chrono::Utc;
 use diesel::prelude::*;
 use serde_json::{Value, json};
-use te_core::schema::{contexts, execution_events, pipeline_executions, task_execution_metadata};
+use te_core::schema::{execution_events, pipeline_executions, task_execution_metadata};
 use te_core::toolkit::bind;
 use te_core::{AnyConnection, Backend};
 use te_testkit::TestDb;
 use uuid::Uuid;
 
 use task_execution_dal::prelude::*;
+
+use crate::common::{RowCounts, count_events, row_counts};
 
 /// The tasks of the fixture DAG and their statuses: extract_a, extract_b ->
 /// validate -> transform -> enrich -> load -> report -> notify; archive and
@@ -97,25 +99,14 @@ fn names(names: &[&str]) -> Vec<String> {
     names.iter().map(|n| n.to_string()).collect()
 }
 
-async fn count_rows(db: &TestDb) -> (i64, i64) {
-    db.run(|conn| {
-        Ok((
-            contexts::table.count().get_result(conn)?,
-            task_execution_metadata::table.count().get_result(conn)?,
-        ))
-    })
-    .await
-    .unwrap()
-}
-
 #[tokio::test]
 async fn contexts_are_created_read_updated_and_deleted() {
     let db = TestDb::new().await;
 
     assert_eq!(db.create_context(&json!({})).await.unwrap(), None);
     assert_eq!(
-        count_rows(&db).await,
-        (0, 0),
+        row_counts(&db).await,
+        RowCounts::default(),
         "an empty context writes nothing"
     );
     for bad in [json!([1, 2]), json!("text"), json!(null), json!(3)] {
@@ -125,7 +116,7 @@ async fn contexts_are_created_read_updated_and_deleted() {
             "{bad}: {err:?}"
         );
     }
-    assert_eq!(count_rows(&db).await, (0, 0));
+    assert_eq!(row_counts(&db).await, RowCounts::default());
 
     let value = json!({"user": {"id": 7, "roles": ["admin"]}, "ünï": "çødé"});
     let id = db.create_context(&value).await.unwrap().expect("stored");
@@ -157,7 +148,7 @@ async fn contexts_are_created_read_updated_and_deleted() {
     db.delete_context(id).await.unwrap();
     assert!(db.read_context(id).await.unwrap_err().is_not_found());
     assert!(db.delete_context(id).await.unwrap_err().is_not_found());
-    assert_eq!(count_rows(&db).await, (0, 0));
+    assert_eq!(row_counts(&db).await, RowCounts::default());
 }
 
 #[tokio::test]
@@ -165,7 +156,7 @@ async fn saving_a_task_context_twice_replaces_it_in_place() {
     let db = TestDb::new().await;
     let (pipeline_id, tasks) = dag(&db).await;
     let task = tasks["extract_a"];
-    let (contexts_before, _) = count_rows(&db).await;
+    let contexts_before = row_counts(&db).await.contexts;
 
     assert_eq!(
         db.load_task_context(task).await.unwrap(),
@@ -192,8 +183,9 @@ async fn saving_a_task_context_twice_replaces_it_in_place() {
         db.load_task_context(task).await.unwrap(),
         Some(json!({"rows": 12, "late": true}))
     );
+    let after = row_counts(&db).await;
     assert_eq!(
-        count_rows(&db).await,
+        (after.contexts, after.metadata),
         (contexts_before + 1, 1),
         "no orphan, one metadata row"
     );
@@ -250,7 +242,7 @@ async fn saving_a_task_context_twice_replaces_it_in_place() {
 async fn saving_refuses_bad_input_and_unknown_tasks_writing_nothing() {
     let db = TestDb::new().await;
     let (_, tasks) = dag(&db).await;
-    let before = count_rows(&db).await;
+    let before = row_counts(&db).await;
 
     let err = db
         .save_task_context(tasks["load"], &json!([1]))
@@ -262,12 +254,8 @@ async fn saving_refuses_bad_input_and_unknown_tasks_writing_nothing() {
         .await
         .unwrap_err();
     assert!(err.is_not_found(), "{err:?}");
-    assert_eq!(count_rows(&db).await, before);
-    let events: i64 = db
-        .run(|conn| Ok(execution_events::table.count().get_result(conn)?))
-        .await
-        .unwrap();
-    assert_eq!(events, 0);
+    assert_eq!(row_counts(&db).await, before);
+    assert_eq!(count_events(&db, None).await, 0);
 
     assert!(
         db.load_task_context(Uuid::new_v4())
@@ -321,7 +309,7 @@ async fn a_deleted_task_context_is_replaced_by_a_new_one() {
 async fn concurrent_saves_of_one_task_leave_one_context_and_one_metadata_row() {
     let db = TestDb::new().await;
     let (_, tasks) = dag(&db).await;
-    let (contexts_before, _) = count_rows(&db).await;
+    let contexts_before = row_counts(&db).await.contexts;
 
     // Ten writers race on each task's first save, for every task at once.
     let saves = tasks.values().flat_map(|task| {
@@ -349,7 +337,11 @@ async fn concurrent_saves_of_one_task_leave_one_context_and_one_metadata_row() {
         assert!((0..10).any(|i| value == json!({"writer": i})), "{value}");
     }
     let tasks = tasks.len() as i64;
-    assert_eq!(count_rows(&db).await, (contexts_before + tasks, tasks));
+    let after = row_counts(&db).await;
+    assert_eq!(
+        (after.contexts, after.metadata),
+        (contexts_before + tasks, tasks)
+    );
 }
 
 #[tokio::test]

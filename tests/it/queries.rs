@@ -15,6 +15,8 @@ use uuid::Uuid;
 
 use task_execution_dal::prelude::*;
 
+use crate::common;
+
 /// One task of a fixture pipeline.
 struct Spec {
     name: &'static str,
@@ -844,10 +846,7 @@ async fn events_come_back_in_sequence_order() {
 #[tokio::test]
 async fn queries_follow_the_operations_of_the_other_crates() {
     let db = TestDb::new().await;
-    let pipeline = db
-        .create_pipeline_execution(NewPipelineExecution::new("etl"))
-        .await
-        .unwrap();
+    let pipeline = common::pipeline(&db).await;
     let tasks = db
         .create_many(vec![
             NewTaskExecution::new(pipeline.id, "extract"),

@@ -5,58 +5,14 @@
 
 use diesel::prelude::*;
 use serde_json::{Value, json};
-use te_core::schema::{contexts, execution_events, pipeline_executions, task_executions};
+use te_core::schema::contexts;
 use te_core::toolkit::bind;
 use te_testkit::TestDb;
 use uuid::Uuid;
 
 use task_execution_dal::prelude::*;
 
-/// Every event, in log order.
-async fn events(db: &TestDb) -> Vec<ExecutionEvent> {
-    db.run(|conn| {
-        Ok(execution_events::table
-            .order(execution_events::sequence)
-            .select(ExecutionEvent::as_select())
-            .load(conn)?)
-    })
-    .await
-    .unwrap()
-}
-
-/// Row counts of (pipelines, tasks, contexts, events).
-async fn counts(db: &TestDb) -> (i64, i64, i64, i64) {
-    db.run(|conn| {
-        Ok((
-            pipeline_executions::table.count().get_result(conn)?,
-            task_executions::table.count().get_result(conn)?,
-            contexts::table.count().get_result(conn)?,
-            execution_events::table.count().get_result(conn)?,
-        ))
-    })
-    .await
-    .unwrap()
-}
-
-async fn pipeline(db: &TestDb) -> PipelineExecution {
-    db.create_pipeline_execution(NewPipelineExecution::new("etl"))
-        .await
-        .unwrap()
-}
-
-fn assert_invalid<T: std::fmt::Debug>(result: Result<T, DalError>, expected_field: &str) {
-    match result {
-        Err(DalError::InvalidInput { field, .. }) => assert_eq!(field, expected_field),
-        other => panic!("expected InvalidInput for {expected_field}, got {other:?}"),
-    }
-}
-
-fn assert_not_found<T: std::fmt::Debug>(result: Result<T, DalError>, expected_entity: &str) {
-    match result {
-        Err(DalError::NotFound { entity, .. }) => assert_eq!(entity, expected_entity),
-        other => panic!("expected NotFound {expected_entity}, got {other:?}"),
-    }
-}
+use crate::common::{RowCounts, assert_invalid, assert_not_found, events, pipeline, row_counts};
 
 #[tokio::test]
 async fn creates_and_reads_a_pipeline_execution_with_its_context_and_event() {
@@ -87,7 +43,7 @@ async fn creates_and_reads_a_pipeline_execution_with_its_context_and_event() {
         .unwrap();
     assert_eq!(stored, json!({"input": [1, 2], "name": "Zoë"}));
 
-    let log = events(&db).await;
+    let log = events(&db, None, None).await;
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].event_type, EventType::PipelineCreated);
     assert_eq!(log[0].pipeline_execution_id, created.id);
@@ -110,7 +66,14 @@ async fn an_absent_or_empty_context_stores_no_context_row() {
     assert_eq!(empty.context_id, None);
     assert_eq!(plain.status, PipelineStatus::Running);
     assert_eq!(plain.pipeline_version, "1.0");
-    assert_eq!(counts(&db).await, (2, 0, 0, 2));
+    assert_eq!(
+        row_counts(&db).await,
+        RowCounts {
+            pipelines: 2,
+            events: 2,
+            ..RowCounts::default()
+        }
+    );
 }
 
 #[tokio::test]
@@ -127,7 +90,7 @@ async fn invalid_pipeline_input_writes_nothing() {
             .await;
         assert_invalid(result, "context");
     }
-    assert_eq!(counts(&db).await, (0, 0, 0, 0));
+    assert_eq!(row_counts(&db).await, RowCounts::default());
 }
 
 #[tokio::test]
@@ -162,7 +125,7 @@ async fn creates_a_task_with_defaults_and_one_event() {
     assert_eq!(task.claimed_by, None);
     assert_eq!(db.get_by_id(task.id).await.unwrap(), task);
 
-    let log = events(&db).await;
+    let log = events(&db, None, None).await;
     assert_eq!(log.len(), 2, "PipelineCreated, TaskCreated");
     assert_eq!(log[1].event_type, EventType::TaskCreated);
     assert_eq!(log[1].task_execution_id, Some(task.id));
@@ -195,10 +158,10 @@ async fn duplicate_task_name_is_a_conflict_and_writes_nothing() {
     let db = TestDb::new().await;
     let p = pipeline(&db).await;
     db.create(NewTaskExecution::new(p.id, "a")).await.unwrap();
-    let before = counts(&db).await;
+    let before = row_counts(&db).await;
     let dup = db.create(NewTaskExecution::new(p.id, "a")).await;
     assert!(matches!(dup, Err(DalError::Conflict { .. })), "{dup:?}");
-    assert_eq!(counts(&db).await, before);
+    assert_eq!(row_counts(&db).await, before);
 
     // The same name in another pipeline execution is fine.
     let other = pipeline(&db).await;
@@ -218,7 +181,7 @@ async fn task_for_a_missing_pipeline_is_not_found_and_writes_nothing() {
         }
         other => panic!("expected NotFound, got {other:?}"),
     }
-    assert_eq!(counts(&db).await, (0, 0, 0, 0));
+    assert_eq!(row_counts(&db).await, RowCounts::default());
 }
 
 #[tokio::test]
@@ -260,12 +223,12 @@ async fn invalid_task_input_names_the_field_and_writes_nothing() {
             "trigger_rules",
         ),
     ];
-    let before = counts(&db).await;
+    let before = row_counts(&db).await;
     for (new, field) in cases {
         assert_invalid(db.create(new.clone()).await, field);
         assert_invalid(db.create_many(vec![base.clone(), new]).await, field);
     }
-    assert_eq!(counts(&db).await, before);
+    assert_eq!(row_counts(&db).await, before);
 }
 
 #[tokio::test]
@@ -297,7 +260,7 @@ async fn create_many_creates_all_in_order_with_an_event_each() {
     expected.sort_by_key(|t| (t.created_at, t.id));
     assert_eq!(db.get_all_tasks_for_pipeline(p.id).await.unwrap(), expected);
 
-    let log = events(&db).await;
+    let log = events(&db, None, None).await;
     let created_events: Vec<Option<Uuid>> = log
         .iter()
         .filter(|e| e.event_type == EventType::TaskCreated)
@@ -313,7 +276,7 @@ async fn create_many_creates_all_in_order_with_an_event_each() {
 async fn create_many_of_nothing_returns_nothing() {
     let db = TestDb::new().await;
     assert!(db.create_many(Vec::new()).await.unwrap().is_empty());
-    assert_eq!(counts(&db).await, (0, 0, 0, 0));
+    assert_eq!(row_counts(&db).await, RowCounts::default());
 }
 
 #[tokio::test]
@@ -323,26 +286,26 @@ async fn create_many_is_all_or_nothing() {
     db.create(NewTaskExecution::new(p.id, "existing"))
         .await
         .unwrap();
-    let before = counts(&db).await;
+    let before = row_counts(&db).await;
     let ok = |name: &str| NewTaskExecution::new(p.id, name);
 
     let bad_row = db.create_many(vec![ok("a"), ok("b"), ok("")]).await;
     assert_invalid(bad_row, "task_name");
-    assert_eq!(counts(&db).await, before);
+    assert_eq!(row_counts(&db).await, before);
 
     let dup_in_batch = db.create_many(vec![ok("a"), ok("b"), ok("a")]).await;
     assert!(
         matches!(dup_in_batch, Err(DalError::Conflict { .. })),
         "{dup_in_batch:?}"
     );
-    assert_eq!(counts(&db).await, before);
+    assert_eq!(row_counts(&db).await, before);
 
     let dup_existing = db.create_many(vec![ok("a"), ok("existing")]).await;
     assert!(
         matches!(dup_existing, Err(DalError::Conflict { .. })),
         "{dup_existing:?}"
     );
-    assert_eq!(counts(&db).await, before);
+    assert_eq!(row_counts(&db).await, before);
 
     let missing = Uuid::new_v4();
     let orphan = db
@@ -355,7 +318,7 @@ async fn create_many_is_all_or_nothing() {
         }
         other => panic!("expected NotFound, got {other:?}"),
     }
-    assert_eq!(counts(&db).await, before);
+    assert_eq!(row_counts(&db).await, before);
     assert_eq!(db.get_all_tasks_for_pipeline(p.id).await.unwrap().len(), 1);
 }
 
@@ -374,7 +337,15 @@ async fn create_many_spans_several_statements() {
         .await
         .unwrap();
     assert_eq!(created.len(), n);
-    assert_eq!(counts(&db).await, (1, n as i64, 0, n as i64 + 1));
+    assert_eq!(
+        row_counts(&db).await,
+        RowCounts {
+            pipelines: 1,
+            tasks: n as i64,
+            events: n as i64 + 1,
+            ..RowCounts::default()
+        }
+    );
     assert_eq!(db.get_all_tasks_for_pipeline(p.id).await.unwrap().len(), n);
 }
 
@@ -451,7 +422,7 @@ async fn update_task_changes_only_the_given_fields() {
         again
     );
 
-    let updates: Vec<Value> = events(&db)
+    let updates: Vec<Value> = events(&db, None, None)
         .await
         .into_iter()
         .filter(|e| e.event_type == EventType::TaskUpdated)
@@ -475,7 +446,7 @@ async fn update_task_refuses_bad_input_and_unknown_ids() {
     let db = TestDb::new().await;
     let p = pipeline(&db).await;
     let task = db.create(NewTaskExecution::new(p.id, "t")).await.unwrap();
-    let before = counts(&db).await;
+    let before = row_counts(&db).await;
 
     let cases = [
         (
@@ -522,7 +493,7 @@ async fn update_task_refuses_bad_input_and_unknown_ids() {
         .await,
         "task execution",
     );
-    assert_eq!(counts(&db).await, before);
+    assert_eq!(row_counts(&db).await, before);
     assert_eq!(db.get_by_id(task.id).await.unwrap(), task);
 }
 
@@ -543,7 +514,7 @@ async fn pipeline_status_moves_to_a_terminal_status_once_with_an_event() {
     assert!(failed.updated_at >= p.updated_at);
     assert_eq!(db.get_pipeline_execution(p.id).await.unwrap(), failed);
 
-    let last = events(&db).await.pop().unwrap();
+    let last = events(&db, None, None).await.pop().unwrap();
     assert_eq!(last.event_type, EventType::PipelineStatusChanged);
     assert_eq!(last.pipeline_execution_id, p.id);
     assert_eq!(last.task_execution_id, None);
@@ -553,13 +524,13 @@ async fn pipeline_status_moves_to_a_terminal_status_once_with_an_event() {
     );
 
     // A terminal status is final: refused, nothing written.
-    let before = counts(&db).await;
+    let before = row_counts(&db).await;
     assert_invalid(
         db.update_pipeline_status(p.id, PipelineStatus::Completed, None)
             .await,
         "status",
     );
-    assert_eq!(counts(&db).await, before);
+    assert_eq!(row_counts(&db).await, before);
     assert_eq!(db.get_pipeline_execution(p.id).await.unwrap(), failed);
 
     assert_not_found(

@@ -8,20 +8,17 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 use serde_json::json;
-use te_core::schema::{execution_events, task_executions};
+use te_core::schema::task_executions;
 use te_testkit::TestDb;
 use uuid::Uuid;
 
 use task_execution_dal::prelude::*;
 
-// --- helpers ---------------------------------------------------------------
+use crate::common::{
+    assert_invalid, claim_until_empty, count_events, create_ready, events, pipeline,
+};
 
-async fn pipeline(dal: &TaskExecutionDal) -> Uuid {
-    dal.create_pipeline_execution(NewPipelineExecution::new("claiming"))
-        .await
-        .unwrap()
-        .id
-}
+// --- helpers ---------------------------------------------------------------
 
 /// A task row in `status`, created at `created_at`, to insert directly.
 fn row(pid: Uuid, name: &str, status: TaskStatus, created_at: DateTime<Utc>) -> TaskExecution {
@@ -34,52 +31,6 @@ fn row(pid: Uuid, name: &str, status: TaskStatus, created_at: DateTime<Utc>) -> 
 async fn insert_one(db: &TestDb, row: TaskExecution) -> TaskExecution {
     db.insert_tasks(vec![row.clone()]).await;
     row
-}
-
-async fn create_ready(dal: &TaskExecutionDal, pid: Uuid, n: usize) -> Vec<TaskExecution> {
-    dal.create_many(
-        (0..n)
-            .map(|i| NewTaskExecution::new(pid, format!("task-{i:05}")).status(TaskStatus::Ready))
-            .collect(),
-    )
-    .await
-    .unwrap()
-}
-
-/// Events of `event_type`, in order; of one task when `task` is given.
-async fn events(
-    dal: &TaskExecutionDal,
-    task: Option<Uuid>,
-    event_type: EventType,
-) -> Vec<ExecutionEvent> {
-    dal.run(move |conn| {
-        let mut query = execution_events::table
-            .filter(execution_events::event_type.eq(event_type))
-            .order(execution_events::sequence)
-            .select(ExecutionEvent::as_select())
-            .into_boxed();
-        if let Some(task) = task {
-            query = query.filter(
-                execution_events::task_execution_id.eq(te_core::toolkit::bind::opt_id(Some(task))),
-            );
-        }
-        Ok(query.load(conn)?)
-    })
-    .await
-    .unwrap()
-}
-
-async fn count_events(dal: &TaskExecutionDal, task: Uuid) -> usize {
-    dal.run(move |conn| {
-        Ok(execution_events::table
-            .filter(
-                execution_events::task_execution_id.eq(te_core::toolkit::bind::opt_id(Some(task))),
-            )
-            .count()
-            .get_result::<i64>(conn)?)
-    })
-    .await
-    .unwrap() as usize
 }
 
 async fn all_tasks(dal: &TaskExecutionDal) -> Vec<TaskExecution> {
@@ -97,19 +48,12 @@ fn ids(claimed: &[ClaimResult]) -> Vec<Uuid> {
     claimed.iter().map(|c| c.id).collect()
 }
 
-fn assert_invalid(result: Result<impl std::fmt::Debug, DalError>, expected_field: &str) {
-    match result {
-        Err(DalError::InvalidInput { field, .. }) => assert_eq!(field, expected_field),
-        other => panic!("expected InvalidInput for {expected_field}, got {other:?}"),
-    }
-}
-
 // --- batch claims ----------------------------------------------------------
 
 #[tokio::test]
 async fn claims_move_ready_tasks_to_running_oldest_first() {
     let db = TestDb::new().await;
-    let pid = pipeline(&db).await;
+    let pid = pipeline(&db).await.id;
     let base = te_core::toolkit::now() - TimeDelta::minutes(5);
     // Ready tasks inserted out of order, one microsecond apart; the oldest
     // has a second attempt.
@@ -181,7 +125,7 @@ async fn claims_move_ready_tasks_to_running_oldest_first() {
 #[tokio::test]
 async fn limits_are_validated_and_respected() {
     let db = TestDb::new().await;
-    let pid = pipeline(&db).await;
+    let pid = pipeline(&db).await.id;
     create_ready(&db, pid, 12).await;
     let runner = Uuid::new_v4();
 
@@ -199,7 +143,11 @@ async fn limits_are_validated_and_respected() {
             .all(|t| t.status == TaskStatus::Ready),
         "a refused claim claims nothing"
     );
-    assert!(events(&db, None, EventType::TaskClaimed).await.is_empty());
+    assert!(
+        events(&db, None, Some(EventType::TaskClaimed))
+            .await
+            .is_empty()
+    );
 
     assert_eq!(db.claim_ready_task(1).await.unwrap().len(), 1);
     assert_eq!(
@@ -225,7 +173,7 @@ async fn limits_are_validated_and_respected() {
 #[tokio::test]
 async fn retry_at_in_the_future_is_not_claimable() {
     let db = TestDb::new().await;
-    let pid = pipeline(&db).await;
+    let pid = pipeline(&db).await.id;
     let now = te_core::toolkit::now();
     let mut past = row(pid, "past", TaskStatus::Ready, now - TimeDelta::seconds(2));
     past.retry_at = Some(now - TimeDelta::seconds(1));
@@ -259,13 +207,13 @@ async fn retry_at_in_the_future_is_not_claimable() {
 #[tokio::test]
 async fn each_claim_writes_one_task_claimed_event_per_task() {
     let db = TestDb::new().await;
-    let pid = pipeline(&db).await;
+    let pid = pipeline(&db).await.id;
     let tasks = create_ready(&db, pid, 9).await;
     let runner = Uuid::new_v4();
 
     let plain = db.claim_ready_task(4).await.unwrap();
     let by_runner = db.claim_ready_tasks_for_runner(runner, 3).await.unwrap();
-    let claimed_events = events(&db, None, EventType::TaskClaimed).await;
+    let claimed_events = events(&db, None, Some(EventType::TaskClaimed)).await;
     assert_eq!(claimed_events.len(), 7);
     let per_task: HashMap<Uuid, Vec<&ExecutionEvent>> =
         claimed_events.iter().fold(HashMap::new(), |mut m, e| {
@@ -291,7 +239,7 @@ async fn each_claim_writes_one_task_claimed_event_per_task() {
     assert_eq!(unclaimed.len(), 2);
     for t in unclaimed {
         assert!(
-            events(&db, Some(t.id), EventType::TaskClaimed)
+            events(&db, Some(t.id), Some(EventType::TaskClaimed))
                 .await
                 .is_empty()
         );
@@ -301,7 +249,7 @@ async fn each_claim_writes_one_task_claimed_event_per_task() {
 #[tokio::test]
 async fn claims_for_a_runner_set_its_claim_and_heartbeat() {
     let db = TestDb::new().await;
-    let pid = pipeline(&db).await;
+    let pid = pipeline(&db).await.id;
     create_ready(&db, pid, 3).await;
     let runner = Uuid::new_v4();
     let before = te_core::toolkit::now();
@@ -326,7 +274,7 @@ async fn sixteen_concurrent_claimers_claim_each_task_exactly_once() {
     const TASKS: usize = 2_000;
     const CLAIMERS: usize = 16;
     let db = TestDb::new().await;
-    let pid = pipeline(&db).await;
+    let pid = pipeline(&db).await.id;
     create_ready(&db, pid, TASKS).await;
     let dal = TaskExecutionDal::connect_with(DalConfig::new(db.url()).max_connections(CLAIMERS))
         .await
@@ -339,20 +287,11 @@ async fn sixteen_concurrent_claimers_claim_each_task_exactly_once() {
                 // Half the claimers claim for a runner; batch sizes differ.
                 let runner = (worker % 2 == 0).then(Uuid::new_v4);
                 let batch = 5 + worker * 3;
-                let mut mine = Vec::new();
-                loop {
-                    let claimed = match runner {
-                        Some(r) => dal.claim_ready_tasks_for_runner(r, batch).await,
-                        None => dal.claim_ready_task(batch).await,
-                    }
-                    .unwrap();
-                    assert!(claimed.len() <= batch);
-                    if claimed.is_empty() {
-                        break;
-                    }
-                    mine.extend(claimed.into_iter().map(|c| (c.id, runner)));
-                }
-                mine
+                claim_until_empty(&dal, runner, batch)
+                    .await
+                    .into_iter()
+                    .map(move |id| (id, runner))
+                    .collect::<Vec<_>>()
             })
         })
         .collect();
@@ -386,7 +325,7 @@ async fn sixteen_concurrent_claimers_claim_each_task_exactly_once() {
             "the runner that got the task holds it"
         );
     }
-    let claimed_events = events(&db, None, EventType::TaskClaimed).await;
+    let claimed_events = events(&db, None, Some(EventType::TaskClaimed)).await;
     assert_eq!(claimed_events.len(), TASKS);
     let distinct: HashSet<Uuid> = claimed_events
         .iter()
@@ -400,7 +339,7 @@ async fn sixteen_concurrent_claimers_claim_each_task_exactly_once() {
 #[tokio::test]
 async fn claim_for_runner_is_a_compare_and_set() {
     let db = TestDb::new().await;
-    let pid = pipeline(&db).await;
+    let pid = pipeline(&db).await.id;
     let now = te_core::toolkit::now();
     let running = insert_one(&db, row(pid, "running", TaskStatus::Running, now)).await;
     let (r1, r2) = (Uuid::new_v4(), Uuid::new_v4());
@@ -423,7 +362,7 @@ async fn claim_for_runner_is_a_compare_and_set() {
         RunnerClaimResult::AlreadyClaimed
     );
     assert_eq!(db.get_by_id(running.id).await.unwrap().claimed_by, Some(r1));
-    let claimed = events(&db, Some(running.id), EventType::RunnerClaimed).await;
+    let claimed = events(&db, Some(running.id), Some(EventType::RunnerClaimed)).await;
     assert_eq!(
         claimed.len(),
         2,
@@ -444,7 +383,7 @@ async fn claim_for_runner_is_a_compare_and_set() {
             RunnerClaimResult::AlreadyClaimed
         );
         assert_eq!(db.get_by_id(t.id).await.unwrap(), t);
-        assert_eq!(count_events(&db, t.id).await, 0);
+        assert_eq!(count_events(&db, Some(t.id)).await, 0);
     }
 
     let err = db.claim_for_runner(Uuid::new_v4(), r1).await.unwrap_err();
@@ -454,7 +393,7 @@ async fn claim_for_runner_is_a_compare_and_set() {
 #[tokio::test]
 async fn a_runner_claim_on_a_ready_task_reserves_it() {
     let db = TestDb::new().await;
-    let pid = pipeline(&db).await;
+    let pid = pipeline(&db).await.id;
     let now = te_core::toolkit::now();
     let reserved = insert_one(
         &db,
@@ -491,7 +430,7 @@ async fn a_runner_claim_on_a_ready_task_reserves_it() {
 #[tokio::test]
 async fn heartbeats_hold_until_the_claim_is_lost() {
     let db = TestDb::new().await;
-    let pid = pipeline(&db).await;
+    let pid = pipeline(&db).await.id;
     let old = te_core::toolkit::now() - TimeDelta::minutes(10);
     let (r1, r2) = (Uuid::new_v4(), Uuid::new_v4());
     let mut t = row(pid, "t", TaskStatus::Running, old);
@@ -507,7 +446,7 @@ async fn heartbeats_hold_until_the_claim_is_lost() {
         "a heartbeat is not a change of the task"
     );
     assert_eq!(
-        count_events(&db, t.id).await,
+        count_events(&db, Some(t.id)).await,
         0,
         "heartbeats write no events"
     );
@@ -545,7 +484,7 @@ async fn heartbeats_hold_until_the_claim_is_lost() {
 #[tokio::test]
 async fn release_clears_the_claim_and_names_its_holder() {
     let db = TestDb::new().await;
-    let pid = pipeline(&db).await;
+    let pid = pipeline(&db).await.id;
     let t = insert_one(
         &db,
         row(pid, "t", TaskStatus::Running, te_core::toolkit::now()),
@@ -565,14 +504,14 @@ async fn release_clears_the_claim_and_names_its_holder() {
         TaskStatus::Running,
         "release leaves the status alone"
     );
-    let released = events(&db, Some(t.id), EventType::ClaimReleased).await;
+    let released = events(&db, Some(t.id), Some(EventType::ClaimReleased)).await;
     assert_eq!(released.len(), 1);
     assert_eq!(released[0].runner_id, Some(runner));
 
     // Releasing again does nothing; another runner may now claim.
     db.release_runner_claim(t.id).await.unwrap();
     assert_eq!(
-        events(&db, Some(t.id), EventType::ClaimReleased)
+        events(&db, Some(t.id), Some(EventType::ClaimReleased))
             .await
             .len(),
         1
@@ -589,7 +528,7 @@ async fn release_clears_the_claim_and_names_its_holder() {
 #[tokio::test]
 async fn stale_claims_are_unfinished_claimed_tasks_with_old_heartbeats() {
     let db = TestDb::new().await;
-    let pid = pipeline(&db).await;
+    let pid = pipeline(&db).await.id;
     let now = te_core::toolkit::now();
     let runner = Uuid::new_v4();
     let claimed = |name: &str, status: TaskStatus, heartbeat: DateTime<Utc>| {
@@ -687,7 +626,7 @@ async fn stale_claims_are_unfinished_claimed_tasks_with_old_heartbeats() {
 #[tokio::test]
 async fn schedule_retry_makes_running_or_failed_tasks_ready_again() {
     let db = TestDb::new().await;
-    let pid = pipeline(&db).await;
+    let pid = pipeline(&db).await.id;
     let now = te_core::toolkit::now();
     let runner = Uuid::new_v4();
     for status in [TaskStatus::Running, TaskStatus::Failed] {
@@ -720,7 +659,7 @@ async fn schedule_retry_makes_running_or_failed_tasks_ready_again() {
         );
         assert!(after.updated_at >= now);
 
-        let scheduled = events(&db, Some(t.id), EventType::RetryScheduled).await;
+        let scheduled = events(&db, Some(t.id), Some(EventType::RetryScheduled)).await;
         assert_eq!(scheduled.len(), 1);
         assert_eq!(
             scheduled[0].event_data,
@@ -737,7 +676,7 @@ async fn schedule_retry_makes_running_or_failed_tasks_ready_again() {
 #[tokio::test]
 async fn a_retry_in_the_past_is_claimable_at_once() {
     let db = TestDb::new().await;
-    let pid = pipeline(&db).await;
+    let pid = pipeline(&db).await.id;
     let mut t = row(pid, "t", TaskStatus::Failed, te_core::toolkit::now());
     t.max_attempts = 2;
     let t = insert_one(&db, t).await;
@@ -752,7 +691,7 @@ async fn a_retry_in_the_past_is_claimable_at_once() {
 #[tokio::test]
 async fn schedule_retry_refuses_other_statuses_and_bad_attempts_writing_nothing() {
     let db = TestDb::new().await;
-    let pid = pipeline(&db).await;
+    let pid = pipeline(&db).await.id;
     let now = te_core::toolkit::now();
     let retry_at = now + TimeDelta::minutes(1);
     for status in [
@@ -771,7 +710,7 @@ async fn schedule_retry_refuses_other_statuses_and_bad_attempts_writing_nothing(
             other => panic!("retry from {status}: {other:?}"),
         }
         assert_eq!(db.get_by_id(t.id).await.unwrap(), t, "nothing written");
-        assert_eq!(count_events(&db, t.id).await, 0, "no event");
+        assert_eq!(count_events(&db, Some(t.id)).await, 0, "no event");
     }
 
     let mut failed = row(pid, "failed", TaskStatus::Failed, now);
@@ -790,7 +729,7 @@ async fn schedule_retry_refuses_other_statuses_and_bad_attempts_writing_nothing(
         "new_attempt",
     );
     assert_eq!(db.get_by_id(failed.id).await.unwrap(), failed);
-    assert_eq!(count_events(&db, failed.id).await, 0);
+    assert_eq!(count_events(&db, Some(failed.id)).await, 0);
     db.schedule_retry(failed.id, retry_at, 3).await.unwrap();
 
     let err = db
@@ -803,7 +742,7 @@ async fn schedule_retry_refuses_other_statuses_and_bad_attempts_writing_nothing(
 #[tokio::test]
 async fn ready_for_retry_lists_due_retries_in_retry_order() {
     let db = TestDb::new().await;
-    let pid = pipeline(&db).await;
+    let pid = pipeline(&db).await.id;
     let now = te_core::toolkit::now();
     let with_retry = |name: &str, status: TaskStatus, retry_at: Option<DateTime<Utc>>| {
         let mut r = row(pid, name, status, now - TimeDelta::minutes(10));

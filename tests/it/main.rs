@@ -1,0 +1,18 @@
+//! The integration tests of `task-execution-dal`, one module per topic, built
+//! as ONE test binary (one link against libpq, OpenSSL and SQLite instead of
+//! one per topic). Every test runs on the backend `TE_TEST_BACKEND` selects.
+//!
+//! Shared helpers live in [`common`]; a helper used by a single topic stays in
+//! that topic's module.
+
+mod common;
+
+mod claiming;
+mod claiming_processes;
+mod conformance;
+mod context;
+mod crud;
+mod queries;
+mod query_counts;
+mod resilience;
+mod state;
