@@ -15,7 +15,7 @@ pub mod prelude {
     pub use te_core::{
         Backend, ClaimResult, DalConfig, DalError, EventType, ExecutionEvent, HeartbeatResult,
         NewPipelineExecution, NewTaskExecution, PipelineExecution, PipelineStatus, RetryStats,
-        RunnerClaimResult, StaleClaim, SubStatus, TaskExecution, TaskExecutionDal,
+        RunnerClaimResult, StaleClaim, SubStatus, Target, TaskExecution, TaskExecutionDal,
         TaskExecutionMetadata, TaskStatus,
     };
     pub use te_crud::{TaskCrud, TaskUpdate};

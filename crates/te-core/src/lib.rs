@@ -22,7 +22,7 @@ pub mod sql_types;
 pub mod transition;
 pub mod validate;
 
-pub use config::{Backend, DalConfig};
+pub use config::{Backend, DalConfig, Target};
 pub use connection::{AnyConnection, MultiBackend, write_transaction};
 pub use dal::TaskExecutionDal;
 pub use error::DalError;
