@@ -107,9 +107,9 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     } else {
         humantime::parse_duration(text)
     };
-    parsed.map_err(|err| {
-        format!("`{text}` is not a duration ({err}); expected e.g. 500ms, 60s, 5m, 1h or 7d")
-    })
+    // humantime's own message names a character offset or lists every unit
+    // it knows; an example reads better on one line.
+    parsed.map_err(|_| format!("`{text}` is not a duration (expected e.g. 500ms, 60s, 5m, 1h, 7d)"))
 }
 
 /// Parses a share between 0 and 1.
