@@ -97,27 +97,19 @@ pub(crate) struct RecoverArgs {
     pub(crate) db: DbArgs,
 }
 
-/// Parses a duration: a whole number followed by `ms`, `s`, `m` or `h`
-/// (a bare number is seconds).
+/// Parses a duration as `humantime` reads it (`500ms`, `60s`, `5m`, `1h`,
+/// `7d`, `1h 30m`); a bare whole number is seconds. The error is one line
+/// that quotes the input.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let digits_end = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(digits_end);
-    let bad = || format!("`{text}` is not a duration (expected e.g. 500ms, 60s, 5m, 1h)");
-    let value: u64 = number.parse().map_err(|_| bad())?;
-    let millis_per_unit = match unit.trim() {
-        "ms" => 1,
-        "" | "s" => 1_000,
-        "m" | "min" => 60_000,
-        "h" => 3_600_000,
-        _ => return Err(bad()),
+    let parsed = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        humantime::parse_duration(&format!("{text}s"))
+    } else {
+        humantime::parse_duration(text)
     };
-    value
-        .checked_mul(millis_per_unit)
-        .map(Duration::from_millis)
-        .ok_or_else(bad)
+    // humantime's own message names a character offset or lists every unit
+    // it knows; an example reads better on one line.
+    parsed.map_err(|_| format!("`{text}` is not a duration (expected e.g. 500ms, 60s, 5m, 1h, 7d)"))
 }
 
 /// Parses a share between 0 and 1.
@@ -145,10 +137,15 @@ mod tests {
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5_400)));
         assert!(parse_duration("").is_err());
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("99999999999999999999h").is_err());
+        let err = parse_duration("soon").unwrap_err();
+        assert!(err.starts_with("`soon` is not a duration"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
     }
 
     #[test]

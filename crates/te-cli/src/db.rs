@@ -1,30 +1,12 @@
-//! Opening the database a command names: SQLite file paths, connecting with
-//! a pool sized for the command, and refusing a database that is not there.
+//! Opening the database a command names: connecting with a pool sized for the
+//! command, refusing a SQLite file that is not there (the URL is read by the
+//! DAL's own [`Target`]), and removing SQLite files.
 
 use std::path::PathBuf;
 
 use task_execution_dal::prelude::*;
 
 use crate::error::CliError;
-
-/// The SQLite file a URL names, if it names one (mirrors the DAL's URL rules:
-/// `sqlite://PATH`, `sqlite:PATH`, or a bare path ending in `.db`, `.sqlite`
-/// or `.sqlite3`); `None` for PostgreSQL, in-memory SQLite and anything else.
-pub(crate) fn sqlite_file(url: &str) -> Option<PathBuf> {
-    let url = url.trim();
-    if let Some(rest) = url.strip_prefix("sqlite:") {
-        let path = rest.strip_prefix("//").unwrap_or(rest);
-        let path = path.split('?').next().unwrap_or_default();
-        return (!path.is_empty() && path != ":memory:" && path != "memory:")
-            .then(|| PathBuf::from(path));
-    }
-    let lower = url.to_ascii_lowercase();
-    (!url.contains("://")
-        && [".db", ".sqlite", ".sqlite3"]
-            .iter()
-            .any(|ext| lower.ends_with(ext)))
-    .then(|| PathBuf::from(url))
-}
 
 /// Connects to `url`, with at most `max_connections` pooled connections if given.
 pub(crate) async fn connect(
@@ -42,7 +24,7 @@ pub(crate) async fn connect(
 /// missing file is [`CliError::MissingDatabase`] (instead of creating an
 /// empty file).
 pub(crate) async fn connect_existing(url: &str) -> Result<TaskExecutionDal, CliError> {
-    if let Some(path) = sqlite_file(url)
+    if let Some(path) = Target::parse(url)?.sqlite_path()
         && !path.exists()
     {
         return Err(CliError::MissingDatabase {
@@ -76,18 +58,28 @@ pub(crate) fn remove_sqlite_files(path: &std::path::Path) -> Result<(), CliError
 mod tests {
     use super::*;
 
-    #[test]
-    fn sqlite_urls_name_files() {
-        assert_eq!(
-            sqlite_file("sqlite://te-demo.db"),
-            Some("te-demo.db".into())
-        );
-        assert_eq!(sqlite_file("sqlite:///tmp/x.db"), Some("/tmp/x.db".into()));
-        assert_eq!(sqlite_file("sqlite:a.db?mode=rwc"), Some("a.db".into()));
-        assert_eq!(sqlite_file("data/t.sqlite3"), Some("data/t.sqlite3".into()));
-        assert_eq!(sqlite_file("sqlite::memory:"), None);
-        assert_eq!(sqlite_file("postgres://u@h/db"), None);
-        assert_eq!(sqlite_file("mysql://h/x.db"), None);
+    #[tokio::test]
+    async fn a_missing_sqlite_file_is_refused_and_not_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("none.db");
+        for url in [
+            format!("sqlite://{}", path.display()),
+            path.display().to_string(),
+        ] {
+            let err = connect_existing(&url).await.unwrap_err();
+            assert!(
+                matches!(err, CliError::MissingDatabase { .. }),
+                "{url}: {err}"
+            );
+        }
+        assert!(!path.exists());
+    }
+
+    #[tokio::test]
+    async fn in_memory_sqlite_needs_no_file() {
+        for url in ["sqlite::memory:", "sqlite://:memory:"] {
+            connect_existing(url).await.unwrap();
+        }
     }
 
     #[test]

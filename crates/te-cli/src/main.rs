@@ -8,6 +8,7 @@ mod demo;
 mod error;
 mod output;
 mod recover;
+mod recovery;
 mod status;
 mod table;
 

@@ -1,13 +1,13 @@
-//! `te recover`: one pass of stale-claim recovery over the whole database,
-//! printing each task it reset or abandoned.
+//! `te recover`: one pass of stale-claim recovery ([`crate::recovery`]) over
+//! the whole database, printing each task it reset or abandoned.
 
 use task_execution_dal::prelude::*;
 
 use crate::cli::RecoverArgs;
-use crate::demo::{Pass, recover_once};
 use crate::error::CliError;
-use crate::table::Table;
-use crate::{db, output};
+use crate::output::human_duration;
+use crate::recovery::{Pass, recover_once};
+use crate::{db, output, table};
 
 /// Runs `te recover`.
 pub(crate) async fn run(args: RecoverArgs) -> Result<(), CliError> {
@@ -26,12 +26,12 @@ async fn report(
     pass: &Pass,
     args: &RecoverArgs,
 ) -> Result<String, CliError> {
-    let stale = crate::demo::human_duration(args.stale_after);
+    let stale = human_duration(args.stale_after);
     if pass.reset.is_empty() && pass.abandoned.is_empty() {
         return Ok(format!("no stale claims (no heartbeat for {stale})\n"));
     }
     let now = chrono::Utc::now();
-    let mut table = Table::new(&[
+    let mut table = table::new(&[
         "ACTION",
         "TASK ID",
         "PIPELINE ID",
@@ -48,19 +48,19 @@ async fn report(
     for (action, claim) in actions {
         let task = dal.get_by_id(claim.task_id).await?;
         let silent = (now - claim.heartbeat_at).to_std().unwrap_or_default();
-        table.row([
+        table.add_row([
             action.to_owned(),
             claim.task_id.to_string(),
             task.pipeline_execution_id.to_string(),
             task.task_name,
             claim.claimed_by.to_string(),
-            crate::demo::human_duration(silent),
+            human_duration(silent),
             task.recovery_attempts.to_string(),
         ]);
     }
     Ok(format!(
         "{}\n{} reset, {} abandoned (no heartbeat for {stale}; abandoned after {} recoveries)\n",
-        table.render(),
+        table::render(&table),
         pass.reset.len(),
         pass.abandoned.len(),
         args.max_recoveries

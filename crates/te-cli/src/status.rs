@@ -7,8 +7,7 @@ use uuid::Uuid;
 
 use crate::cli::StatusArgs;
 use crate::error::CliError;
-use crate::table::Table;
-use crate::{db, output};
+use crate::{db, output, table};
 
 /// The longest error text shown in a cell.
 const ERROR_WIDTH: usize = 60;
@@ -35,7 +34,7 @@ async fn pipeline(dal: &TaskExecutionDal, id: Uuid) -> Result<String, CliError> 
         other => other?,
     };
     let tasks = dal.get_all_tasks_for_pipeline(id).await?;
-    let mut table = Table::new(&[
+    let mut table = table::new(&[
         "TASK",
         "STATUS",
         ">ATTEMPT",
@@ -50,7 +49,7 @@ async fn pipeline(dal: &TaskExecutionDal, id: Uuid) -> Result<String, CliError> 
             (Some(start), Some(end)) => format!("{}ms", (end - start).num_milliseconds()),
             _ => "-".to_owned(),
         };
-        table.row([
+        table.add_row([
             t.task_name.clone(),
             t.status.to_string(),
             format!("{}/{}", t.attempt, t.max_attempts),
@@ -69,7 +68,7 @@ async fn pipeline(dal: &TaskExecutionDal, id: Uuid) -> Result<String, CliError> 
         pipeline.pipeline_version,
         pipeline.status,
         pipeline.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
-        table.render(),
+        table::render(&table),
         finished_line(tasks.len() as i64, unfinished as i64),
     ))
 }
@@ -77,7 +76,7 @@ async fn pipeline(dal: &TaskExecutionDal, id: Uuid) -> Result<String, CliError> 
 /// Task counts by status over every pipeline execution.
 async fn whole_database(dal: &TaskExecutionDal) -> Result<String, CliError> {
     let counts = dal.count_tasks_by_status(None).await?;
-    let mut table = Table::new(&["STATUS", ">TASKS"]);
+    let mut table = table::new(&["STATUS", ">TASKS"]);
     let mut total = 0;
     let mut unfinished = 0;
     for status in TaskStatus::ALL {
@@ -86,12 +85,12 @@ async fn whole_database(dal: &TaskExecutionDal) -> Result<String, CliError> {
         if !status.is_terminal() {
             unfinished += n;
         }
-        table.row([status.to_string(), n.to_string()]);
+        table.add_row([status.to_string(), n.to_string()]);
     }
-    table.row(["total".to_owned(), total.to_string()]);
+    table.add_row(["total".to_owned(), total.to_string()]);
     Ok(format!(
         "{}\n{}\n",
-        table.render(),
+        table::render(&table),
         finished_line(total, unfinished)
     ))
 }

@@ -1,4 +1,4 @@
-//! `DalConfig` and `Backend`: which database a URL names, and how the pool behaves.
+//! `DalConfig`, `Backend` and `Target`: which database a URL names, and how the pool behaves.
 
 use std::fmt;
 use std::time::Duration;
@@ -92,6 +92,16 @@ impl Target {
         match self {
             Target::Postgres(_) => Backend::Postgres,
             Target::SqliteFile(_) | Target::SqliteMemory => Backend::Sqlite,
+        }
+    }
+
+    /// The database file of a [`Target::SqliteFile`] target, as the URL
+    /// names it (relative paths stay relative); `None` for PostgreSQL and
+    /// in-memory SQLite.
+    pub fn sqlite_path(&self) -> Option<&std::path::Path> {
+        match self {
+            Target::SqliteFile(path) => Some(std::path::Path::new(path)),
+            Target::Postgres(_) | Target::SqliteMemory => None,
         }
     }
 
@@ -228,6 +238,23 @@ mod tests {
             Target::parse("data/t.sqlite3").unwrap(),
             Target::SqliteFile("data/t.sqlite3".into())
         );
+    }
+
+    #[test]
+    fn only_sqlite_files_have_a_path() {
+        let path = |url: &str| {
+            Target::parse(url)
+                .unwrap()
+                .sqlite_path()
+                .map(std::path::Path::to_path_buf)
+        };
+        assert_eq!(path("sqlite://te-demo.db"), Some("te-demo.db".into()));
+        assert_eq!(path("sqlite:///tmp/x.db"), Some("/tmp/x.db".into()));
+        assert_eq!(path("sqlite:a.db?mode=rwc"), Some("a.db".into()));
+        assert_eq!(path("data/t.sqlite3"), Some("data/t.sqlite3".into()));
+        assert_eq!(path("sqlite::memory:"), None);
+        assert_eq!(path("sqlite://:memory:"), None);
+        assert_eq!(path("postgres://u@h/x.db"), None);
     }
 
     #[test]

@@ -22,15 +22,13 @@ use task_execution_dal::prelude::*;
 use tokio::task::{JoinError, JoinSet};
 use uuid::Uuid;
 
-pub(crate) use recovery::{Pass, recover_once};
-pub(crate) use summary::human as human_duration;
-
 use crate::cli::DemoArgs;
 use crate::error::CliError;
+use crate::output::human_duration;
 use crate::{db, output};
 use monitor::{get, quantile};
 use shared::{PipelineOutcome, Settings, Shared};
-use summary::{Summary, human, per_second};
+use summary::{Summary, per_second};
 use verify::Findings;
 use worker::Exit;
 use workload::{PIPELINE_NAME, Workload};
@@ -245,7 +243,7 @@ fn summarize(
     let finished =
         status(TaskStatus::Completed) + status(TaskStatus::Failed) + status(TaskStatus::Skipped);
     let latencies = shared.monitor.sorted_latencies();
-    let latency = |q| quantile(&latencies, q).map_or("-".to_owned(), human);
+    let latency = |q| quantile(&latencies, q).map_or("-".to_owned(), human_duration);
 
     let mut s = Summary {
         title: format!(
@@ -284,9 +282,13 @@ fn summarize(
     );
     s.result(
         "created",
-        format!("{} tasks in {}", shared.tasks.len(), human(created_in)),
+        format!(
+            "{} tasks in {}",
+            shared.tasks.len(),
+            human_duration(created_in)
+        ),
     );
-    s.result("ran for", human(ran_for));
+    s.result("ran for", human_duration(ran_for));
     s.result(
         "throughput",
         format!(
@@ -311,7 +313,7 @@ fn summarize(
             0,
             format!(
                 "the pipelines did not all end within {}",
-                human(args.timeout)
+                human_duration(args.timeout)
             ),
         );
     }

@@ -10,6 +10,8 @@ use std::time::Duration;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::shared::lock;
+
 /// At most this many violation messages are kept (the counters keep counting).
 const MAX_MESSAGES: usize = 20;
 
@@ -180,13 +182,6 @@ pub(crate) fn quantile(sorted: &[Duration], q: f64) -> Option<Duration> {
     }
     let rank = (q * sorted.len() as f64).ceil() as usize;
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic elsewhere must not hide the demo's results.
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

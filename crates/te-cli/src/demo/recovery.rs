@@ -1,60 +1,13 @@
-//! Stale-claim recovery: one pass (shared with `te recover`) that resets each
-//! task whose runner went silent, or abandons it once it was recovered too
-//! often; and the demo's loop that runs such a pass several times a second.
+//! The demo's recovery loop: a pass of [`crate::recovery::recover_once`]
+//! over the demo's own tasks several times a second, until the demo stops.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use task_execution_dal::prelude::*;
-
 use super::monitor::bump;
 use super::shared::Shared;
 use crate::error::CliError;
-
-/// What one recovery pass did.
-#[derive(Debug, Default)]
-pub(crate) struct Pass {
-    /// Claims whose task was made `Ready` again.
-    pub(crate) reset: Vec<StaleClaim>,
-    /// Claims whose task was abandoned (`Failed`, `ABANDONED: …`).
-    pub(crate) abandoned: Vec<StaleClaim>,
-    /// Claims whose task changed before it could be recovered (nothing done).
-    pub(crate) moved_on: Vec<StaleClaim>,
-}
-
-/// One pass of recovery over the stale claims `include` accepts: a task
-/// recovered fewer than `max_recoveries` times is reset, any other abandoned.
-pub(crate) async fn recover_once(
-    dal: &TaskExecutionDal,
-    stale_after: Duration,
-    max_recoveries: i32,
-    include: impl Fn(&StaleClaim) -> bool,
-) -> Result<Pass, DalError> {
-    let mut pass = Pass::default();
-    for claim in dal.find_stale_claims(stale_after).await? {
-        if !include(&claim) {
-            continue;
-        }
-        let abandon = claim.recovery_attempts >= max_recoveries;
-        let result = if abandon {
-            let reason = format!(
-                "runner {} went silent; the task was already recovered {} times",
-                claim.claimed_by, claim.recovery_attempts
-            );
-            dal.mark_abandoned(claim.task_id, &reason).await
-        } else {
-            dal.reset_task_for_recovery(claim.task_id).await
-        };
-        match result {
-            Ok(()) if abandon => pass.abandoned.push(claim),
-            Ok(()) => pass.reset.push(claim),
-            Err(DalError::IllegalTransition { .. }) => pass.moved_on.push(claim),
-            Err(err) if err.is_not_found() => pass.moved_on.push(claim),
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(pass)
-}
+use crate::recovery::recover_once;
 
 /// Recovers the demo's stale claims until the demo stops.
 pub(crate) async fn run(shared: Arc<Shared>) -> Result<(), CliError> {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::table::Table;
+use crate::table;
 
 /// One invariant and whether it held.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,13 +64,13 @@ impl Summary {
 
     /// The summary as text.
     pub(crate) fn render(&self) -> String {
-        let mut results = Table::new(&["RESULT", "VALUE"]);
+        let mut results = table::new(&["RESULT", "VALUE"]);
         for (what, value) in &self.results {
-            results.row([what.as_str(), value.as_str()]);
+            results.add_row([what.as_str(), value.as_str()]);
         }
-        let mut checks = Table::new(&["INVARIANT", "CHECK", "DETAIL"]);
+        let mut checks = table::new(&["INVARIANT", "CHECK", "DETAIL"]);
         for c in &self.checks {
-            checks.row([
+            checks.add_row([
                 c.name,
                 if c.ok { "ok" } else { "FAILED" },
                 c.detail.as_str(),
@@ -79,8 +79,8 @@ impl Summary {
         let mut out = format!(
             "{}\n\n{}\n{}",
             self.title,
-            results.render(),
-            checks.render()
+            table::render(&results),
+            table::render(&checks)
         );
         let verdict = if self.passed() {
             "all invariants hold".to_owned()
@@ -98,23 +98,6 @@ impl Summary {
     }
 }
 
-/// A duration for people: `850µs`, `12.3ms`, `4.56s`; whole seconds or
-/// milliseconds without decimals (`60s`, `500ms`).
-pub(crate) fn human(d: Duration) -> String {
-    let micros = d.as_micros();
-    if micros >= 1_000_000 && micros.is_multiple_of(1_000_000) {
-        format!("{}s", d.as_secs())
-    } else if micros >= 1_000_000 {
-        format!("{:.2}s", d.as_secs_f64())
-    } else if micros >= 1_000 && micros.is_multiple_of(1_000) {
-        format!("{}ms", d.as_millis())
-    } else if micros >= 1_000 {
-        format!("{:.1}ms", micros as f64 / 1_000.0)
-    } else {
-        format!("{micros}µs")
-    }
-}
-
 /// `count` per second over `elapsed`.
 pub(crate) fn per_second(count: u64, elapsed: Duration) -> f64 {
     let secs = elapsed.as_secs_f64();
@@ -124,16 +107,6 @@ pub(crate) fn per_second(count: u64, elapsed: Duration) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_well() {
-        assert_eq!(human(Duration::from_micros(850)), "850µs");
-        assert_eq!(human(Duration::from_micros(12_345)), "12.3ms");
-        assert_eq!(human(Duration::from_millis(4_560)), "4.56s");
-        assert_eq!(human(Duration::from_secs(60)), "60s");
-        assert_eq!(human(Duration::from_millis(500)), "500ms");
-        assert_eq!(human(Duration::ZERO), "0µs");
-    }
 
     #[test]
     fn rates() {

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::monitor::bump;
-use super::shared::Shared;
+use super::shared::{Shared, lock};
 use super::workload::{MAX_ATTEMPTS, TaskPlan};
 use crate::error::CliError;
 
@@ -238,10 +238,4 @@ async fn heartbeat(shared: Arc<Shared>, runner: Uuid, claims: Arc<Claims>) {
             }
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
