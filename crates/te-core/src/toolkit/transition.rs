@@ -129,7 +129,7 @@ type WithStatus<C> = (
 /// One guarded write of one task: where it may start, what it sets, who must
 /// hold the claim, and the audit event that records it.
 ///
-/// ```ignore
+/// ```text
 /// Transition::new(task_id, &[Running], Some(Completed))
 ///     .holder(Holder::Runner(runner_id))
 ///     .event(EventType::TaskCompleted)
