@@ -104,7 +104,9 @@ pub trait TaskClaiming {
     /// `Skipped`) and `NotStarted` tasks are never returned, nor are claims
     /// without any heartbeat (which the operations here never write).
     ///
-    /// A `threshold` too large to subtract from now is [`DalError::InvalidInput`].
+    /// A `threshold` reaching before the earliest instant the backends store
+    /// ([`te_core::validate::earliest_instant`]), up to [`Duration::MAX`],
+    /// finds nothing (an empty vec) on both backends, without a query.
     fn find_stale_claims(
         &self,
         threshold: Duration,
@@ -118,7 +120,8 @@ pub trait TaskClaiming {
     /// transaction.
     ///
     /// `new_attempt` must be at least 1 and at most the task's `max_attempts`,
-    /// else [`DalError::InvalidInput`]; from any other status
+    /// and `retry_at` not before [`te_core::validate::earliest_instant`]
+    /// (it is stored to the microsecond), else [`DalError::InvalidInput`]; from any other status
     /// [`DalError::IllegalTransition`]; [`DalError::NotFound`] for an unknown
     /// task. In every error case nothing is written.
     fn schedule_retry(

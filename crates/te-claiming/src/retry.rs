@@ -21,6 +21,7 @@ pub(crate) async fn schedule_retry(
     new_attempt: i32,
 ) -> Result<(), DalError> {
     validate::at_least_one("new_attempt", new_attempt)?;
+    validate::instant("retry_at", retry_at)?;
     dal.write(move |conn| {
         let now = te_core::now();
         // Compare-and-set: the expected statuses and the attempt bound are in

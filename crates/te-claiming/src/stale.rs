@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use te_core::schema::task_executions::dsl as t;
-use te_core::{DalError, StaleClaim, TaskExecutionDal, bind};
+use te_core::{DalError, StaleClaim, TaskExecutionDal, bind, validate};
 use uuid::Uuid;
 
 use crate::runner::CLAIMABLE;
@@ -14,12 +14,18 @@ pub(crate) async fn find_stale_claims(
     dal: &TaskExecutionDal,
     threshold: Duration,
 ) -> Result<Vec<StaleClaim>, DalError> {
-    let threshold = chrono::Duration::from_std(threshold)
-        .map_err(|_| DalError::invalid("threshold", "is too large"))?;
+    // A threshold reaching before the earliest instant either backend stores
+    // (or beyond what chrono represents) finds nothing: no heartbeat is older.
+    let Some(threshold) = chrono::Duration::from_std(threshold).ok() else {
+        return Ok(Vec::new());
+    };
+    let Some(cutoff) = te_core::now()
+        .checked_sub_signed(threshold)
+        .filter(|cutoff| *cutoff >= validate::earliest_instant())
+    else {
+        return Ok(Vec::new());
+    };
     dal.run(move |conn| {
-        let cutoff = te_core::now()
-            .checked_sub_signed(threshold)
-            .ok_or_else(|| DalError::invalid("threshold", "reaches before the earliest instant"))?;
         let rows = t::task_executions
             .filter(t::claimed_by.is_not_null())
             .filter(t::status.eq_any(CLAIMABLE))

@@ -9,7 +9,7 @@ use std::future::Future;
 
 use te_core::{
     DalError, NewPipelineExecution, NewTaskExecution, PipelineExecution, PipelineStatus,
-    TaskExecution, TaskExecutionDal,
+    TaskExecution, TaskExecutionDal, validate,
 };
 use uuid::Uuid;
 
@@ -97,7 +97,10 @@ impl TaskCrud for TaskExecutionDal {
         &self,
         new: NewPipelineExecution,
     ) -> Result<PipelineExecution, DalError> {
-        new.validate()?;
+        if let Err(err) = new.validate() {
+            validate::discard(new.context);
+            return Err(err);
+        }
         self.write(move |conn| pipeline::create(conn, new)).await
     }
 
@@ -116,6 +119,9 @@ impl TaskCrud for TaskExecutionDal {
         status: PipelineStatus,
         error_details: Option<&str>,
     ) -> Result<PipelineExecution, DalError> {
+        if let Some(text) = error_details {
+            validate::text("error_details", text)?;
+        }
         let error_details = error_details.map(str::to_owned);
         self.write(move |conn| pipeline::set_status(conn, pipeline_id, status, error_details))
             .await
@@ -158,7 +164,15 @@ impl TaskCrud for TaskExecutionDal {
         task_id: Uuid,
         update: TaskUpdate,
     ) -> Result<TaskExecution, DalError> {
-        update.validate()?;
+        if let Err(err) = update.validate() {
+            validate::discard(
+                update
+                    .trigger_rules
+                    .into_iter()
+                    .chain(update.task_configuration),
+            );
+            return Err(err);
+        }
         self.write(move |conn| update::apply(conn, task_id, update))
             .await
     }

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use te_core::schema::{pipeline_executions, task_executions};
 use te_core::{
     AnyConnection, DalError, EventType, NewEvent, NewTaskExecution, TaskExecution,
-    TaskExecutionDal, bind, record_events,
+    TaskExecutionDal, bind, record_events, validate,
 };
 use uuid::Uuid;
 
@@ -20,7 +20,13 @@ pub(crate) async fn create_rows(
     dal: &TaskExecutionDal,
     new: Vec<NewTaskExecution>,
 ) -> Result<Vec<TaskExecution>, DalError> {
-    validate_all(&new)?;
+    if let Err(err) = validate_all(&new) {
+        validate::discard(
+            new.into_iter()
+                .flat_map(|task| [task.trigger_rules, task.task_configuration]),
+        );
+        return Err(err);
+    }
     let pipeline_ids: BTreeSet<Uuid> = new.iter().map(|n| n.pipeline_execution_id).collect();
     let now = te_core::now();
     let rows: Vec<TaskExecution> = new.into_iter().map(|n| n.into_row(now)).collect();

@@ -8,7 +8,7 @@ use te_core::schema::task_executions as te;
 use te_core::transition::compare_and_set;
 use te_core::{
     DalError, EventType, MultiBackend, NewEvent, SubStatus, TaskExecutionDal, TaskStatus, bind,
-    record_events,
+    record_events, validate,
 };
 use uuid::Uuid;
 
@@ -128,6 +128,7 @@ impl TaskState for TaskExecutionDal {
         error: &str,
         runner_id: Option<Uuid>,
     ) -> Result<bool, DalError> {
+        validate::text("error", error)?;
         let now = te_core::now();
         let changes = (
             finished(now),
@@ -148,6 +149,7 @@ impl TaskState for TaskExecutionDal {
 
     #[tracing::instrument(skip(self, reason), fields(task_id = %task_id))]
     async fn mark_skipped(&self, task_id: Uuid, reason: &str) -> Result<(), DalError> {
+        validate::text("reason", reason)?;
         let now = te_core::now();
         Move::new(
             task_id,
@@ -167,6 +169,7 @@ impl TaskState for TaskExecutionDal {
 
     #[tracing::instrument(skip(self, reason), fields(task_id = %task_id))]
     async fn mark_abandoned(&self, task_id: Uuid, reason: &str) -> Result<(), DalError> {
+        validate::text("reason", reason)?;
         let now = te_core::now();
         let changes = (
             finished(now),
