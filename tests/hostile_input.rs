@@ -572,3 +572,45 @@ async fn hostile_inputs_get_the_same_answer_on_every_backend() {
         failures.0.join("\n")
     );
 }
+
+/// Connecting with a password in any form: neither the error's `Display`,
+/// nor its `Debug`, nor any error of its source chain shows it.
+#[tokio::test]
+async fn no_connection_error_shows_a_password() {
+    let cases = [
+        (
+            "postgres://u:pass/word@127.0.0.1:1/db",
+            ["pass/word", "pass", "word"],
+        ),
+        (
+            "postgres://u:s3cr%2Ft@127.0.0.1:1/db",
+            ["s3cr%2Ft", "s3cr/t", "s3cr"],
+        ),
+        ("postgres://127.0.0.1:1/db?password=s3cr3t", ["s3cr3t"; 3]),
+        (
+            "postgres://127.0.0.1:1/db?password=s3cr3t&bogus=1",
+            ["s3cr3t"; 3],
+        ),
+        ("postgres://u:p@ssw@127.0.0.1:1/db", ["p@ssw"; 3]),
+    ];
+    for (url, secrets) in cases {
+        let config = DalConfig::new(url);
+        let debug = format!("{config:?}");
+        let err = TaskExecutionDal::connect_with(config)
+            .await
+            .expect_err("nothing listens on port 1");
+        assert!(matches!(err, DalError::Connection { .. }), "{err:?}");
+        let mut texts = vec![debug, err.to_string(), format!("{err:?}")];
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            texts.push(cause.to_string());
+            texts.push(format!("{cause:?}"));
+            source = cause.source();
+        }
+        for text in &texts {
+            for secret in secrets {
+                assert!(!text.contains(secret), "{url}: {text}");
+            }
+        }
+    }
+}
