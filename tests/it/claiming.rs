@@ -618,7 +618,13 @@ async fn stale_claims_are_unfinished_claimed_tasks_with_old_heartbeats() {
         .collect();
     assert!(stale_now.iter().all(|s| !finished.contains(&s.task_id)));
 
-    assert_invalid(db.find_stale_claims(Duration::MAX).await, "threshold");
+    // A threshold reaching before any storable instant finds nothing.
+    assert!(
+        db.find_stale_claims(Duration::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 // --- retries -----------------------------------------------------------------

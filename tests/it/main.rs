@@ -12,6 +12,7 @@ mod claiming_processes;
 mod conformance;
 mod context;
 mod crud;
+mod hostile_input;
 mod queries;
 mod query_counts;
 mod resilience;

@@ -112,7 +112,9 @@ pub trait TaskClaiming: sealed::Sealed {
     /// `Skipped`) and `NotStarted` tasks are never returned, nor are claims
     /// without any heartbeat (which the operations here never write).
     ///
-    /// A `threshold` too large to subtract from now is [`DalError::InvalidInput`].
+    /// A `threshold` reaching before the earliest instant the backends store
+    /// ([`te_core::toolkit::validate::earliest_instant`]), up to [`Duration::MAX`],
+    /// finds nothing (an empty vec) on both backends, without a query.
     fn find_stale_claims(
         &self,
         threshold: Duration,
@@ -126,7 +128,8 @@ pub trait TaskClaiming: sealed::Sealed {
     /// transaction.
     ///
     /// `new_attempt` must be at least 1 and at most the task's `max_attempts`,
-    /// else [`DalError::InvalidInput`]; from any other status
+    /// and `retry_at` not before [`te_core::toolkit::validate::earliest_instant`]
+    /// (it is stored to the microsecond), else [`DalError::InvalidInput`]; from any other status
     /// [`DalError::IllegalTransition`]; [`DalError::NotFound`] for an unknown
     /// task. In every error case nothing is written.
     fn schedule_retry(
@@ -198,6 +201,7 @@ impl TaskClaiming for TaskExecutionDal {
         new_attempt: i32,
     ) -> Result<(), DalError> {
         validate::at_least_one("new_attempt", new_attempt)?;
+        validate::instant("retry_at", retry_at)?;
         self.write_statement(move |conn| {
             retry::schedule_retry(conn, task_id, retry_at, new_attempt)
         })

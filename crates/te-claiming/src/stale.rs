@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use te_core::schema::task_executions::dsl as t;
-use te_core::toolkit::{bind, now};
+use te_core::toolkit::{bind, now, validate};
 use te_core::{AnyConnection, DalError, StaleClaim};
 use uuid::Uuid;
 
@@ -17,11 +17,17 @@ pub(crate) fn find_stale_claims(
     conn: &mut AnyConnection,
     threshold: Duration,
 ) -> Result<Vec<StaleClaim>, DalError> {
-    let threshold = chrono::Duration::from_std(threshold)
-        .map_err(|_| DalError::invalid("threshold", "is too large"))?;
-    let cutoff = now()
+    // A threshold reaching before the earliest instant either backend stores
+    // (or beyond what chrono represents) finds nothing: no heartbeat is older.
+    let Some(threshold) = chrono::Duration::from_std(threshold).ok() else {
+        return Ok(Vec::new());
+    };
+    let Some(cutoff) = now()
         .checked_sub_signed(threshold)
-        .ok_or_else(|| DalError::invalid("threshold", "reaches before the earliest instant"))?;
+        .filter(|cutoff| *cutoff >= validate::earliest_instant())
+    else {
+        return Ok(Vec::new());
+    };
     let rows = t::task_executions
         .filter(t::claimed_by.is_not_null())
         .filter(t::status.eq_any(CLAIMABLE.to_vec()))

@@ -112,6 +112,52 @@ fn an_unreachable_server_is_reported_in_one_line() {
 }
 
 #[test]
+fn no_form_of_password_reaches_stderr() {
+    // Each URL fails (unreachable port, or a form libpq parses differently)
+    // and each secret is long enough to be recognised anywhere in stderr.
+    let cases = [
+        (
+            "postgres://u:pass/word@127.0.0.1:1/db",
+            ["pass/word", "pass", "word"],
+        ),
+        (
+            "postgres://u:s3cr%2Ft@127.0.0.1:1/db",
+            ["s3cr%2Ft", "s3cr/t", "s3cr"],
+        ),
+        (
+            "postgres://127.0.0.1:1/db?password=s3cr3t",
+            ["s3cr3t", "s3cr3t", "s3cr3t"],
+        ),
+        (
+            "postgres://127.0.0.1:1/db?password=s3cr3t&bogus=1",
+            ["s3cr3t", "s3cr3t", "s3cr3t"],
+        ),
+        ("postgres://u:p@ss@127.0.0.1:1/db", ["p@ss", "p@ss", "p@ss"]),
+    ];
+    for (url, secrets) in cases {
+        for command in ["status", "recover", "migrate"] {
+            let err = clean_failure(&te(&[command, "--database-url", url]));
+            for secret in secrets {
+                assert!(!err.contains(secret), "{url}: {err}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn recover_with_a_threshold_beyond_any_instant_finds_nothing() {
+    let db = TestDb::on(backend_from_env()).await;
+    let out = succeeded(&te(&[
+        "recover",
+        "--database-url",
+        db.url(),
+        "--stale-after",
+        "100000000h",
+    ]));
+    assert!(out.contains("no stale claims"), "{out}");
+}
+
+#[test]
 fn a_missing_sqlite_file_says_to_migrate_and_is_not_created() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("none.db");

@@ -30,8 +30,9 @@ impl fmt::Display for Backend {
     }
 }
 
-/// Where the connections go, as parsed from a URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the connections go, as parsed from a URL. Its `Debug` shows a
+/// PostgreSQL URL with any password replaced by `***`.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Target {
     /// A PostgreSQL connection string (`postgres://…` or `postgresql://…`).
     Postgres(String),
@@ -39,6 +40,19 @@ pub enum Target {
     SqliteFile(String),
     /// A private in-memory SQLite database (`sqlite::memory:`).
     SqliteMemory,
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Postgres(url) => f
+                .debug_tuple("Postgres")
+                .field(&redact_password(url))
+                .finish(),
+            Target::SqliteFile(path) => f.debug_tuple("SqliteFile").field(path).finish(),
+            Target::SqliteMemory => f.write_str("SqliteMemory"),
+        }
+    }
 }
 
 impl Target {
@@ -115,27 +129,190 @@ impl Target {
     }
 }
 
-/// Replaces the password of `scheme://user:password@host/…` with `***`.
+/// What every password is replaced with.
+const HIDDEN: &str = "***";
+
+/// The connection string `url` with every password it holds replaced by
+/// `***`, whatever its form:
+///
+/// - `scheme://user:password@host/db`, also when the password holds `/`,
+///   `:` or `@` characters or is percent-encoded (everything between the
+///   first `:` of the user information and the last `@` before the query);
+/// - a `password=…` query parameter (`postgres://host/db?password=…`);
+/// - `password=…` in a `key=value` connection string, quoted or not.
+///
+/// A URL without a password comes back unchanged.
 pub(crate) fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+        return redact_key_values(url);
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match authority.rfind('@') {
-        Some(at) => {
-            let userinfo = &authority[..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!(
-                    "{scheme}://{user}:***@{}{}",
-                    &authority[at + 1..],
-                    &rest[authority_end..]
-                ),
-                None => url.to_owned(),
+    // The user information ends at the last `@` before the query string.
+    let query_at = rest.find('?').unwrap_or(rest.len());
+    let (authority, query) = rest.split_at(query_at);
+    let authority = match authority.rfind('@') {
+        Some(at) => match authority[..at].split_once(':') {
+            Some((user, _)) => format!("{user}:{HIDDEN}@{}", &authority[at + 1..]),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    format!("{scheme}://{authority}{}", redact_query(query))
+}
+
+/// `?a=b&password=…`: the value of every `password` parameter hidden.
+fn redact_query(query: &str) -> String {
+    let Some(params) = query.strip_prefix('?') else {
+        return query.to_owned();
+    };
+    let params: Vec<String> = params
+        .split('&')
+        .map(|param| match param.split_once('=') {
+            Some((key, _)) if is_password_key(key) => format!("{key}={HIDDEN}"),
+            _ => param.to_owned(),
+        })
+        .collect();
+    format!("?{}", params.join("&"))
+}
+
+fn is_password_key(key: &str) -> bool {
+    let key = key.trim();
+    key.eq_ignore_ascii_case("password") || key.eq_ignore_ascii_case("pass")
+}
+
+/// `host=h password='x y' user=u`: the value of every `password` key hidden.
+fn redact_key_values(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some((key_end, value_start)) = next_password_value(rest) {
+        out.push_str(&rest[..key_end]);
+        out.push('=');
+        out.push_str(HIDDEN);
+        let value = &rest[value_start..];
+        rest = &value[key_value_len(value)..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Where the next `password =` key ends and its value starts.
+fn next_password_value(text: &str) -> Option<(usize, usize)> {
+    let lower = text.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(found) = lower[from..].find("password") {
+        let start = from + found;
+        let key_end = start + "password".len();
+        let before_ok = start == 0 || !lower.as_bytes()[start - 1].is_ascii_alphanumeric();
+        let after = &text[key_end..];
+        let spaces = after.len() - after.trim_start().len();
+        if before_ok && after[spaces..].starts_with('=') {
+            let value = &after[spaces + 1..];
+            let value_spaces = value.len() - value.trim_start().len();
+            return Some((key_end, key_end + spaces + 1 + value_spaces));
+        }
+        from = key_end;
+    }
+    None
+}
+
+/// The length of a `key=value` value: a quoted string with `\'` escapes, or
+/// up to the next whitespace.
+fn key_value_len(value: &str) -> usize {
+    if let Some(quoted) = value.strip_prefix('\'') {
+        let mut escaped = false;
+        for (i, c) in quoted.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '\'' => return i + 2,
+                _ => {}
             }
         }
-        None => url.to_owned(),
+        return value.len();
     }
+    value.find(char::is_whitespace).unwrap_or(value.len())
+}
+
+/// Every form in which the password of `url` could appear in a driver's
+/// message: as written, percent-decoded, and the pieces a driver may cut it
+/// into when it parses the URL differently (at `/`, `:`, `@`, `?`, `#`).
+fn password_forms(url: &str) -> Vec<String> {
+    let mut forms = Vec::new();
+    let mut add = |raw: &str| {
+        for piece in std::iter::once(raw).chain(raw.split(['/', ':', '@', '?', '#', '&'])) {
+            for form in [piece.to_owned(), percent_decode(piece)] {
+                if !form.is_empty() && !forms.contains(&form) {
+                    forms.push(form);
+                }
+            }
+        }
+    };
+    if let Some((_, rest)) = url.split_once("://") {
+        let (authority, query) = rest.split_at(rest.find('?').unwrap_or(rest.len()));
+        if let Some(at) = authority.rfind('@')
+            && let Some((_, password)) = authority[..at].split_once(':')
+        {
+            add(password);
+        }
+        for param in query.trim_start_matches('?').split('&') {
+            if let Some((key, value)) = param.split_once('=')
+                && is_password_key(key)
+            {
+                add(value);
+            }
+        }
+    } else {
+        let mut rest = url;
+        while let Some((_, value_start)) = next_password_value(rest) {
+            let value = &rest[value_start..];
+            let len = key_value_len(value);
+            add(value[..len].trim_matches('\''));
+            rest = &value[len..];
+        }
+    }
+    // Longest first, so that a piece never hides part of a longer form.
+    forms.sort_by_key(|form| std::cmp::Reverse(form.len()));
+    forms
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `message` (e.g. a driver's error about connecting to `url`) with the URL
+/// and every form of its password replaced: see [`redact_password`]. A
+/// password piece shorter than 4 characters is replaced only where the
+/// message quotes it (`"pa"`), so that short pieces do not mangle the rest.
+pub(crate) fn scrub_password(url: &str, message: &str) -> String {
+    let mut text = message.replace(url, &redact_password(url));
+    for form in password_forms(url) {
+        if form.chars().count() >= 4 {
+            text = text.replace(&form, HIDDEN);
+        } else {
+            for quote in ['"', '\''] {
+                text = text.replace(
+                    &format!("{quote}{form}{quote}"),
+                    &format!("{quote}{HIDDEN}{quote}"),
+                );
+            }
+        }
+    }
+    text
 }
 
 /// How to connect and how the connection pool behaves.
@@ -143,7 +320,9 @@ pub(crate) fn redact_password(url: &str) -> String {
 /// `DalConfig::new(url)` gives sensible defaults for the backend the URL
 /// selects; every field can be changed before
 /// [`crate::TaskExecutionDal::connect_with`].
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` shows the URL with any password replaced by `***`.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct DalConfig {
     /// The database URL (see [`Target::parse`]).
@@ -160,6 +339,18 @@ pub struct DalConfig {
     /// SQLite only: how long a statement waits for another connection's
     /// write lock before failing with "database is locked".
     pub sqlite_busy_timeout: Duration,
+}
+
+impl fmt::Debug for DalConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DalConfig")
+            .field("url", &redact_password(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("sqlite_busy_timeout", &self.sqlite_busy_timeout)
+            .finish()
+    }
 }
 
 impl DalConfig {
@@ -273,5 +464,104 @@ mod tests {
             "postgres://u:***@h:5432/db"
         );
         assert_eq!(redact_password("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_password("postgres://h/db"), "postgres://h/db");
+    }
+
+    /// Every form of password, with the secret it must hide and the parts of
+    /// the URL that must stay readable.
+    const FORMS: [(&str, &str, &str); 7] = [
+        (
+            "postgres://u:s3cr3t@h:5432/db",
+            "s3cr3t",
+            "postgres://u:***@h:5432/db",
+        ),
+        ("postgres://u:pa/ss@h/db", "pa/ss", "postgres://u:***@h/db"),
+        (
+            "postgres://u:p@ss:w/rd@h/db?sslmode=disable",
+            "p@ss:w/rd",
+            "postgres://u:***@h/db?sslmode=disable",
+        ),
+        (
+            "postgres://u:p%2Fs%40ss@h/db",
+            "p%2Fs%40ss",
+            "postgres://u:***@h/db",
+        ),
+        (
+            "postgres://h/db?user=u&password=s3cr3t&sslmode=disable",
+            "s3cr3t",
+            "postgres://h/db?user=u&password=***&sslmode=disable",
+        ),
+        (
+            "host=h password=s3cr3t user=u",
+            "s3cr3t",
+            "host=h password=*** user=u",
+        ),
+        (
+            "host=h password = 'se cr\\'et' user=u",
+            "cr\\'et",
+            "host=h password=*** user=u",
+        ),
+    ];
+
+    #[test]
+    fn every_form_of_password_is_redacted() {
+        for (url, secret, redacted) in FORMS {
+            assert_eq!(redact_password(url), redacted, "{url}");
+            assert!(!redact_password(url).contains(secret), "{url}");
+        }
+    }
+
+    #[test]
+    fn debug_shows_no_password() {
+        for (url, secret, _) in FORMS {
+            let config = DalConfig::new(url);
+            let debug = format!("{config:?}");
+            assert!(!debug.contains(secret), "{debug}");
+            assert!(debug.contains("DalConfig"), "{debug}");
+            if let Ok(target) = Target::parse(url) {
+                let debug = format!("{target:?}");
+                assert!(!debug.contains(secret), "{debug}");
+                assert!(!target.redacted().contains(secret));
+            }
+        }
+    }
+
+    #[test]
+    fn driver_messages_are_scrubbed() {
+        // What libpq says about these URLs: it can cut a password holding
+        // `/` at the slash, and decode a percent-encoded one.
+        let cases = [
+            (
+                "postgres://u:pa/ss@h/db",
+                r#"invalid integer value "pa" for connection option "port""#,
+                "pa",
+            ),
+            (
+                "postgres://u:longpass/word@h/db",
+                "could not translate host name \"longpass\" to address",
+                "longpass",
+            ),
+            (
+                "postgres://u:p%2Fs%40ssword@h/db",
+                "password authentication failed: p/s@ssword",
+                "p/s@ssword",
+            ),
+            (
+                "postgres://h/db?password=s3cr3t",
+                "cannot connect to postgres://h/db?password=s3cr3t",
+                "s3cr3t",
+            ),
+        ];
+        for (url, message, secret) in cases {
+            let scrubbed = scrub_password(url, message);
+            assert!(!scrubbed.contains(&format!("\"{secret}\"")), "{scrubbed}");
+            assert!(!scrubbed.contains(secret) || secret.len() < 4, "{scrubbed}");
+            assert!(scrubbed.contains("***"), "{scrubbed}");
+        }
+        // Unrelated text is left alone.
+        assert_eq!(
+            scrub_password("postgres://u:pa/ss@h/db", "port 5432 failed"),
+            "port 5432 failed"
+        );
     }
 }

@@ -28,8 +28,19 @@ pub(crate) fn establish(
 ) -> Result<AnyConnection, ConnectionError> {
     match target {
         Target::Postgres(url) => {
-            let url = with_connect_timeout(url, config);
-            PgConnection::establish(&url).map(AnyConnection::Postgres)
+            let full_url = with_connect_timeout(url, config);
+            // libpq's messages can echo parts of the URL: no password leaves here.
+            let scrub = |text: String| {
+                crate::config::scrub_password(url, &crate::config::scrub_password(&full_url, &text))
+            };
+            PgConnection::establish(&full_url)
+                .map(AnyConnection::Postgres)
+                .map_err(|err| match err {
+                    ConnectionError::InvalidConnectionUrl(text) => {
+                        ConnectionError::InvalidConnectionUrl(scrub(text))
+                    }
+                    other => ConnectionError::BadConnection(scrub(other.to_string())),
+                })
         }
         Target::SqliteFile(path) => {
             let conn = SqliteConnection::establish(path).map_err(|e| match e {

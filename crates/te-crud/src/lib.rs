@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::future::Future;
 
 use te_core::toolkit::now;
+use te_core::toolkit::validate;
 use te_core::{
     DalError, NewPipelineExecution, NewTaskExecution, PipelineExecution, PipelineStatus,
     TaskExecution, TaskExecutionDal,
@@ -106,7 +107,10 @@ impl TaskCrud for TaskExecutionDal {
         &self,
         new: NewPipelineExecution,
     ) -> Result<PipelineExecution, DalError> {
-        new.validate()?;
+        if let Err(err) = new.validate() {
+            validate::discard(new.context);
+            return Err(err);
+        }
         self.write(move |conn| pipeline::create(conn, new)).await
     }
 
@@ -125,6 +129,9 @@ impl TaskCrud for TaskExecutionDal {
         status: PipelineStatus,
         error_details: Option<&str>,
     ) -> Result<PipelineExecution, DalError> {
+        if let Some(text) = error_details {
+            validate::text("error_details", text)?;
+        }
         let error_details = error_details.map(str::to_owned);
         self.write(move |conn| pipeline::set_status(conn, pipeline_id, status, error_details))
             .await
@@ -144,7 +151,14 @@ impl TaskCrud for TaskExecutionDal {
         if new.is_empty() {
             return Ok(Vec::new());
         }
-        task::validate_all(&new)?;
+        if let Err(err) = task::validate_all(&new) {
+            // A refused value may be nested too deeply to drop recursively.
+            validate::discard(
+                new.into_iter()
+                    .flat_map(|task| [task.trigger_rules, task.task_configuration]),
+            );
+            return Err(err);
+        }
         let pipeline_ids: BTreeSet<Uuid> = new.iter().map(|n| n.pipeline_execution_id).collect();
         let now = now();
         let rows: Vec<TaskExecution> = new.into_iter().map(|n| n.into_row(now)).collect();
@@ -183,7 +197,15 @@ impl TaskCrud for TaskExecutionDal {
         task_id: Uuid,
         update: TaskUpdate,
     ) -> Result<TaskExecution, DalError> {
-        update.validate()?;
+        if let Err(err) = update.validate() {
+            validate::discard(
+                update
+                    .trigger_rules
+                    .into_iter()
+                    .chain(update.task_configuration),
+            );
+            return Err(err);
+        }
         self.write(move |conn| update::apply(conn, task_id, update))
             .await
     }

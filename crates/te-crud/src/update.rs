@@ -19,9 +19,10 @@ use uuid::Uuid;
 pub struct TaskUpdate {
     /// New number of attempts allowed: at least 1.
     pub max_attempts: Option<i32>,
-    /// New trigger rules: any JSON value but `null`.
+    /// New trigger rules: any JSON value but `null`, within the limits of
+    /// [`validate::json`].
     pub trigger_rules: Option<Value>,
-    /// New configuration: a JSON object.
+    /// New configuration: a JSON object, within the limits of [`validate::json`].
     pub task_configuration: Option<Value>,
 }
 
@@ -31,8 +32,11 @@ impl TaskUpdate {
         if let Some(max_attempts) = self.max_attempts {
             validate::at_least_one("max_attempts", max_attempts)?;
         }
-        if self.trigger_rules.as_ref().is_some_and(Value::is_null) {
-            return Err(DalError::invalid("trigger_rules", "must not be null"));
+        if let Some(rules) = &self.trigger_rules {
+            if rules.is_null() {
+                return Err(DalError::invalid("trigger_rules", "must not be null"));
+            }
+            validate::json("trigger_rules", rules)?;
         }
         if let Some(config) = &self.task_configuration {
             validate::json_object("task_configuration", config)?;

@@ -74,10 +74,22 @@ impl TaskFilter {
         }
     }
 
-    /// Checks every field: the page size, and a non-empty `task_name`.
+    /// Checks every field: the page size, `task_name` (see
+    /// [`validate::name`]), and every time bound (see [`validate::instant`]:
+    /// not before [`validate::earliest_instant`]).
     pub fn validate(&self) -> Result<i64, DalError> {
         if let Some(name) = &self.task_name {
             validate::name("task_name", name)?;
+        }
+        for (field, bound) in [
+            ("created_after", self.created_after),
+            ("created_before", self.created_before),
+            ("updated_after", self.updated_after),
+            ("updated_before", self.updated_before),
+        ] {
+            if let Some(bound) = bound {
+                validate::instant(field, bound)?;
+            }
         }
         self.page_size()
     }

@@ -17,6 +17,7 @@ mod transitions;
 
 use std::future::Future;
 
+use te_core::toolkit::validate;
 use te_core::{DalError, SubStatus, TaskExecutionDal};
 use uuid::Uuid;
 
@@ -183,6 +184,7 @@ impl TaskTransitions for TaskExecutionDal {
         error: &str,
         runner_id: Option<Uuid>,
     ) -> Result<bool, DalError> {
+        validate::text("error", error)?;
         let error = error.to_owned();
         self.write_statement(move |conn| transitions::mark_failed(conn, task_id, &error, runner_id))
             .await
@@ -190,6 +192,7 @@ impl TaskTransitions for TaskExecutionDal {
 
     #[tracing::instrument(skip(self, reason), fields(%task_id), err(level = "debug"))]
     async fn mark_skipped(&self, task_id: Uuid, reason: &str) -> Result<(), DalError> {
+        validate::text("reason", reason)?;
         let reason = reason.to_owned();
         self.write_statement(move |conn| transitions::mark_skipped(conn, task_id, &reason))
             .await
@@ -197,6 +200,7 @@ impl TaskTransitions for TaskExecutionDal {
 
     #[tracing::instrument(skip(self, reason), fields(%task_id), err(level = "debug"))]
     async fn mark_abandoned(&self, task_id: Uuid, reason: &str) -> Result<(), DalError> {
+        validate::text("reason", reason)?;
         let reason = reason.to_owned();
         self.write_statement(move |conn| transitions::mark_abandoned(conn, task_id, &reason))
             .await

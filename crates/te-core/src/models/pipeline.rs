@@ -52,13 +52,16 @@ pub struct PipelineExecution {
 /// A pipeline execution to create.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewPipelineExecution {
-    /// The pipeline's name: not empty.
+    /// The pipeline's name: a valid name (see [`validate::name`]: not empty,
+    /// no NUL byte, at most [`validate::MAX_NAME_BYTES`] bytes).
     pub pipeline_name: String,
-    /// The pipeline's version; default `"1.0"`.
+    /// The pipeline's version; default `"1.0"`; a valid name like
+    /// `pipeline_name`.
     pub pipeline_version: String,
     /// Initial status; default `Running`.
     pub status: PipelineStatus,
-    /// The initial context (a JSON object), stored as the pipeline's context.
+    /// The initial context (a JSON object within the limits of
+    /// [`validate::json`]), stored as the pipeline's context.
     pub context: Option<Value>,
 }
 
@@ -103,6 +106,7 @@ impl NewPipelineExecution {
     /// Checks every field; the error names the first field at fault.
     pub fn validate(&self) -> Result<(), DalError> {
         validate::name("pipeline_name", &self.pipeline_name)?;
+        validate::name("pipeline_version", &self.pipeline_version)?;
         if let Some(context) = &self.context {
             validate::json_object("context", context)?;
         }

@@ -76,7 +76,9 @@ pub struct TaskExecution {
 pub struct NewTaskExecution {
     /// The pipeline execution it belongs to (must exist).
     pub pipeline_execution_id: Uuid,
-    /// The task's name: not empty, unique within the pipeline execution.
+    /// The task's name: unique within the pipeline execution, and a valid
+    /// name (see [`validate::name`]: not empty, no NUL byte, at most
+    /// [`validate::MAX_NAME_BYTES`] bytes).
     pub task_name: String,
     /// Initial status; default `NotStarted`.
     pub status: TaskStatus,
@@ -84,9 +86,11 @@ pub struct NewTaskExecution {
     pub attempt: i32,
     /// Attempts allowed; default 1, at least 1.
     pub max_attempts: i32,
-    /// Trigger rules; default `{"type":"Always"}`.
+    /// Trigger rules; default `{"type":"Always"}`; any JSON value but `null`
+    /// within the limits of [`validate::json`].
     pub trigger_rules: Value,
-    /// Configuration; default `{}`, must be a JSON object.
+    /// Configuration; default `{}`, must be a JSON object within the limits
+    /// of [`validate::json`].
     pub task_configuration: Value,
 }
 
@@ -152,7 +156,7 @@ impl NewTaskExecution {
         if self.trigger_rules.is_null() {
             return Err(DalError::invalid("trigger_rules", "must not be null"));
         }
-        Ok(())
+        validate::json("trigger_rules", &self.trigger_rules)
     }
 
     /// The row this creates, with a fresh time-ordered id, stamped `now`.
