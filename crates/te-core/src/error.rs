@@ -19,6 +19,9 @@ pub type PoolError = deadpool::managed::PoolError<diesel::ConnectionError>;
 /// ([`DalError::Database`]) stay distinct, and a refused operation
 /// ([`DalError::IllegalTransition`], [`DalError::InvalidInput`],
 /// [`DalError::Conflict`], [`DalError::NotFound`]) never wrote anything.
+/// Neither did a call that gave up waiting ([`DalError::Timeout`]) or found
+/// the database unusable ([`DalError::NotMigrated`],
+/// [`DalError::DatabaseFileMissing`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DalError {
