@@ -2,7 +2,7 @@
 //! developers and by CI alike.
 //!
 //! ```text
-//! cargo xtask test [--backend sqlite|postgres|all] [--require-postgres] [--skip-lints]
+//! cargo xtask test [--backend sqlite|postgres|all] [--require-postgres] [--skip-lints] [--long]
 //! cargo xtask bench [--runs N] [--backend sqlite|postgres|all] [-- ARGS…]
 //! ```
 
@@ -16,7 +16,7 @@ mod test;
 use std::process::ExitCode;
 
 fn usage() -> &'static str {
-    "usage:\n  cargo xtask test [--backend sqlite|postgres|all] [--require-postgres] [--skip-lints]\n  cargo xtask bench [--runs N] [--backend sqlite|postgres|all] [-- BENCH ARGS]"
+    "usage:\n  cargo xtask test [--backend sqlite|postgres|all] [--require-postgres] [--skip-lints] [--long]\n  cargo xtask bench [--runs N] [--backend sqlite|postgres|all] [-- BENCH ARGS]"
 }
 
 fn main() -> ExitCode {

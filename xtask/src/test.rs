@@ -18,6 +18,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut backends = Backends::All;
     let mut require_postgres = false;
     let mut lints = true;
+    let mut long = false;
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         match arg.as_str() {
@@ -26,10 +27,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             }
             "--require-postgres" => require_postgres = true,
             "--skip-lints" => lints = false,
+            "--long" => long = true,
             other => return Err(format!("unknown flag `{other}` for `test`")),
         }
     }
     let started = Instant::now();
+    // `--long` enlarges the fault and invariant tests (see `LONG_RUN`); the
+    // default sizes keep the suite well under CI's limit.
+    let sizes: &[(&str, &str)] = if long { LONG_RUN } else { &[] };
     if lints {
         step("cargo fmt --check", &["fmt", "--all", "--", "--check"], &[])?;
         step(
@@ -54,7 +59,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut results: Vec<(&str, Result<Counts, String>)> = Vec::new();
     if backends.sqlite() {
         banner("tests on SQLite");
-        results.push(("sqlite", run_tests("sqlite", &["test", "--workspace"])));
+        results.push((
+            "sqlite",
+            run_tests("sqlite", &["test", "--workspace"], sizes),
+        ));
     }
     let mut skipped_postgres = None;
     if backends.postgres() {
@@ -65,7 +73,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 // unit tests and doctests ran in the SQLite pass.
                 results.push((
                     "postgres",
-                    run_tests("postgres", &["test", "--workspace", "--test", "*"]),
+                    run_tests("postgres", &["test", "--workspace", "--test", "*"], sizes),
                 ));
             }
             Err(why) if require_postgres => {
@@ -113,6 +121,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
 }
 
+/// What `--long` sets: 2,000 model-based cases instead of 200 and a load
+/// test of 20,000 tasks instead of 2,000.
+const LONG_RUN: &[(&str, &str)] = &[("TE_PROPTEST_CASES", "2000"), ("TE_LOAD_TASKS", "20000")];
+
 fn banner(title: &str) {
     eprintln!();
     eprintln!("==== {title} ====");
@@ -133,11 +145,12 @@ fn step(title: &str, args: &[&str], env: &[(&str, &str)]) -> Result<(), String> 
     }
 }
 
-/// Runs `cargo test` with `TE_TEST_BACKEND=backend`, echoing its output and
-/// adding up its `test result:` lines.
-fn run_tests(backend: &str, args: &[&str]) -> Result<Counts, String> {
+/// Runs `cargo test` with `TE_TEST_BACKEND=backend` and `env`, echoing its
+/// output and adding up its `test result:` lines.
+fn run_tests(backend: &str, args: &[&str], env: &[(&str, &str)]) -> Result<Counts, String> {
     let mut child = cargo()
         .args(args)
+        .envs(env.iter().copied())
         .env("TE_TEST_BACKEND", backend)
         .stdout(Stdio::piped())
         .spawn()

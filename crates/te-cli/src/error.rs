@@ -51,14 +51,9 @@ impl CliError {
     }
 }
 
-/// True when `err` says a table of the DAL does not exist (SQLite: "no such
-/// table"; PostgreSQL: "relation … does not exist").
+/// True when `err` says a table of the DAL does not exist.
 fn is_missing_table(err: &DalError) -> bool {
-    if !matches!(err, DalError::Database(_)) {
-        return false;
-    }
-    let text = err.to_string();
-    text.contains("no such table") || (text.contains("relation") && text.contains("does not exist"))
+    matches!(err, DalError::NotMigrated { .. })
 }
 
 impl From<DalError> for CliError {

@@ -332,12 +332,14 @@ pub struct DalConfig {
     /// otherwise see its own database).
     pub max_connections: Option<usize>,
     /// How long an operation waits for a free connection before
-    /// [`DalError::Pool`].
+    /// [`DalError::Timeout`] naming `acquire_timeout`.
     pub acquire_timeout: Duration,
     /// How long making one new connection may take.
     pub connect_timeout: Duration,
-    /// SQLite only: how long a statement waits for another connection's
-    /// write lock before failing with "database is locked".
+    /// SQLite only: how long a write waits in all for its turn among this
+    /// handle's writers and for the database's write lock (which another
+    /// process may hold), and how long any statement waits for a lock,
+    /// before [`DalError::Timeout`] naming `sqlite_busy_timeout`.
     pub sqlite_busy_timeout: Duration,
 }
 

@@ -1,6 +1,8 @@
 //! `AnyConnection`: one diesel connection type over PostgreSQL and SQLite,
 //! how each is opened, and the write transaction used by every write.
 
+use std::time::Duration;
+
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::{Connection, ConnectionError, PgConnection, SqliteConnection};
 
@@ -65,8 +67,8 @@ fn prepare_sqlite(
 ) -> Result<AnyConnection, ConnectionError> {
     // The busy timeout comes first so that switching to WAL waits for other
     // connections instead of failing.
-    let busy_ms = config.sqlite_busy_timeout.as_millis().min(i32::MAX as u128);
-    let mut pragmas = format!("PRAGMA busy_timeout = {busy_ms}; PRAGMA foreign_keys = ON;");
+    let mut pragmas = busy_timeout_pragma(config.sqlite_busy_timeout);
+    pragmas.push_str(" PRAGMA foreign_keys = ON;");
     if wal {
         pragmas.push_str(" PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
     }
@@ -82,6 +84,40 @@ fn with_connect_timeout(url: &str, config: &DalConfig) -> String {
     let secs = config.connect_timeout.as_secs().max(1);
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}connect_timeout={secs}")
+}
+
+/// [`write_transaction`] on SQLite with the wait for the write lock bounded
+/// by `left` when that is less than the connection's configured busy timeout
+/// `configured`: the busy timeout is lowered for this transaction and set
+/// back afterwards. On PostgreSQL, exactly [`write_transaction`].
+pub(crate) fn write_transaction_within<T, F>(
+    conn: &mut AnyConnection,
+    left: Duration,
+    configured: Duration,
+    f: F,
+) -> Result<T, DalError>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, DalError>,
+{
+    if matches!(conn, AnyConnection::Postgres(_)) || left >= configured {
+        return write_transaction(conn, f);
+    }
+    conn.batch_execute(&busy_timeout_pragma(left))?;
+    let result = write_transaction(conn, f);
+    if let Err(err) = conn.batch_execute(&busy_timeout_pragma(configured)) {
+        // The transaction's outcome stands (it committed or rolled back);
+        // this connection merely keeps a shorter busy timeout, which only
+        // makes a later wait end sooner.
+        tracing::warn!(error = %err, "could not restore the SQLite busy timeout");
+    }
+    result
+}
+
+/// `PRAGMA busy_timeout` for `timeout`, in whole milliseconds (a number, never
+/// a caller's string).
+fn busy_timeout_pragma(timeout: Duration) -> String {
+    let ms = timeout.as_millis().min(i32::MAX as u128);
+    format!("PRAGMA busy_timeout = {ms};")
 }
 
 /// Runs `f` in a write transaction and commits it when `f` returns `Ok`,

@@ -2,11 +2,15 @@
 //! mechanism that runs a query on whichever backend is live.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deadpool::managed::{PoolError, TimeoutType};
 
 use crate::config::Backend;
 use crate::config::{DalConfig, Target};
-use crate::connection::{AnyConnection, establish, write_transaction};
+use crate::connection::{AnyConnection, establish, write_transaction, write_transaction_within};
 use crate::error::DalError;
+use crate::file_identity::FileIdentity;
 use crate::migrations;
 use crate::pool::{self, Pool};
 
@@ -30,8 +34,17 @@ struct Inner {
     /// SQLite admits one writer at a time. Writers of this handle queue here,
     /// in arrival order, instead of polling the file lock in SQLite's busy
     /// handler (which sleeps and is unfair); other processes still wait
-    /// through the busy timeout.
+    /// through the busy timeout. The wait here and the wait for the lock
+    /// share one deadline per call (see [`TaskExecutionDal::write`]), so the
+    /// n-th writer in the queue never waits n busy timeouts.
     sqlite_writer: tokio::sync::Mutex<()>,
+    /// [`DalConfig::acquire_timeout`], named by [`DalError::Timeout`].
+    acquire_timeout: Duration,
+    /// [`DalConfig::sqlite_busy_timeout`]: each SQLite write's whole wait for
+    /// its turn and for the write lock.
+    busy_timeout: Duration,
+    /// The SQLite file as it was when the handle connected (unix only).
+    file: Option<FileIdentity>,
 }
 
 impl std::fmt::Debug for TaskExecutionDal {
@@ -55,6 +68,11 @@ impl TaskExecutionDal {
     }
 
     /// Connects with explicit settings.
+    ///
+    /// For a SQLite file, the file's identity (device and inode) is recorded
+    /// here; every later call checks that the path still names that file and
+    /// fails with [`DalError::DatabaseFileMissing`] if it was deleted or
+    /// replaced (on unix; elsewhere nothing is checked).
     pub async fn connect_with(config: DalConfig) -> Result<Self, DalError> {
         let target = Target::parse(&config.url)?;
         let backend = target.backend();
@@ -69,6 +87,11 @@ impl TaskExecutionDal {
                 target: target.redacted(),
                 source,
             })?;
+        let file = match &target {
+            Target::SqliteFile(path) => FileIdentity::of(path),
+            Target::Postgres(_) | Target::SqliteMemory => None,
+        };
+        let (acquire_timeout, busy_timeout) = (config.acquire_timeout, config.sqlite_busy_timeout);
         let pool = pool::build(target.clone(), config)?;
         Ok(TaskExecutionDal {
             inner: Arc::new(Inner {
@@ -76,6 +99,9 @@ impl TaskExecutionDal {
                 backend,
                 target,
                 sqlite_writer: tokio::sync::Mutex::new(()),
+                acquire_timeout,
+                busy_timeout,
+                file,
             }),
         })
     }
@@ -116,25 +142,42 @@ impl TaskExecutionDal {
     ///
     /// This is the one mechanism every operation uses: write the query once
     /// against [`AnyConnection`] and it runs on either backend.
+    ///
+    /// Waiting for a free connection ends after [`DalConfig::acquire_timeout`]
+    /// with [`DalError::Timeout`] naming it; a SQLite statement that finds the
+    /// database locked for the whole busy timeout fails with
+    /// [`DalError::Timeout`] naming `sqlite_busy_timeout`. A SQLite file
+    /// deleted or replaced since the handle connected fails with
+    /// [`DalError::DatabaseFileMissing`] before any connection is used.
     pub async fn run<T, F>(&self, f: F) -> Result<T, DalError>
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, DalError> + Send + 'static,
         T: Send + 'static,
     {
-        let conn = self.inner.pool.get().await?;
+        if let Some(file) = &self.inner.file {
+            file.check()?;
+        }
+        let conn = self
+            .inner
+            .pool
+            .get()
+            .await
+            .map_err(|e| self.pool_error(e))?;
         let result = conn
             .interact(f)
             .await
             .map_err(|e| DalError::Interrupted(e.into()))?;
-        if let Err(err) = &result
-            && err.is_connection_lost()
-        {
-            // Connections are not pinged when they are handed out; one that
-            // the server or the network dropped is discarded here, after the
-            // call that found it, instead of going back to the pool.
-            drop(deadpool::managed::Object::take(conn));
+        match result {
+            Err(err) if err.is_connection_lost() => {
+                // Connections are not pinged when they are handed out; one
+                // that the server or the network dropped is discarded here,
+                // after the call that found it, instead of going back to the
+                // pool.
+                drop(deadpool::managed::Object::take(conn));
+                Err(err)
+            }
+            other => other.map_err(|e| self.locked_to_timeout(e)),
         }
-        result
     }
 
     /// Runs `f` inside a write transaction: all of
@@ -143,17 +186,65 @@ impl TaskExecutionDal {
     /// On SQLite, writes through one handle are admitted one at a time, in
     /// the order they arrive, before they take a connection: the database
     /// has a single write lock, and queueing here keeps latency even under
-    /// many concurrent writers.
+    /// many concurrent writers. The wait for this turn and the wait for the
+    /// write lock (`BEGIN IMMEDIATE`, which another process may hold) share
+    /// one deadline, [`DalConfig::sqlite_busy_timeout`] after the call
+    /// began: the connection's busy timeout is lowered to what is left of it
+    /// for this transaction. Past it the call fails with
+    /// [`DalError::Timeout`] naming `sqlite_busy_timeout`; the wait for a
+    /// pooled connection is bounded by [`DalConfig::acquire_timeout`]. No
+    /// write waits longer than the two together, however many are queued.
     pub async fn write<T, F>(&self, f: F) -> Result<T, DalError>
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, DalError> + Send + 'static,
         T: Send + 'static,
     {
-        let _turn = match self.inner.backend {
-            Backend::Sqlite => Some(self.inner.sqlite_writer.lock().await),
-            Backend::Postgres => None,
-        };
-        self.run(move |conn| write_transaction(conn, f)).await
+        match self.inner.backend {
+            Backend::Postgres => self.run(move |conn| write_transaction(conn, f)).await,
+            Backend::Sqlite => {
+                let configured = self.inner.busy_timeout;
+                let deadline = Instant::now() + configured;
+                let _turn = tokio::time::timeout_at(
+                    tokio::time::Instant::from_std(deadline),
+                    self.inner.sqlite_writer.lock(),
+                )
+                .await
+                .map_err(|_| self.busy_timeout())?;
+                self.run(move |conn| {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    write_transaction_within(conn, left, configured, f)
+                })
+                .await
+            }
+        }
+    }
+
+    /// [`DalError::Timeout`] for SQLite's busy timeout.
+    fn busy_timeout(&self) -> DalError {
+        DalError::Timeout {
+            what: "sqlite_busy_timeout",
+            after: self.inner.busy_timeout,
+        }
+    }
+
+    /// SQLite's "database is locked" is the busy timeout expiring.
+    fn locked_to_timeout(&self, err: DalError) -> DalError {
+        if err.is_database_locked() {
+            self.busy_timeout()
+        } else {
+            err
+        }
+    }
+
+    /// A pool failure; waiting too long for a connection is a timeout.
+    fn pool_error(&self, err: crate::PoolError) -> DalError {
+        match err {
+            PoolError::Timeout(TimeoutType::Wait) => DalError::Timeout {
+                what: "acquire_timeout",
+                after: self.inner.acquire_timeout,
+            },
+            other => DalError::Pool(other),
+        }
     }
 
     /// Runs `f`, a write made of ONE data-modifying statement on PostgreSQL

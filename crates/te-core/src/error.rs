@@ -1,6 +1,7 @@
 //! `DalError`: the one error type every operation returns.
 
 use std::fmt;
+use std::time::Duration;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use uuid::Uuid;
@@ -18,6 +19,9 @@ pub type PoolError = deadpool::managed::PoolError<diesel::ConnectionError>;
 /// ([`DalError::Database`]) stay distinct, and a refused operation
 /// ([`DalError::IllegalTransition`], [`DalError::InvalidInput`],
 /// [`DalError::Conflict`], [`DalError::NotFound`]) never wrote anything.
+/// Neither did a call that gave up waiting ([`DalError::Timeout`]) or found
+/// the database unusable ([`DalError::NotMigrated`],
+/// [`DalError::DatabaseFileMissing`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DalError {
@@ -127,6 +131,54 @@ pub enum DalError {
         /// The task whose row kept changing.
         task_id: Uuid,
     },
+
+    /// A configured timeout expired before the operation could start; nothing
+    /// was written and trying again later is safe.
+    ///
+    /// `what` names the setting of [`crate::DalConfig`] that expired:
+    /// `"acquire_timeout"` (no pooled connection became free) or
+    /// `"sqlite_busy_timeout"` (the SQLite database's write lock stayed held
+    /// by another writer, of this process or another). A call never waits
+    /// much longer than the timeout it names.
+    #[error("timed out after {after:?} waiting for {}; `{what}` expired", timeout_subject(.what))]
+    Timeout {
+        /// The [`crate::DalConfig`] setting that expired.
+        what: &'static str,
+        /// Its configured value.
+        after: Duration,
+    },
+
+    /// The database has no table `table` of the DAL: it was never migrated
+    /// (or its tables were dropped). Nothing was written.
+    #[error(
+        "the database has no table `{table}`: it is not migrated; run \
+         `TaskExecutionDal::run_migrations` (or `te migrate`) first"
+    )]
+    NotMigrated {
+        /// The missing table.
+        table: String,
+    },
+
+    /// The SQLite file this handle opened was deleted or replaced while the
+    /// handle was in use. Nothing was written: the handle refuses every call
+    /// rather than write into a file no one can open again. Connect anew.
+    #[error(
+        "the SQLite database file {path} was deleted or replaced after it was opened; \
+         connect again"
+    )]
+    DatabaseFileMissing {
+        /// The file's path, as given in the URL.
+        path: String,
+    },
+}
+
+/// What a [`DalError::Timeout`] waited for, by the setting's name.
+fn timeout_subject(what: &str) -> &'static str {
+    match what {
+        "acquire_timeout" => "a pooled connection",
+        "sqlite_busy_timeout" => "the SQLite write lock",
+        _ => "the database",
+    }
 }
 
 /// Why the blocking task that ran a query did not finish.
@@ -248,8 +300,58 @@ pub(crate) const PIPELINE_EXECUTION: &str = "pipeline execution";
 /// The entity [`DalError::NotFound`] names for a context.
 pub(crate) const CONTEXT: &str = "context";
 
+/// The DAL's tables: a query that finds one missing means the database
+/// was not migrated.
+const DAL_TABLES: &[&str] = &[
+    "pipeline_executions",
+    "task_executions",
+    "task_execution_metadata",
+    "execution_events",
+    "contexts",
+];
+
+/// The DAL table a driver message says is missing: SQLite's
+/// `no such table: X` or PostgreSQL's `relation "X" does not exist`.
+///
+/// Together with [`DalError::is_database_locked`], this is the one place
+/// where error message text is matched: diesel reports neither SQLSTATE nor
+/// SQLite's result code for these errors (both come as
+/// `DatabaseErrorKind::Unknown`), so their text is all there is.
+fn missing_table(message: &str) -> Option<&'static str> {
+    let name = if let Some(rest) = message.strip_prefix("no such table: ") {
+        rest.trim()
+    } else {
+        message
+            .strip_prefix("relation \"")?
+            .strip_suffix("\" does not exist")?
+    };
+    let name = name.rsplit('.').next().unwrap_or(name);
+    DAL_TABLES.iter().copied().find(|table| *table == name)
+}
+
+impl DalError {
+    /// True for SQLite's "database is locked" (`SQLITE_BUSY`): the write lock
+    /// stayed held for the whole busy timeout. See [`missing_table`] on why
+    /// the message text is matched.
+    pub(crate) fn is_database_locked(&self) -> bool {
+        match self {
+            DalError::Database(DieselError::DatabaseError(_, info)) => {
+                info.message().contains("database is locked")
+            }
+            _ => false,
+        }
+    }
+}
+
 impl From<DieselError> for DalError {
     fn from(err: DieselError) -> Self {
+        if let DieselError::DatabaseError(_, ref info) = err
+            && let Some(table) = missing_table(info.message())
+        {
+            return DalError::NotMigrated {
+                table: table.to_owned(),
+            };
+        }
         match err {
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, ref info) => {
                 DalError::Conflict {
@@ -271,5 +373,49 @@ impl From<DieselError> for DalError {
 impl From<PoolError> for DalError {
     fn from(err: PoolError) -> Self {
         DalError::Pool(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_dal_tables_are_recognised_on_both_backends() {
+        assert_eq!(
+            missing_table("no such table: task_executions"),
+            Some("task_executions")
+        );
+        assert_eq!(
+            missing_table("no such table: main.contexts"),
+            Some("contexts")
+        );
+        assert_eq!(
+            missing_table("relation \"execution_events\" does not exist"),
+            Some("execution_events")
+        );
+        assert_eq!(missing_table("no such table: my_own_table"), None);
+        assert_eq!(missing_table("syntax error"), None);
+    }
+
+    #[test]
+    fn new_errors_name_the_fix() {
+        let err = DalError::NotMigrated {
+            table: "task_executions".into(),
+        };
+        let text = err.to_string();
+        assert!(
+            text.contains("run_migrations") && text.contains("te migrate"),
+            "{text}"
+        );
+        let err = DalError::Timeout {
+            what: "sqlite_busy_timeout",
+            after: Duration::from_millis(1500),
+        };
+        let text = err.to_string();
+        assert!(
+            text.contains("sqlite_busy_timeout") && text.contains("write lock"),
+            "{text}"
+        );
     }
 }

@@ -15,6 +15,7 @@ mod config;
 mod connection;
 mod dal;
 mod error;
+mod file_identity;
 mod migrations;
 mod models;
 mod pool;

@@ -1,0 +1,415 @@
+//! Invariants under faults and load, on both backends: a runner process killed
+//! with SIGKILL mid-work is recovered from, connections that die mid-drain
+//! (terminated PostgreSQL backends, a write that panics half-way) leave
+//! nothing half-written, and 32 workers drain a large queue with no task
+//! handed out twice, none lost and no lock error reaching a caller.
+//!
+//! Sizes: `TE_LOAD_TASKS` (default 2,000; `cargo xtask test --long` sets 20,000).
+
+use std::collections::{HashMap, HashSet};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use te_core::schema::{execution_events, task_executions};
+use te_core::toolkit::bind;
+use te_testkit::TestDb;
+use uuid::Uuid;
+
+use task_execution_dal::prelude::*;
+
+/// How long to wait for a child to make progress before giving up (a hung
+/// child must not hang the suite); never an assertion on speed.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+async fn ready_tasks(db: &TestDb, name: &str, n: usize) -> Uuid {
+    let pid = db
+        .create_pipeline_execution(NewPipelineExecution::new(name))
+        .await
+        .unwrap()
+        .id;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(5_000) {
+        db.create_many(
+            chunk
+                .iter()
+                .map(|i| {
+                    NewTaskExecution::new(pid, format!("task-{i:06}")).status(TaskStatus::Ready)
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    }
+    pid
+}
+
+/// Per task: its status and how many `TaskClaimed` and `TaskCompleted` events it has.
+async fn ledger(dal: &TaskExecutionDal) -> HashMap<Uuid, (TaskStatus, usize, usize)> {
+    let (rows, events) = dal
+        .run(|conn| {
+            let rows = task_executions::table
+                .select((task_executions::id, task_executions::status))
+                .load::<(Uuid, TaskStatus)>(conn)?;
+            let events = execution_events::table
+                .filter(
+                    execution_events::event_type
+                        .eq_any([EventType::TaskClaimed, EventType::TaskCompleted]),
+                )
+                .select((
+                    execution_events::task_execution_id,
+                    execution_events::event_type,
+                ))
+                .load::<(Option<Uuid>, EventType)>(conn)?;
+            Ok((rows, events))
+        })
+        .await
+        .unwrap();
+    let mut out: HashMap<Uuid, (TaskStatus, usize, usize)> =
+        rows.into_iter().map(|(id, s)| (id, (s, 0, 0))).collect();
+    for (task, event) in events {
+        let entry = out
+            .get_mut(&task.unwrap())
+            .expect("an event of a known task");
+        match event {
+            EventType::TaskClaimed => entry.1 += 1,
+            _ => entry.2 += 1,
+        }
+    }
+    out
+}
+
+/// Claims and completes until nothing is `Ready`; returns the ids it completed.
+async fn drain(dal: &TaskExecutionDal) -> Vec<Uuid> {
+    let mut done = Vec::new();
+    loop {
+        let claimed = dal.claim_ready_task(50).await.unwrap();
+        if claimed.is_empty() {
+            return done;
+        }
+        let ids: Vec<Uuid> = claimed.iter().map(|c| c.id).collect();
+        assert_eq!(
+            dal.mark_completed_many(ids.clone(), None).await.unwrap(),
+            ids.len()
+        );
+        done.extend(ids);
+    }
+}
+
+// ---------------------------------------------------------------- crash
+
+const CRASH_TASKS: usize = 300;
+const CRASH_CHILD_URL: &str = "TE_CRASH_CHILD_URL";
+const CRASH_CHILD_RUNNER: &str = "TE_CRASH_CHILD_RUNNER";
+const CRASH_TEST: &str =
+    "crash_and_load::a_runner_killed_mid_work_is_recovered_and_no_task_runs_twice";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_killed_mid_work_is_recovered_and_no_task_runs_twice() {
+    if let Ok(url) = std::env::var(CRASH_CHILD_URL) {
+        // The child: claim as the runner and complete, slowly, until killed.
+        // It claims the next batch before it completes the previous one, so
+        // that it holds claims whenever it is killed.
+        let runner: Uuid = std::env::var(CRASH_CHILD_RUNNER).unwrap().parse().unwrap();
+        let dal = TaskExecutionDal::connect(&url).await.unwrap();
+        let mut held = Vec::new();
+        loop {
+            let claimed = dal.claim_ready_tasks_for_runner(runner, 4).await.unwrap();
+            for task in held.drain(..) {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                assert!(dal.mark_completed(task, Some(runner)).await.unwrap());
+            }
+            if claimed.is_empty() {
+                return;
+            }
+            held.extend(claimed.into_iter().map(|c| c.id));
+        }
+    }
+
+    let db = TestDb::new().await;
+    ready_tasks(&db, "crash", CRASH_TASKS).await;
+    let runner = Uuid::new_v4();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([CRASH_TEST, "--exact", "--test-threads=1"])
+        .env(CRASH_CHILD_URL, db.url())
+        .env(CRASH_CHILD_RUNNER, runner.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    // Kill it (SIGKILL) once it has done some of the work, none of it cleanly.
+    let started = Instant::now();
+    loop {
+        let counts = db.count_tasks_by_status(None).await.unwrap();
+        if counts.get(&TaskStatus::Completed).copied().unwrap_or(0) >= 20 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the child exited before it was killed"
+        );
+        assert!(started.elapsed() < PATIENCE, "the child made no progress");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let completed_by_child = db.count_tasks_by_status(None).await.unwrap()[&TaskStatus::Completed];
+    assert!(
+        (completed_by_child as usize) < CRASH_TASKS,
+        "killed mid-work"
+    );
+
+    // The parent finds the dead runner's claims (older than a moment) and resets them.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let stale = db
+        .find_stale_claims(Duration::from_millis(10))
+        .await
+        .unwrap();
+    assert!(!stale.is_empty(), "the killed runner held claims");
+    for claim in &stale {
+        assert_eq!(claim.claimed_by, runner);
+        db.reset_task_for_recovery(claim.task_id).await.unwrap();
+    }
+    // Its late completions are fenced off.
+    for claim in &stale {
+        assert!(
+            !db.mark_completed(claim.task_id, Some(runner))
+                .await
+                .unwrap()
+        );
+    }
+    let drained = drain(&db).await;
+    assert_eq!(
+        drained.len() + completed_by_child as usize,
+        CRASH_TASKS,
+        "every task not completed by the child is completed by the parent"
+    );
+
+    let ledger = ledger(&db).await;
+    assert_eq!(ledger.len(), CRASH_TASKS, "no task lost");
+    for (id, (status, _claimed, completed)) in ledger {
+        assert_eq!(status, TaskStatus::Completed, "task {id} is terminal");
+        assert_eq!(completed, 1, "task {id} completed exactly once");
+    }
+}
+
+// ------------------------------------------------------ dropped connections
+
+const DROP_TASKS: usize = 600;
+const DROP_WORKERS: usize = 6;
+
+/// Terminates every other session on this database (PostgreSQL); returns how many.
+async fn terminate_backends(db: &TestDb) -> i64 {
+    #[derive(QueryableByName)]
+    struct Killed {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    db.run(|conn| {
+        let row: Killed = diesel::sql_query(
+            "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .get_result(conn)?;
+        Ok(row.n)
+    })
+    .await
+    .unwrap()
+}
+
+/// A write that changes a task and then panics before it commits.
+async fn half_write_then_panic(dal: &TaskExecutionDal) -> DalError {
+    dal.write(|conn| -> Result<(), DalError> {
+        let victim: Option<Uuid> = task_executions::table
+            .filter(task_executions::status.eq(TaskStatus::Ready))
+            .select(task_executions::id)
+            .first(conn)
+            .optional()?;
+        if let Some(id) = victim {
+            diesel::update(task_executions::table.find(bind::id(id)))
+                .set(task_executions::status.eq(TaskStatus::Completed))
+                .execute(conn)?;
+        }
+        panic!("the process dies half-way through a transaction");
+    })
+    .await
+    .unwrap_err()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connections_dying_mid_drain_leave_nothing_half_written_and_the_drain_completes() {
+    let db = TestDb::new().await;
+    ready_tasks(&db, "drop", DROP_TASKS).await;
+    let dal = TaskExecutionDal::connect_with(
+        DalConfig::new(db.url())
+            .max_connections(DROP_WORKERS)
+            .acquire_timeout(Duration::from_secs(30)),
+    )
+    .await
+    .unwrap();
+
+    let failures = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..DROP_WORKERS)
+        .map(|_| {
+            let (dal, failures) = (dal.clone(), failures.clone());
+            tokio::spawn(async move {
+                let mut idle_rounds = 0;
+                loop {
+                    let claimed = match dal.claim_ready_task(3).await {
+                        Ok(c) => c,
+                        Err(_) => {
+                            failures.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                    };
+                    if claimed.is_empty() {
+                        idle_rounds += 1;
+                        if idle_rounds > 3 {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                    for task in claimed {
+                        // A failed completion leaves the task Running, to be recovered.
+                        if dal.mark_completed(task.id, None).await.is_err() {
+                            failures.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+
+    // Mid-drain: kill the connections (PostgreSQL) and panic inside writes
+    // (both backends), several times.
+    let mut terminated = 0;
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        if db.backend() == Backend::Postgres {
+            terminated += terminate_backends(&db).await;
+        }
+        // It fails by its panic or, on PostgreSQL, by a connection that was
+        // terminated under it; it never succeeds.
+        let err = half_write_then_panic(&dal).await;
+        assert!(
+            matches!(
+                err,
+                DalError::Interrupted(te_core::Interruption::Panicked(_))
+            ) || (db.backend() == Backend::Postgres && matches!(err, DalError::Database(_))),
+            "{err:?}"
+        );
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+    if db.backend() == Backend::Postgres {
+        assert!(terminated >= 1, "the pool's connections were terminated");
+    }
+
+    // Nothing half-written: every task is where its events say it is.
+    for (id, (status, claimed, completed)) in ledger(&db).await {
+        match status {
+            TaskStatus::Ready => assert_eq!((claimed, completed), (0, 0), "task {id}"),
+            TaskStatus::Running => assert_eq!((claimed, completed), (1, 0), "task {id}"),
+            TaskStatus::Completed => assert_eq!((claimed, completed), (1, 1), "task {id}"),
+            other => panic!("task {id} is {other}"),
+        }
+    }
+
+    // The pool recovered: the calls that failed are recovered and the drain completes.
+    for task in dal.get_orphaned_tasks().await.unwrap() {
+        dal.reset_task_for_recovery(task.id).await.unwrap();
+    }
+    drain(&dal).await;
+    let ledger = ledger(&db).await;
+    assert_eq!(ledger.len(), DROP_TASKS, "no task lost");
+    for (id, (status, _, completed)) in ledger {
+        assert_eq!(status, TaskStatus::Completed, "task {id}");
+        assert_eq!(completed, 1, "task {id} completed exactly once");
+    }
+    eprintln!(
+        "dropped connections ({}): {terminated} backends terminated, {} calls failed and were recovered",
+        db.backend(),
+        failures.load(Ordering::Relaxed)
+    );
+}
+
+// ------------------------------------------------------------------ load
+
+const LOAD_WORKERS: usize = 32;
+
+fn load_tasks() -> usize {
+    std::env::var("TE_LOAD_TASKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thirty_two_workers_drain_the_queue_with_no_duplicate_no_loss_and_no_lock_error() {
+    let tasks = load_tasks();
+    let db = TestDb::new().await;
+    ready_tasks(&db, "load", tasks).await;
+    let dal = db.dal().clone();
+
+    let started = Instant::now();
+    let workers: Vec<_> = (0..LOAD_WORKERS)
+        .map(|w| {
+            let dal = dal.clone();
+            tokio::spawn(async move {
+                let runner = (w % 2 == 1).then(Uuid::new_v4);
+                let mut mine = Vec::new();
+                loop {
+                    // Any error fails the test: no "database is locked", no timeout.
+                    let claimed = match runner {
+                        Some(r) => dal.claim_ready_tasks_for_runner(r, 10).await,
+                        None => dal.claim_ready_task(10).await,
+                    }
+                    .unwrap_or_else(|e| panic!("a claim failed under load: {e}"));
+                    if claimed.is_empty() {
+                        return mine;
+                    }
+                    let ids: Vec<Uuid> = claimed.iter().map(|c| c.id).collect();
+                    let n = dal
+                        .mark_completed_many(ids.clone(), runner)
+                        .await
+                        .unwrap_or_else(|e| panic!("a completion failed under load: {e}"));
+                    assert_eq!(
+                        n,
+                        ids.len(),
+                        "every claimed task is completed by its claimer"
+                    );
+                    mine.extend(ids);
+                }
+            })
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    let mut duplicates = 0;
+    for w in workers {
+        for id in w.await.unwrap() {
+            if !seen.insert(id) {
+                duplicates += 1;
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(duplicates, 0, "no task was handed out twice");
+    assert_eq!(seen.len(), tasks, "no task was lost");
+    let ledger = ledger(&db).await;
+    assert_eq!(ledger.len(), tasks);
+    for (id, (status, claimed, completed)) in ledger {
+        assert_eq!(
+            (status, claimed, completed),
+            (TaskStatus::Completed, 1, 1),
+            "task {id}"
+        );
+    }
+    eprintln!(
+        "load ({}): {tasks} tasks, {LOAD_WORKERS} workers, {elapsed:.2?}, duplicates={duplicates}",
+        db.backend()
+    );
+}
