@@ -41,7 +41,7 @@ async fn connects_to_the_selected_backend_and_migrates_twice() {
 #[tokio::test]
 async fn migrations_go_down_and_up_again() {
     let db = TestDb::new().await;
-    assert_eq!(db.revert_migrations().await.unwrap(), 1);
+    assert_eq!(db.revert_migrations().await.unwrap(), 2);
     let gone = db
         .run(|conn| {
             Ok(task_executions::table
@@ -52,7 +52,7 @@ async fn migrations_go_down_and_up_again() {
         .await
         .unwrap();
     assert!(gone, "down.sql drops the tables");
-    assert_eq!(db.migrate().await.unwrap(), 1);
+    assert_eq!(db.migrate().await.unwrap(), 2);
     let count = db
         .run(|conn| Ok(task_executions::table.count().get_result::<i64>(conn)?))
         .await

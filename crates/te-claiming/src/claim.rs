@@ -5,8 +5,11 @@
 //!   `SELECT … FOR UPDATE SKIP LOCKED` locks the candidate rows, skipping rows
 //!   another claimer has locked, so concurrent claimers take disjoint sets
 //!   without waiting on each other. The `status = 'Ready'` filter matches the
-//!   partial index `task_executions_ready_idx (created_at, id)`, which keeps
-//!   the claim cheap however large the history grows.
+//!   partial index `task_executions_ready_idx (priority DESC, created_at,
+//!   id)`, walked in claim order, which keeps the claim cheap however large
+//!   the history grows.
+//! - On both, tasks of a paused or cancelled pipeline execution are left out
+//!   by a `NOT EXISTS` probe of the pipeline's primary key per candidate.
 //! - **SQLite**: one `UPDATE … WHERE id IN (SELECT … ORDER BY … LIMIT …)
 //!   RETURNING …`, built with diesel's DSL, inside a write transaction begun
 //!   with `BEGIN IMMEDIATE`, which takes the database's write lock before
@@ -37,15 +40,19 @@ use uuid::Uuid;
 /// A row reserved by a runner claim is a candidate only for that runner
 /// (`claimed_by = NULL` is never true, so plain claims skip reserved rows).
 /// The status names are constants of the schema, not user input.
-const POSTGRES_CLAIM_SQL: &str = "\
+pub(crate) const POSTGRES_CLAIM_SQL: &str = "\
 WITH claimable AS MATERIALIZED (
-    SELECT id FROM task_executions
-    WHERE status = 'Ready'
-      AND (retry_at IS NULL OR retry_at <= $1)
-      AND (claimed_by IS NULL OR claimed_by = $2)
-    ORDER BY created_at, id
+    SELECT t.id FROM task_executions AS t
+    WHERE t.status = 'Ready'
+      AND (t.retry_at IS NULL OR t.retry_at <= $1)
+      AND (t.claimed_by IS NULL OR t.claimed_by = $2)
+      AND NOT EXISTS (
+          SELECT 1 FROM pipeline_executions AS p
+          WHERE p.id = t.pipeline_execution_id
+            AND (p.paused OR p.status = 'Cancelled'))
+    ORDER BY t.priority DESC, t.created_at, t.id
     LIMIT $4
-    FOR UPDATE SKIP LOCKED
+    FOR UPDATE OF t SKIP LOCKED
 )
 UPDATE task_executions AS t
 SET status = 'Running',
@@ -57,7 +64,16 @@ SET status = 'Running',
 FROM claimable
 WHERE t.id = claimable.id
   AND t.status = 'Ready'
-RETURNING t.id, t.pipeline_execution_id, t.task_name, t.attempt, t.created_at";
+RETURNING t.id, t.pipeline_execution_id, t.task_name, t.attempt, t.created_at, t.priority";
+
+/// The condition that keeps the tasks of a paused or cancelled pipeline
+/// execution out of a claim (SQLite form; the candidate row is `ready`): one
+/// primary-key probe of `pipeline_executions` per candidate, so the ready
+/// index is still walked in claim order. Status names are constants of the
+/// schema.
+const SQLITE_PIPELINE_CLAIMABLE: &str = "NOT EXISTS (\
+SELECT 1 FROM pipeline_executions AS p \
+WHERE p.id = ready.pipeline_execution_id AND (p.paused OR p.status = 'Cancelled'))";
 
 /// One row the claim changed.
 #[derive(Debug, QueryableByName)]
@@ -72,6 +88,15 @@ struct ClaimedRow {
     attempt: i32,
     #[diesel(sql_type = UtcTimestamp)]
     created_at: DateTime<Utc>,
+    #[diesel(sql_type = Integer)]
+    priority: i32,
+}
+
+impl ClaimedRow {
+    /// The claim order: highest priority first, then oldest, then by id.
+    fn claim_order(&self) -> (std::cmp::Reverse<i32>, DateTime<Utc>, Uuid) {
+        (std::cmp::Reverse(self.priority), self.created_at, self.id)
+    }
 }
 
 /// Claims up to `limit` (checked by the caller) ready tasks, for `runner`
@@ -125,8 +150,8 @@ fn claim_postgres(
         .bind::<Nullable<UtcTimestamp>, _>(heartbeat)
         .bind::<BigInt, _>(limit)
         .load::<ClaimedRow>(conn)?;
-    // RETURNING gives no order: hand the tasks out oldest first.
-    rows.sort_by_key(|row| (row.created_at, row.id));
+    // RETURNING gives no order: hand the tasks out in claim order.
+    rows.sort_by_key(ClaimedRow::claim_order);
     Ok(rows)
 }
 
@@ -145,7 +170,7 @@ fn claim_sqlite(
     let ready = diesel::alias!(task_executions as ready);
     // The status is a literal, not a bound parameter, so that SQLite's
     // planner can use the partial index `task_executions_ready_idx`
-    // (created_at, id) WHERE status = 'Ready': it scans ready rows in claim
+    // (priority DESC, created_at, id) WHERE status = 'Ready': it scans ready rows in claim
     // order and stops at the limit. A constant of the schema, not user input.
     let candidates = ready
         .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
@@ -163,7 +188,14 @@ fn claim_sqlite(
                 .is_null()
                 .or(ready.field(t::claimed_by).eq(bind::opt_id(runner))),
         )
-        .order((ready.field(t::created_at).asc(), ready.field(t::id).asc()))
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            SQLITE_PIPELINE_CLAIMABLE,
+        ))
+        .order((
+            ready.field(t::priority).desc(),
+            ready.field(t::created_at).asc(),
+            ready.field(t::id).asc(),
+        ))
         .limit(limit)
         .select(ready.field(t::id));
     let heartbeat = runner.map(|_| now);
@@ -186,20 +218,22 @@ fn claim_sqlite(
         t::task_name,
         t::attempt,
         t::created_at,
+        t::priority,
     ))
-    .get_results::<(Uuid, Uuid, String, i32, DateTime<Utc>)>(conn)?;
-    // RETURNING gives no order: hand the tasks out oldest first.
-    rows.sort_by_key(|row| (row.4, row.0));
-    Ok(rows
-        .into_iter()
-        .map(
-            |(id, pipeline_execution_id, task_name, attempt, created_at)| ClaimedRow {
-                id,
-                pipeline_execution_id,
-                task_name,
-                attempt,
-                created_at,
-            },
-        )
-        .collect())
+    .get_results::<(Uuid, Uuid, String, i32, DateTime<Utc>, i32)>(conn)?
+    .into_iter()
+    .map(
+        |(id, pipeline_execution_id, task_name, attempt, created_at, priority)| ClaimedRow {
+            id,
+            pipeline_execution_id,
+            task_name,
+            attempt,
+            created_at,
+            priority,
+        },
+    )
+    .collect::<Vec<_>>();
+    // RETURNING gives no order: hand the tasks out in claim order.
+    rows.sort_by_key(ClaimedRow::claim_order);
+    Ok(rows)
 }
