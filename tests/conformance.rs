@@ -31,8 +31,8 @@ async fn connects_to_the_selected_backend_and_migrates_twice() {
     assert_eq!(db.backend(), backend_from_env());
     assert_eq!(
         db.migrate().await.unwrap(),
-        1,
-        "first run applies the migration"
+        2,
+        "first run applies both migrations"
     );
     assert_eq!(db.migrate().await.unwrap(), 0, "second run applies nothing");
     db.run_migrations().await.unwrap();
@@ -65,7 +65,11 @@ async fn concurrent_migrations_from_two_handles_both_succeed() {
     let db = TestDb::unmigrated_on(backend_from_env()).await;
     let other = TaskExecutionDal::connect(db.url()).await.unwrap();
     let (a, b) = tokio::join!(db.migrate(), other.migrate());
-    assert_eq!(a.unwrap() + b.unwrap(), 1, "exactly one caller applies it");
+    assert_eq!(
+        a.unwrap() + b.unwrap(),
+        2,
+        "exactly one caller applies each migration"
+    );
 }
 
 #[tokio::test]

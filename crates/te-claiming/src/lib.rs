@@ -19,6 +19,8 @@
 //!   it, until the claim is released.
 
 mod claim;
+#[doc(hidden)]
+pub use claim::explain_claim;
 mod retry;
 mod runner;
 mod stale;

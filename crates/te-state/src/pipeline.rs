@@ -34,43 +34,11 @@ pub(crate) fn cancel(
     reason: &str,
 ) -> Result<CancelOutcome, DalError> {
     let now = now();
-    // Compare-and-set on the status read; another writer may change it in
-    // between (PostgreSQL), so read again until the write applies or the
-    // pipeline is found finished.
-    loop {
-        let (status, _) = current(conn, pipeline_id)?;
-        match status {
-            PipelineStatus::Cancelled => break,
-            PipelineStatus::Completed | PipelineStatus::Failed => {
-                return Err(DalError::IllegalPipelineTransition {
-                    pipeline_id,
-                    from: status,
-                    to: PipelineStatus::Cancelled,
-                });
-            }
-            PipelineStatus::Pending | PipelineStatus::Running => {}
-        }
-        let changed = diesel::update(
-            pe::table
-                .find(bind::id(pipeline_id))
-                .filter(pe::status.eq(status)),
-        )
-        .set((
-            pe::status.eq(PipelineStatus::Cancelled),
-            pe::completed_at.eq(bind::opt_ts(Some(now))),
-            pe::updated_at.eq(bind::ts(now)),
-        ))
-        .execute(conn)?;
-        if changed == 1 {
-            record_event(
-                conn,
-                NewEvent::pipeline(pipeline_id, EventType::PipelineStatusChanged, now).data(
-                    json!({ "from": status, "to": PipelineStatus::Cancelled, "reason": reason }),
-                ),
-            )?;
-            break;
-        }
-    }
+    let (status, _) = current(conn, pipeline_id)?;
+    refuse_finished(pipeline_id, status)?;
+    // The tasks first: on PostgreSQL this waits for any claim of them in
+    // flight to commit, so every claim of the pipeline's tasks is logged
+    // before the cancel's own events.
     let mut skipped = diesel::update(
         te::table
             .filter(te::pipeline_execution_id.eq(bind::id(pipeline_id)))
@@ -85,6 +53,34 @@ pub(crate) fn cancel(
     .returning(te::id)
     .get_results::<Uuid>(conn)?;
     skipped.sort_unstable();
+    // Compare-and-set on the status read; another writer may have changed it
+    // since (PostgreSQL): read again until the write applies, the pipeline is
+    // found cancelled, or it finished (refused: the transaction rolls back).
+    let mut from = status;
+    while from != PipelineStatus::Cancelled {
+        let changed = diesel::update(
+            pe::table
+                .find(bind::id(pipeline_id))
+                .filter(pe::status.eq(from)),
+        )
+        .set((
+            pe::status.eq(PipelineStatus::Cancelled),
+            pe::completed_at.eq(bind::opt_ts(Some(now))),
+            pe::updated_at.eq(bind::ts(now)),
+        ))
+        .execute(conn)?;
+        if changed == 1 {
+            record_event(
+                conn,
+                NewEvent::pipeline(pipeline_id, EventType::PipelineStatusChanged, now).data(
+                    json!({ "from": from, "to": PipelineStatus::Cancelled, "reason": reason }),
+                ),
+            )?;
+            break;
+        }
+        from = current(conn, pipeline_id)?.0;
+        refuse_finished(pipeline_id, from)?;
+    }
     let events: Vec<NewEvent> = skipped
         .iter()
         .map(|&task_id| {
@@ -102,6 +98,20 @@ pub(crate) fn cancel(
         skipped: skipped.len(),
         running: usize::try_from(running).unwrap_or(0),
     })
+}
+
+/// A `Completed` or `Failed` pipeline cannot be cancelled.
+fn refuse_finished(pipeline_id: Uuid, status: PipelineStatus) -> Result<(), DalError> {
+    match status {
+        PipelineStatus::Completed | PipelineStatus::Failed => {
+            Err(DalError::IllegalPipelineTransition {
+                pipeline_id,
+                from: status,
+                to: PipelineStatus::Cancelled,
+            })
+        }
+        PipelineStatus::Pending | PipelineStatus::Running | PipelineStatus::Cancelled => Ok(()),
+    }
 }
 
 /// Sets the paused flag of `pipeline_id` to `paused`, with its event, unless
