@@ -3,6 +3,7 @@
 //! and recovery resets or abandons their claims, then checks invariants
 //! against the database and prints a summary.
 
+mod cancel;
 mod monitor;
 mod recovery;
 mod scheduler;
@@ -84,7 +85,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), CliError> {
     let shared = Arc::new(Shared::new(dal, workload, settings, pipelines, tasks));
     let bar = progress_bar(shared.tasks.len() as u64);
     let running = Instant::now();
-    let end = supervise(&shared, args.timeout, &bar).await;
+    let end = supervise(&shared, args.timeout, args.cancel as usize, &bar).await;
     let ran_for = running.elapsed();
     bar.finish_and_clear();
     let end = end?;
@@ -145,9 +146,12 @@ async fn create(
 async fn supervise(
     shared: &Arc<Shared>,
     timeout: Duration,
+    cancel: usize,
     bar: &ProgressBar,
 ) -> Result<End, CliError> {
     let mut scheduler = tokio::spawn(scheduler::run(Arc::clone(shared)));
+    let mut canceller = tokio::spawn(cancel::run(Arc::clone(shared), cancel));
+    let mut cancelling = true;
     let mut recovery = tokio::spawn(recovery::run(Arc::clone(shared)));
     let mut workers = JoinSet::new();
     for i in 0..shared.settings.workers {
@@ -181,6 +185,12 @@ async fn supervise(
                 Ok(Exit::Stopped) => {}
                 Err(err) => break Err(err),
             },
+            joined = &mut canceller, if cancelling => {
+                cancelling = false;
+                if let Err(err) = flatten("the canceller", joined) {
+                    break Err(err);
+                }
+            }
             () = &mut deadline => break Ok(End::Deadline),
             _ = ticks.tick() => show_progress(shared, bar),
         }
@@ -193,6 +203,7 @@ async fn supervise(
     workers.abort_all();
     scheduler.abort();
     recovery.abort();
+    canceller.abort();
     end
 }
 
@@ -260,12 +271,25 @@ fn summarize(
         ..Summary::default()
     };
     s.result(
-        "pipelines completed / failed",
+        "pipelines completed / failed / cancelled",
         format!(
-            "{} / {}",
-            findings.completed_pipelines, findings.failed_pipelines
+            "{} / {} / {}",
+            findings.completed_pipelines, findings.failed_pipelines, findings.cancelled_pipelines
         ),
     );
+    if args.cancel > 0 {
+        let cancelled = shared.cancelled();
+        let running: usize = cancelled.values().map(|c| c.running).sum();
+        s.result(
+            "cancelled mid-run",
+            format!(
+                "{} of {} asked; {} tasks skipped, {running} running ones left to finish",
+                cancelled.len(),
+                args.cancel,
+                findings.skipped_by_cancel
+            ),
+        );
+    }
     s.result("tasks completed", status(TaskStatus::Completed).to_string());
     s.result("tasks failed", status(TaskStatus::Failed).to_string());
     s.result("tasks skipped", status(TaskStatus::Skipped).to_string());
