@@ -271,21 +271,22 @@ fn summarize(
         ..Summary::default()
     };
     s.result(
-        "pipelines completed / failed / cancelled",
+        "pipelines completed / failed",
         format!(
-            "{} / {} / {}",
-            findings.completed_pipelines, findings.failed_pipelines, findings.cancelled_pipelines
+            "{} / {}",
+            findings.completed_pipelines, findings.failed_pipelines
         ),
     );
     if args.cancel > 0 {
         let cancelled = shared.cancelled();
         let running: usize = cancelled.values().map(|c| c.running).sum();
         s.result(
-            "cancelled mid-run",
+            "pipelines cancelled mid-run",
             format!(
-                "{} of {} asked; {} tasks skipped, {running} running ones left to finish",
+                "{} ({} asked, {} ended cancelled); {} tasks skipped, {running} running ones left to finish",
                 cancelled.len(),
                 args.cancel,
+                findings.cancelled_pipelines,
                 findings.skipped_by_cancel
             ),
         );
