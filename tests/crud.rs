@@ -466,7 +466,7 @@ async fn update_task_changes_only_the_given_fields() {
         updates,
         vec![
             json!(["max_attempts"]),
-            json!(["trigger_rules", "task_configuration"]),
+            json!(["trigger_rules", "task_configuration", "priority"]),
             json!([])
         ]
     );

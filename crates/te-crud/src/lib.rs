@@ -1,5 +1,6 @@
 //! Create, read, list and update of task and pipeline executions for the
-//! task-execution DAL, as the [`TaskCrud`] trait on [`TaskExecutionDal`].
+//! task-execution DAL, a pipeline's final context, and the pruning of
+//! finished pipelines, as the [`TaskCrud`] trait on [`TaskExecutionDal`].
 
 mod pipeline;
 mod prune;

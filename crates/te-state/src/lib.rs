@@ -1,6 +1,6 @@
-//! Every status transition of a task execution, each with its audit event in
-//! one transaction, as the [`TaskTransitions`] trait on
-//! [`TaskExecutionDal`].
+//! Every status transition of a task execution, and the cancel, pause and
+//! resume of a pipeline execution, each with its audit event(s) in one
+//! transaction, as the [`TaskTransitions`] trait on [`TaskExecutionDal`].
 //!
 //! Each transition is one compare-and-set `UPDATE` whose `WHERE` names the
 //! statuses it may start from (and, for a runner-guarded call, the runner that
