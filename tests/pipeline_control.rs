@@ -676,6 +676,12 @@ async fn prune_removes_every_row_of_finished_pipelines_and_nothing_else() {
 
     // Bad input writes nothing.
     assert_invalid(db.prune_pipelines(cutoff, 0).await, "batch_size");
+    for instant in [
+        chrono::DateTime::<chrono::Utc>::MIN_UTC,
+        chrono::DateTime::<chrono::Utc>::MAX_UTC,
+    ] {
+        assert_invalid(db.prune_pipelines(instant, 10).await, "finished_before");
+    }
     assert_eq!(counts(&db).await, all_before);
     // Nothing finished before an early instant.
     let early = chrono::Utc::now() - Duration::days(1);

@@ -125,9 +125,10 @@ pub trait TaskCrud: sealed::Sealed {
     /// Works in transactions of at most `batch_size` pipelines (and at most
     /// 1,000), one after another until none is left, so claims and other
     /// writes keep flowing in between. Never touches a pipeline that is not
-    /// terminal, nor a cancelled one whose tasks are still `Running` (it is
-    /// pruned once they finish). `batch_size` 0 is
-    /// [`DalError::InvalidInput`].
+    /// terminal, nor a terminal one with a task still `Running` (such as a
+    /// cancelled pipeline whose runners have not finished): it is pruned once
+    /// they finish. `batch_size` 0, or an instant outside the years 1 to
+    /// 9999 (what both backends store alike), is [`DalError::InvalidInput`].
     fn prune_pipelines(
         &self,
         finished_before: DateTime<Utc>,
@@ -244,6 +245,7 @@ impl TaskCrud for TaskExecutionDal {
         if batch_size == 0 {
             return Err(DalError::invalid("batch_size", "must be at least 1"));
         }
+        prune::check_instant(finished_before)?;
         let mut total = PruneOutcome::default();
         loop {
             let batch = self
