@@ -13,13 +13,13 @@ pub mod prelude {
     pub use te_claiming::TaskClaiming;
     pub use te_context::{TaskContexts, merge_context_values};
     pub use te_core::{
-        Backend, ClaimResult, DalConfig, DalError, EventType, ExecutionEvent, HeartbeatResult,
-        Interruption, NewPipelineExecution, NewTaskExecution, PipelineExecution, PipelineStatus,
-        RetryStats, RunnerClaimResult, StaleClaim, SubStatus, Target, TaskExecution,
-        TaskExecutionDal, TaskExecutionMetadata, TaskStatus,
+        Backend, CancelOutcome, ClaimResult, DalConfig, DalError, EventType, ExecutionEvent,
+        HeartbeatResult, Interruption, NewPipelineExecution, NewTaskExecution, PipelineExecution,
+        PipelineStatus, PruneOutcome, RetryStats, RunnerClaimResult, StaleClaim, SubStatus, Target,
+        TaskExecution, TaskExecutionDal, TaskExecutionMetadata, TaskStatus,
     };
     pub use te_crud::{TaskCrud, TaskUpdate};
-    pub use te_queries::{TaskFilter, TaskQueries};
+    pub use te_queries::{PipelineFilter, TaskFilter, TaskQueries};
     #[allow(deprecated)]
     pub use te_state::{TaskState, TaskTransitions};
 }

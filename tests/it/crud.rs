@@ -403,11 +403,13 @@ async fn update_task_changes_only_the_given_fields() {
         max_attempts: None,
         trigger_rules: Some(json!({"type": "Never"})),
         task_configuration: Some(json!({"k": [1, {"n": null}]})),
+        priority: Some(7),
     };
     let again = db.update_task(task.id, update).await.unwrap();
     assert_eq!(again.max_attempts, 5);
     assert_eq!(again.trigger_rules, json!({"type": "Never"}));
     assert_eq!(again.task_configuration, json!({"k": [1, {"n": null}]}));
+    assert_eq!(again.priority, 7);
     assert_eq!(db.get_by_id(task.id).await.unwrap(), again);
 
     let untouched = db
@@ -435,7 +437,7 @@ async fn update_task_changes_only_the_given_fields() {
         updates,
         vec![
             json!(["max_attempts"]),
-            json!(["trigger_rules", "task_configuration"]),
+            json!(["trigger_rules", "task_configuration", "priority"]),
             json!([])
         ]
     );
@@ -525,11 +527,31 @@ async fn pipeline_status_moves_to_a_terminal_status_once_with_an_event() {
 
     // A terminal status is final: refused, nothing written.
     let before = row_counts(&db).await;
-    assert_invalid(
-        db.update_pipeline_status(p.id, PipelineStatus::Completed, None)
-            .await,
-        "status",
-    );
+    match db
+        .update_pipeline_status(p.id, PipelineStatus::Completed, None)
+        .await
+    {
+        Err(err @ DalError::IllegalPipelineTransition { .. }) => {
+            let DalError::IllegalPipelineTransition {
+                pipeline_id,
+                from,
+                to,
+            } = &err
+            else {
+                unreachable!()
+            };
+            assert_eq!(
+                (*pipeline_id, *from, *to),
+                (p.id, PipelineStatus::Failed, PipelineStatus::Completed)
+            );
+            let message = err.to_string();
+            assert!(
+                message.contains("Failed") && message.contains("Completed"),
+                "{message}"
+            );
+        }
+        other => panic!("expected IllegalPipelineTransition, got {other:?}"),
+    }
     assert_eq!(row_counts(&db).await, before);
     assert_eq!(db.get_pipeline_execution(p.id).await.unwrap(), failed);
 

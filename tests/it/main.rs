@@ -15,6 +15,7 @@ mod crash_and_load;
 mod crud;
 mod faults;
 mod hostile_input;
+mod pipeline_control;
 mod queries;
 mod query_counts;
 mod resilience;

@@ -5,24 +5,27 @@
 //!   `SELECT … FOR UPDATE SKIP LOCKED` locks the candidate rows, skipping rows
 //!   another claimer has locked, so concurrent claimers take disjoint sets
 //!   without waiting on each other. The `status = 'Ready'` filter matches the
-//!   partial index `task_executions_ready_idx (created_at, id)`, which keeps
-//!   the claim cheap however large the history grows.
-//! - **SQLite**: one `UPDATE … WHERE id IN (SELECT … ORDER BY … LIMIT …)
-//!   RETURNING …`, built with diesel's DSL, inside a write transaction begun
+//!   partial index `task_executions_ready_idx (priority DESC, created_at,
+//!   id)`, walked in claim order, which keeps the claim cheap however large
+//!   the history grows.
+//! - **SQLite**: one statement, [`SQLITE_CLAIM_SQL`]: `UPDATE … WHERE id IN
+//!   (SELECT … INDEXED BY task_executions_ready_idx … ORDER BY … LIMIT …)
+//!   RETURNING …`, inside a write transaction begun
 //!   with `BEGIN IMMEDIATE`, which takes the database's write lock before
 //!   anything is read: two connections or two processes on one file never
 //!   select the same rows. (SQLite runs an uncorrelated `IN` subquery once.)
 //!
-//! On both, the `TaskClaimed` events are written in the same transaction.
+//! On both, tasks of a paused or cancelled pipeline execution are left out by
+//! a `NOT EXISTS` probe of the pipeline's primary key per candidate, claims
+//! are ordered by `priority DESC, created_at, id`, and the `TaskClaimed` events are written in the same transaction.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use serde_json::json;
-use te_core::schema::task_executions;
 use te_core::sql_types::{DbUuid, UtcTimestamp};
-use te_core::toolkit::{NewEvent, bind, now, record_events};
-use te_core::{AnyConnection, ClaimResult, DalError, EventType, SubStatus, TaskStatus};
+use te_core::toolkit::{NewEvent, now, record_events};
+use te_core::{AnyConnection, ClaimResult, DalError, EventType};
 use uuid::Uuid;
 
 /// The PostgreSQL claim. Binds: `$1` now, `$2` the runner (or NULL),
@@ -37,15 +40,19 @@ use uuid::Uuid;
 /// A row reserved by a runner claim is a candidate only for that runner
 /// (`claimed_by = NULL` is never true, so plain claims skip reserved rows).
 /// The status names are constants of the schema, not user input.
-const POSTGRES_CLAIM_SQL: &str = "\
+pub(crate) const POSTGRES_CLAIM_SQL: &str = "\
 WITH claimable AS MATERIALIZED (
-    SELECT id FROM task_executions
-    WHERE status = 'Ready'
-      AND (retry_at IS NULL OR retry_at <= $1)
-      AND (claimed_by IS NULL OR claimed_by = $2)
-    ORDER BY created_at, id
+    SELECT t.id FROM task_executions AS t
+    WHERE t.status = 'Ready'
+      AND (t.retry_at IS NULL OR t.retry_at <= $1)
+      AND (t.claimed_by IS NULL OR t.claimed_by = $2)
+      AND NOT EXISTS (
+          SELECT 1 FROM pipeline_executions AS p
+          WHERE p.id = t.pipeline_execution_id
+            AND (p.paused OR p.status = 'Cancelled'))
+    ORDER BY t.priority DESC, t.created_at, t.id
     LIMIT $4
-    FOR UPDATE SKIP LOCKED
+    FOR UPDATE OF t SKIP LOCKED
 )
 UPDATE task_executions AS t
 SET status = 'Running',
@@ -57,7 +64,41 @@ SET status = 'Running',
 FROM claimable
 WHERE t.id = claimable.id
   AND t.status = 'Ready'
-RETURNING t.id, t.pipeline_execution_id, t.task_name, t.attempt, t.created_at";
+RETURNING t.id, t.pipeline_execution_id, t.task_name, t.attempt, t.created_at, t.priority";
+
+/// The SQLite claim. Binds: `?1` now, `?2` the runner (or NULL), `?3` the
+/// heartbeat (now for a runner, else NULL), `?4` the limit.
+///
+/// One statement, run under the write lock taken by `BEGIN IMMEDIATE`: no
+/// other connection can claim between the inner select and the update.
+/// `status = 'Ready'` stays in the outer `WHERE` clause too, and `RETURNING`
+/// reports exactly the rows this statement changed. `INDEXED BY` makes the
+/// candidates come from the partial index `task_executions_ready_idx`,
+/// walked in claim order and stopped at the limit (without it SQLite's
+/// planner may prefer `task_executions_status_idx` and sort every ready
+/// row). A paused or cancelled pipeline is one primary-key probe per
+/// candidate. The status names are constants of the schema, not user input.
+const SQLITE_CLAIM_SQL: &str = "\
+UPDATE task_executions
+SET status = 'Running',
+    sub_status = 'Active',
+    started_at = ?1,
+    updated_at = ?1,
+    claimed_by = ?2,
+    heartbeat_at = ?3
+WHERE status = 'Ready'
+  AND id IN (
+    SELECT ready.id FROM task_executions AS ready INDEXED BY task_executions_ready_idx
+    WHERE ready.status = 'Ready'
+      AND (ready.retry_at IS NULL OR ready.retry_at <= ?1)
+      AND (ready.claimed_by IS NULL OR ready.claimed_by = ?2)
+      AND NOT EXISTS (
+          SELECT 1 FROM pipeline_executions AS p
+          WHERE p.id = ready.pipeline_execution_id
+            AND (p.paused OR p.status = 'Cancelled'))
+    ORDER BY ready.priority DESC, ready.created_at, ready.id
+    LIMIT ?4)
+RETURNING id, pipeline_execution_id, task_name, attempt, created_at, priority";
 
 /// One row the claim changed.
 #[derive(Debug, QueryableByName)]
@@ -72,6 +113,15 @@ struct ClaimedRow {
     attempt: i32,
     #[diesel(sql_type = UtcTimestamp)]
     created_at: DateTime<Utc>,
+    #[diesel(sql_type = Integer)]
+    priority: i32,
+}
+
+impl ClaimedRow {
+    /// The claim order: highest priority first, then oldest, then by id.
+    fn claim_order(&self) -> (std::cmp::Reverse<i32>, DateTime<Utc>, Uuid) {
+        (std::cmp::Reverse(self.priority), self.created_at, self.id)
+    }
 }
 
 /// Claims up to `limit` (checked by the caller) ready tasks, for `runner`
@@ -85,7 +135,7 @@ pub(crate) fn claim_ready(
     let now = now();
     let rows = match conn {
         AnyConnection::Postgres(pg) => claim_postgres(pg, runner, limit, now)?,
-        AnyConnection::Sqlite(_) => claim_sqlite(conn, runner, limit, now)?,
+        AnyConnection::Sqlite(lite) => claim_sqlite(lite, runner, limit, now)?,
     };
     let events: Vec<NewEvent> = rows
         .iter()
@@ -125,81 +175,71 @@ fn claim_postgres(
         .bind::<Nullable<UtcTimestamp>, _>(heartbeat)
         .bind::<BigInt, _>(limit)
         .load::<ClaimedRow>(conn)?;
-    // RETURNING gives no order: hand the tasks out oldest first.
-    rows.sort_by_key(|row| (row.created_at, row.id));
+    // RETURNING gives no order: hand the tasks out in claim order.
+    rows.sort_by_key(ClaimedRow::claim_order);
     Ok(rows)
 }
 
 fn claim_sqlite(
-    conn: &mut AnyConnection,
+    conn: &mut diesel::SqliteConnection,
     runner: Option<Uuid>,
     limit: i64,
     now: DateTime<Utc>,
 ) -> Result<Vec<ClaimedRow>, DalError> {
-    use task_executions::dsl as t;
-
-    // One statement, run under the write lock taken by BEGIN IMMEDIATE: no
-    // other connection can claim between the inner select and the update.
-    // `status = 'Ready'` stays in the outer WHERE clause too, and RETURNING
-    // reports exactly the rows this statement changed.
-    let ready = diesel::alias!(task_executions as ready);
-    // The status is a literal, not a bound parameter, so that SQLite's
-    // planner can use the partial index `task_executions_ready_idx`
-    // (created_at, id) WHERE status = 'Ready': it scans ready rows in claim
-    // order and stops at the limit. A constant of the schema, not user input.
-    let candidates = ready
-        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
-            "ready.status = 'Ready'",
-        ))
-        .filter(
-            ready
-                .field(t::retry_at)
-                .is_null()
-                .or(ready.field(t::retry_at).le(bind::opt_ts(Some(now)))),
-        )
-        .filter(
-            ready
-                .field(t::claimed_by)
-                .is_null()
-                .or(ready.field(t::claimed_by).eq(bind::opt_id(runner))),
-        )
-        .order((ready.field(t::created_at).asc(), ready.field(t::id).asc()))
-        .limit(limit)
-        .select(ready.field(t::id));
     let heartbeat = runner.map(|_| now);
-    let mut rows = diesel::update(
-        t::task_executions
-            .filter(t::id.eq_any(candidates))
-            .filter(t::status.eq(TaskStatus::Ready)),
-    )
-    .set((
-        t::status.eq(TaskStatus::Running),
-        t::sub_status.eq(Some(SubStatus::Active)),
-        t::started_at.eq(bind::opt_ts(Some(now))),
-        t::updated_at.eq(bind::ts(now)),
-        t::claimed_by.eq(bind::opt_id(runner)),
-        t::heartbeat_at.eq(bind::opt_ts(heartbeat)),
-    ))
-    .returning((
-        t::id,
-        t::pipeline_execution_id,
-        t::task_name,
-        t::attempt,
-        t::created_at,
-    ))
-    .get_results::<(Uuid, Uuid, String, i32, DateTime<Utc>)>(conn)?;
-    // RETURNING gives no order: hand the tasks out oldest first.
-    rows.sort_by_key(|row| (row.4, row.0));
-    Ok(rows
-        .into_iter()
-        .map(
-            |(id, pipeline_execution_id, task_name, attempt, created_at)| ClaimedRow {
-                id,
-                pipeline_execution_id,
-                task_name,
-                attempt,
-                created_at,
-            },
-        )
-        .collect())
+    let mut rows = diesel::sql_query(SQLITE_CLAIM_SQL)
+        .bind::<UtcTimestamp, _>(now)
+        .bind::<Nullable<DbUuid>, _>(runner)
+        .bind::<Nullable<UtcTimestamp>, _>(heartbeat)
+        .bind::<BigInt, _>(limit)
+        .load::<ClaimedRow>(conn)?;
+    // RETURNING gives no order: hand the tasks out in claim order.
+    rows.sort_by_key(ClaimedRow::claim_order);
+    Ok(rows)
+}
+
+/// One line of a query plan.
+#[derive(Debug, QueryableByName)]
+struct PlanLine {
+    #[diesel(sql_type = Text)]
+    #[diesel(column_name = detail)]
+    detail: String,
+}
+
+/// The plan of the claim statement, one line per entry: SQLite's `EXPLAIN
+/// QUERY PLAN` details, PostgreSQL's `EXPLAIN` lines. Used by tests to check
+/// that the claim walks `task_executions_ready_idx` in order without a sort.
+pub fn explain_claim(conn: &mut AnyConnection) -> Result<Vec<String>, DalError> {
+    let now = now();
+    let lines = match conn {
+        AnyConnection::Postgres(pg) => diesel::sql_query(format!("EXPLAIN {POSTGRES_CLAIM_SQL}"))
+            .bind::<UtcTimestamp, _>(now)
+            .bind::<Nullable<DbUuid>, _>(None::<Uuid>)
+            .bind::<Nullable<UtcTimestamp>, _>(None::<DateTime<Utc>>)
+            .bind::<BigInt, _>(10_i64)
+            .load::<PgPlanLine>(pg)?
+            .into_iter()
+            .map(|line| line.plan)
+            .collect(),
+        AnyConnection::Sqlite(lite) => {
+            diesel::sql_query(format!("EXPLAIN QUERY PLAN {SQLITE_CLAIM_SQL}"))
+                .bind::<UtcTimestamp, _>(now)
+                .bind::<Nullable<DbUuid>, _>(None::<Uuid>)
+                .bind::<Nullable<UtcTimestamp>, _>(None::<DateTime<Utc>>)
+                .bind::<BigInt, _>(10_i64)
+                .load::<PlanLine>(lite)?
+                .into_iter()
+                .map(|line| line.detail)
+                .collect()
+        }
+    };
+    Ok(lines)
+}
+
+/// One line of PostgreSQL's `EXPLAIN`.
+#[derive(Debug, QueryableByName)]
+struct PgPlanLine {
+    #[diesel(sql_type = Text)]
+    #[diesel(column_name = "QUERY PLAN")]
+    plan: String,
 }

@@ -19,6 +19,8 @@
 //!   it, until the claim is released.
 
 mod claim;
+#[doc(hidden)]
+pub use claim::explain_claim;
 mod retry;
 mod runner;
 mod stale;
@@ -43,14 +45,15 @@ mod sealed {
 /// Atomic claiming, runner claims, heartbeats, release, stale claims and retry scheduling, as methods on [`TaskExecutionDal`].
 pub trait TaskClaiming: sealed::Sealed {
     /// Claims up to `limit` `Ready` tasks whose `retry_at` is unset or has
-    /// passed, oldest first (by `created_at`, then `id`), and not reserved by a
-    /// runner claim.
+    /// passed, not reserved by a runner claim, and whose pipeline execution
+    /// is neither paused nor cancelled: highest `priority` first, then
+    /// oldest (by `created_at`, then `id`).
     ///
     /// Each claimed task is moved to `Running` with sub-status `Active`,
     /// `started_at` and `updated_at` set to now, and gets one `TaskClaimed`
     /// event, all in one transaction. No task is ever returned to two callers,
     /// whatever the number of connections, handles or processes claiming at
-    /// once. The result is ordered oldest first; it is empty when nothing is
+    /// once. The result is in that claim order; it is empty when nothing is
     /// claimable.
     ///
     /// `limit` must be between 1 and 10,000, else [`DalError::InvalidInput`].
@@ -88,8 +91,11 @@ pub trait TaskClaiming: sealed::Sealed {
     ///
     /// [`HeartbeatResult::ClaimLost`] when the runner no longer holds the claim
     /// (released, taken by another runner, or the task finished): the runner
-    /// should stop working on it. [`DalError::NotFound`] for an unknown task.
-    /// Heartbeats write no event and leave `updated_at` alone.
+    /// should stop working on it. [`HeartbeatResult::Cancelled`] when the
+    /// claim is held (and refreshed) but the task's pipeline execution was
+    /// cancelled: the runner should stop; its guarded `mark_completed` /
+    /// `mark_failed` still record the outcome. [`DalError::NotFound`] for an
+    /// unknown task. Heartbeats write no event and leave `updated_at` alone.
     fn heartbeat(
         &self,
         task_id: Uuid,
@@ -131,7 +137,10 @@ pub trait TaskClaiming: sealed::Sealed {
     /// and `retry_at` not before [`te_core::toolkit::validate::earliest_instant`]
     /// (it is stored to the microsecond), else [`DalError::InvalidInput`]; from any other status
     /// [`DalError::IllegalTransition`]; [`DalError::NotFound`] for an unknown
-    /// task. In every error case nothing is written.
+    /// task; a task whose pipeline execution was cancelled is
+    /// [`DalError::IllegalPipelineTransition`] (from `Cancelled` to
+    /// `Running`: a retry would make the pipeline run again). In every error
+    /// case nothing is written.
     fn schedule_retry(
         &self,
         task_id: Uuid,

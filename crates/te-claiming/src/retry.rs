@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use serde_json::json;
 use te_core::schema::task_executions::dsl as t;
 use te_core::toolkit::{Transition, bind, now, unclaimed};
-use te_core::{AnyConnection, DalError, EventType, TaskExecution, TaskStatus};
+use te_core::{AnyConnection, DalError, EventType, PipelineStatus, TaskExecution, TaskStatus};
 use uuid::Uuid;
 
 /// The statuses a retry may be scheduled from.
@@ -21,6 +21,21 @@ pub(crate) fn schedule_retry(
     retry_at: DateTime<Utc>,
     new_attempt: i32,
 ) -> Result<(), DalError> {
+    // A cancelled pipeline execution runs nothing more: no retry for its tasks.
+    let pipeline = t::task_executions
+        .find(bind::id(task_id))
+        .select(t::pipeline_execution_id)
+        .first::<Uuid>(conn)
+        .optional()?;
+    if let Some(pipeline_id) = pipeline
+        && crate::runner::pipeline_status(conn, pipeline_id)? == Some(PipelineStatus::Cancelled)
+    {
+        return Err(DalError::IllegalPipelineTransition {
+            pipeline_id,
+            from: PipelineStatus::Cancelled,
+            to: PipelineStatus::Running,
+        });
+    }
     Transition::new(task_id, RETRYABLE, Some(TaskStatus::Ready))
         .max_attempts_at_least(new_attempt)
         .event(EventType::RetryScheduled)

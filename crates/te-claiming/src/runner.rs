@@ -5,9 +5,13 @@
 //! write transaction.
 
 use diesel::prelude::*;
+use te_core::schema::pipeline_executions;
 use te_core::schema::task_executions::dsl as t;
 use te_core::toolkit::{Holder, Outcome, Transition, bind, now};
-use te_core::{AnyConnection, DalError, EventType, HeartbeatResult, RunnerClaimResult, TaskStatus};
+use te_core::{
+    AnyConnection, DalError, EventType, HeartbeatResult, PipelineStatus, RunnerClaimResult,
+    TaskStatus,
+};
 use uuid::Uuid;
 
 /// The statuses a runner claim is meaningful in.
@@ -49,12 +53,30 @@ pub(crate) fn heartbeat(
         .untouched()
         .apply(conn, now(), t::heartbeat_at.eq(bind::opt_ts(Some(now()))));
     match outcome {
-        Ok(Outcome::Applied { .. }) => Ok(HeartbeatResult::Ok),
+        Ok(Outcome::Applied { pipeline_id }) => {
+            if pipeline_status(conn, pipeline_id)? == Some(PipelineStatus::Cancelled) {
+                Ok(HeartbeatResult::Cancelled)
+            } else {
+                Ok(HeartbeatResult::Ok)
+            }
+        }
         Ok(Outcome::Fenced) | Err(DalError::IllegalTransition { .. }) => {
             Ok(HeartbeatResult::ClaimLost)
         }
         Err(err) => Err(err),
     }
+}
+
+/// The status of pipeline execution `pipeline_id`, if it exists.
+pub(crate) fn pipeline_status(
+    conn: &mut AnyConnection,
+    pipeline_id: Uuid,
+) -> Result<Option<PipelineStatus>, DalError> {
+    Ok(pipeline_executions::table
+        .find(bind::id(pipeline_id))
+        .select(pipeline_executions::status)
+        .first::<PipelineStatus>(conn)
+        .optional()?)
 }
 
 pub(crate) fn release(conn: &mut AnyConnection, task_id: Uuid) -> Result<(), DalError> {

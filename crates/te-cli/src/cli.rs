@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use task_execution_dal::prelude::PipelineStatus;
 use uuid::Uuid;
 
 /// Run pipelines of tasks on the task-execution DAL, on embedded SQLite or PostgreSQL.
@@ -26,6 +27,96 @@ pub(crate) enum Command {
     Status(StatusArgs),
     /// Run one pass of stale-claim recovery.
     Recover(RecoverArgs),
+    /// Cancel a pipeline execution: its unstarted tasks are skipped, running ones finish.
+    Cancel(CancelArgs),
+    /// Pause a pipeline execution: none of its tasks is claimed until it is resumed.
+    Pause(PipelineArgs),
+    /// Resume a paused pipeline execution.
+    Resume(PipelineArgs),
+    /// List pipeline executions, newest first, with their task counts by status.
+    Pipelines(PipelinesArgs),
+    /// Delete finished pipeline executions (with their tasks, contexts and events).
+    Prune(PruneArgs),
+}
+
+/// Flags of `te cancel`.
+#[derive(Debug, Args)]
+pub(crate) struct CancelArgs {
+    /// The pipeline execution id.
+    pub(crate) pipeline_id: Uuid,
+    /// Why: stored on every skipped task.
+    #[arg(long, default_value = "cancelled by operator")]
+    pub(crate) reason: String,
+    /// The database.
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
+}
+
+/// Flags of `te pause` and `te resume`.
+#[derive(Debug, Args)]
+pub(crate) struct PipelineArgs {
+    /// The pipeline execution id.
+    pub(crate) pipeline_id: Uuid,
+    /// The database.
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
+}
+
+/// Flags of `te pipelines`.
+#[derive(Debug, Args)]
+pub(crate) struct PipelinesArgs {
+    /// Only pipeline executions in this status (Pending, Running, Completed, Failed, Cancelled); repeatable.
+    #[arg(long, value_parser = parse_pipeline_status)]
+    pub(crate) status: Vec<PipelineStatus>,
+    /// How many to show (the newest).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub(crate) limit: u32,
+    /// The database.
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
+}
+
+/// Flags of `te prune`.
+#[derive(Debug, Args)]
+pub(crate) struct PruneArgs {
+    /// Prune pipeline executions finished longer ago than this (e.g. 7d, 12h, 30m).
+    #[arg(long, value_parser = parse_age)]
+    pub(crate) older_than: Duration,
+    /// Only count what would be pruned.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Most pipeline executions deleted per transaction.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub(crate) batch_size: u64,
+    /// The database.
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
+}
+
+/// Parses a pipeline status by its name (case-insensitive).
+fn parse_pipeline_status(text: &str) -> Result<PipelineStatus, String> {
+    PipelineStatus::ALL
+        .iter()
+        .copied()
+        .find(|s| s.as_str().eq_ignore_ascii_case(text.trim()))
+        .ok_or_else(|| {
+            let names: Vec<&str> = PipelineStatus::ALL.iter().map(|s| s.as_str()).collect();
+            format!("`{text}` is not a pipeline status ({})", names.join(", "))
+        })
+}
+
+/// Parses an age: a duration as [`parse_duration`] reads it, or a whole
+/// number of days followed by `d`.
+pub(crate) fn parse_age(text: &str) -> Result<Duration, String> {
+    match text.trim().strip_suffix('d') {
+        Some(days) => days
+            .parse::<u64>()
+            .ok()
+            .and_then(|d| d.checked_mul(86_400))
+            .map(Duration::from_secs)
+            .ok_or_else(|| format!("`{text}` is not a duration (expected e.g. 7d, 12h, 30m)")),
+        None => parse_duration(text),
+    }
 }
 
 /// The database a command works on.
@@ -71,6 +162,9 @@ pub(crate) struct DemoArgs {
     /// Run without the worker that dies mid-task and without the task that kills workers.
     #[arg(long)]
     pub(crate) no_crash: bool,
+    /// Cancel this many pipeline executions mid-run (their unstarted tasks are skipped).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub(crate) cancel: u32,
 }
 
 /// Flags of `te status`.
@@ -180,6 +274,43 @@ mod tests {
         assert_eq!(args.stale_after, Duration::from_secs(90));
         assert_eq!(args.max_recoveries, 2);
         assert_eq!(args.db.database_url, "sqlite://x.db");
+    }
+
+    #[test]
+    fn control_flags_parse() {
+        assert_eq!(parse_age("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_age("90s"), Ok(Duration::from_secs(90)));
+        assert!(parse_age("xd").is_err());
+        assert_eq!(
+            parse_pipeline_status("running"),
+            Ok(PipelineStatus::Running)
+        );
+        assert!(parse_pipeline_status("done").is_err());
+        let cli = Cli::try_parse_from([
+            "te",
+            "pipelines",
+            "--status",
+            "Completed",
+            "--status",
+            "failed",
+            "--limit",
+            "5",
+            "--database-url",
+            "sqlite://x.db",
+        ])
+        .unwrap();
+        let Command::Pipelines(args) = cli.command else {
+            panic!("parsed as another command")
+        };
+        assert_eq!(
+            args.status,
+            vec![PipelineStatus::Completed, PipelineStatus::Failed]
+        );
+        assert_eq!(args.limit, 5);
+        assert!(
+            Cli::try_parse_from(["te", "prune", "--older-than", "7d", "--batch-size", "0"])
+                .is_err()
+        );
     }
 
     #[test]

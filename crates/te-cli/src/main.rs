@@ -1,8 +1,9 @@
 //! `te`: runs pipelines of tasks on the task-execution DAL (embedded SQLite by
-//! default, or PostgreSQL), applies its migrations, shows status, and
-//! recovers stale claims. Errors are one line on stderr and a non-zero exit.
+//! default, or PostgreSQL), applies its migrations, shows status, recovers
+//! stale claims, and cancels, pauses, resumes, lists and prunes pipelines. Errors are one line on stderr and a non-zero exit.
 
 mod cli;
+mod control;
 mod db;
 mod demo;
 mod error;
@@ -79,7 +80,20 @@ fn usage_error(err: clap::Error) -> ExitCode {
             let message = message.strip_prefix("error: ").unwrap_or(&message);
             let command = std::env::args()
                 .skip(1)
-                .find(|a| ["demo", "migrate", "status", "recover"].contains(&a.as_str()))
+                .find(|a| {
+                    [
+                        "demo",
+                        "migrate",
+                        "status",
+                        "recover",
+                        "cancel",
+                        "pause",
+                        "resume",
+                        "pipelines",
+                        "prune",
+                    ]
+                    .contains(&a.as_str())
+                })
                 .map(|c| format!("te {c}"))
                 .unwrap_or_else(|| "te".to_owned());
             eprintln!("error: {message} (see `{command} --help`)");
@@ -94,6 +108,11 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Migrate(args) => migrate(args).await,
         Command::Status(args) => status::run(args).await,
         Command::Recover(args) => recover::run(args).await,
+        Command::Cancel(args) => control::cancel(args).await,
+        Command::Pause(args) => control::pause(args, true).await,
+        Command::Resume(args) => control::pause(args, false).await,
+        Command::Pipelines(args) => control::list(args).await,
+        Command::Prune(args) => control::prune(args).await,
     }
 }
 

@@ -146,3 +146,35 @@ fn demo_with_everything_failing_fails_every_pipeline_cleanly() {
     assert_eq!(result(&summary, "tasks failed"), "3", "only the roots ran");
     assert_eq!(result(&summary, "retries scheduled"), "6");
 }
+
+#[tokio::test]
+async fn demo_cancel_skips_unstarted_tasks_and_claims_nothing_after_the_cancel() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = match backend_from_env() {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(TestDb::new().await),
+    };
+    let url = match &db {
+        Some(db) => db.url().to_owned(),
+        None => format!("sqlite://{}", dir.path().join("demo.db").display()),
+    };
+    let args = [
+        &["demo", "--database-url", url.as_str(), "--cancel", "2"],
+        &["--pipelines", "8", "--workers", "3"][..],
+    ]
+    .concat();
+    let summary = succeeded(&te(dir.path(), &args));
+    assert!(summary.contains("all invariants hold"), "{summary}");
+    let cancelled = result(&summary, "pipelines cancelled mid-run");
+    assert!(
+        cancelled.starts_with("2 (2 asked, 2 ended cancelled)"),
+        "{summary}"
+    );
+    for check in [
+        "cancelled pipelines: unstarted tasks skipped",
+        "cancelled pipelines: no task claimed after the cancel",
+    ] {
+        assert!(result(&summary, check).starts_with("ok"), "{summary}");
+    }
+    assert_eq!(result(&summary, "tasks not finished"), "0");
+}

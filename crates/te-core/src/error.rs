@@ -6,7 +6,7 @@ use std::time::Duration;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use uuid::Uuid;
 
-use crate::models::TaskStatus;
+use crate::models::{PipelineStatus, TaskStatus};
 
 /// Error of the pool that hands out connections: a timeout waiting for a
 /// connection, a connection that could not be made, or a closed pool.
@@ -17,7 +17,8 @@ pub type PoolError = deadpool::managed::PoolError<diesel::ConnectionError>;
 /// Each variant keeps its cause: pool failures ([`DalError::Pool`]), failures
 /// to connect ([`DalError::Connection`]) and failures of a query
 /// ([`DalError::Database`]) stay distinct, and a refused operation
-/// ([`DalError::IllegalTransition`], [`DalError::InvalidInput`],
+/// ([`DalError::IllegalTransition`], [`DalError::IllegalPipelineTransition`],
+/// [`DalError::InvalidInput`],
 /// [`DalError::Conflict`], [`DalError::NotFound`]) never wrote anything.
 /// Neither did a call that gave up waiting ([`DalError::Timeout`]) or found
 /// the database unusable ([`DalError::NotMigrated`],
@@ -55,6 +56,20 @@ pub enum DalError {
         from: TaskStatus,
         /// The status the transition would have set.
         to: TaskStatus,
+    },
+
+    /// The pipeline execution is not in a status the requested change may
+    /// start from (e.g. cancelling a `Completed` pipeline). Nothing was
+    /// written.
+    #[error("illegal transition of pipeline execution {pipeline_id}: {from} -> {to}")]
+    IllegalPipelineTransition {
+        /// The pipeline execution whose change was refused.
+        pipeline_id: Uuid,
+        /// Its status when the change was attempted.
+        from: PipelineStatus,
+        /// The status the change would have set (its current status for a
+        /// pause or resume, which keep the status).
+        to: PipelineStatus,
     },
 
     /// The runner no longer holds the claim on this task.

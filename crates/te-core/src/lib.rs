@@ -29,8 +29,8 @@ pub use connection::{AnyConnection, MultiBackend};
 pub use dal::TaskExecutionDal;
 pub use error::{DalError, Interruption, PoolError};
 pub use models::{
-    ClaimResult, EventType, ExecutionEvent, HeartbeatResult, NewPipelineExecution,
-    NewTaskExecution, ParseEnumError, PipelineExecution, PipelineStatus, RetryStats,
+    CancelOutcome, ClaimResult, EventType, ExecutionEvent, HeartbeatResult, NewPipelineExecution,
+    NewTaskExecution, ParseEnumError, PipelineExecution, PipelineStatus, PruneOutcome, RetryStats,
     RunnerClaimResult, StaleClaim, SubStatus, TaskExecution, TaskExecutionMetadata, TaskStatus,
 };
 pub use pool::{ConnectionManager, Pool};

@@ -47,6 +47,10 @@ diesel::table! {
         created_at -> UtcTimestamp,
         /// When the row was written last.
         updated_at -> UtcTimestamp,
+        /// While true, none of its tasks is claimed.
+        paused -> Bool,
+        /// The final context, if one was stored.
+        final_context_id -> Nullable<DbUuid>,
     }
 }
 
@@ -96,6 +100,8 @@ diesel::table! {
         created_at -> UtcTimestamp,
         /// When the row was written last.
         updated_at -> UtcTimestamp,
+        /// Claim order: higher first.
+        priority -> Integer,
     }
 }
 

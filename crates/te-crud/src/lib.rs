@@ -1,18 +1,21 @@
 //! Create, read, list and update of task and pipeline executions for the
-//! task-execution DAL, as the [`TaskCrud`] trait on [`TaskExecutionDal`].
+//! task-execution DAL, a pipeline's final context, and the pruning of
+//! finished pipelines, as the [`TaskCrud`] trait on [`TaskExecutionDal`].
 
 mod pipeline;
+mod prune;
 mod task;
 mod update;
 
 use std::collections::BTreeSet;
 use std::future::Future;
 
-use te_core::toolkit::now;
-use te_core::toolkit::validate;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use te_core::toolkit::{now, validate};
 use te_core::{
     DalError, NewPipelineExecution, NewTaskExecution, PipelineExecution, PipelineStatus,
-    TaskExecution, TaskExecutionDal,
+    PruneOutcome, TaskExecution, TaskExecutionDal,
 };
 use uuid::Uuid;
 
@@ -52,8 +55,9 @@ pub trait TaskCrud: sealed::Sealed {
     /// row. A terminal status (`Completed`, `Failed`, `Cancelled`) stamps
     /// `completed_at`; `error_details` replaces the stored one (`None`
     /// clears it). A pipeline execution that already reached a terminal
-    /// status keeps it: changing it is [`DalError::InvalidInput`] and writes
-    /// nothing. [`DalError::NotFound`] if absent.
+    /// status keeps it: changing it is
+    /// [`DalError::IllegalPipelineTransition`] and writes nothing.
+    /// [`DalError::NotFound`] if absent.
     fn update_pipeline_status(
         &self,
         pipeline_id: Uuid,
@@ -99,6 +103,37 @@ pub trait TaskCrud: sealed::Sealed {
         task_id: Uuid,
         update: TaskUpdate,
     ) -> impl Future<Output = Result<TaskExecution, DalError>> + Send;
+
+    /// Stores `value` (a JSON object; `{}` is stored like any other) as the
+    /// final context of `pipeline_id` and returns the stored context's id,
+    /// with a `PipelineFinalContextSet` event, in one transaction. Setting it
+    /// again replaces it (the earlier context row is deleted). Any status is
+    /// accepted. Not an object: [`DalError::InvalidInput`]; unknown pipeline
+    /// execution: [`DalError::NotFound`]; nothing is written then.
+    fn set_pipeline_final_context(
+        &self,
+        pipeline_id: Uuid,
+        value: &Value,
+    ) -> impl Future<Output = Result<Uuid, DalError>> + Send;
+
+    /// Deletes terminal pipeline executions (`Completed`, `Failed`,
+    /// `Cancelled`) whose `completed_at` is before `finished_before`, with
+    /// their tasks, the tasks' metadata, the pipeline's initial and final
+    /// contexts, the tasks' output contexts and every audit event of the
+    /// pipeline, and returns how many rows of each were deleted.
+    ///
+    /// Works in transactions of at most `batch_size` pipelines (and at most
+    /// 1,000), one after another until none is left, so claims and other
+    /// writes keep flowing in between. Never touches a pipeline that is not
+    /// terminal, nor a terminal one with a task still `Running` (such as a
+    /// cancelled pipeline whose runners have not finished): it is pruned once
+    /// they finish. `batch_size` 0, or an instant outside the years 1 to
+    /// 9999 (what both backends store alike), is [`DalError::InvalidInput`].
+    fn prune_pipelines(
+        &self,
+        finished_before: DateTime<Utc>,
+        batch_size: usize,
+    ) -> impl Future<Output = Result<PruneOutcome, DalError>> + Send;
 }
 
 impl TaskCrud for TaskExecutionDal {
@@ -208,5 +243,39 @@ impl TaskCrud for TaskExecutionDal {
         }
         self.write(move |conn| update::apply(conn, task_id, update))
             .await
+    }
+
+    #[tracing::instrument(skip(self, value), fields(%pipeline_id))]
+    async fn set_pipeline_final_context(
+        &self,
+        pipeline_id: Uuid,
+        value: &Value,
+    ) -> Result<Uuid, DalError> {
+        validate::json_object("value", value)?;
+        let value = value.clone();
+        self.write(move |conn| pipeline::set_final_context(conn, pipeline_id, &value))
+            .await
+    }
+
+    #[tracing::instrument(skip(self), fields(%finished_before, batch_size))]
+    async fn prune_pipelines(
+        &self,
+        finished_before: DateTime<Utc>,
+        batch_size: usize,
+    ) -> Result<PruneOutcome, DalError> {
+        if batch_size == 0 {
+            return Err(DalError::invalid("batch_size", "must be at least 1"));
+        }
+        prune::check_instant(finished_before)?;
+        let mut total = PruneOutcome::default();
+        loop {
+            let batch = self
+                .write(move |conn| prune::prune_batch(conn, finished_before, batch_size))
+                .await?;
+            if batch.pipelines == 0 {
+                return Ok(total);
+            }
+            total.add(batch);
+        }
     }
 }

@@ -2,8 +2,8 @@
 
 use diesel::prelude::*;
 use serde_json::json;
-use te_core::schema::pipeline_executions;
-use te_core::toolkit::{NewEvent, bind, now, record_event, store_context};
+use te_core::schema::{contexts, pipeline_executions};
+use te_core::toolkit::{NewEvent, bind, insert_context, now, record_event, store_context};
 use te_core::{
     AnyConnection, DalError, EventType, NewPipelineExecution, PipelineExecution, PipelineStatus,
 };
@@ -52,7 +52,7 @@ pub(crate) fn get(
 /// status is terminal (and cleared otherwise), `error_details` is replaced,
 /// `updated_at` bumped, and a `PipelineStatusChanged` event written with the
 /// old and new status. Leaving a terminal status is refused with
-/// [`DalError::InvalidInput`] naming `status`. Call inside a write transaction.
+/// [`DalError::IllegalPipelineTransition`]. Call inside a write transaction.
 pub(crate) fn set_status(
     conn: &mut AnyConnection,
     pipeline_id: Uuid,
@@ -61,13 +61,11 @@ pub(crate) fn set_status(
 ) -> Result<PipelineExecution, DalError> {
     let current = get(conn, pipeline_id)?;
     if current.status.is_terminal() && current.status != status {
-        return Err(DalError::invalid(
-            "status",
-            format!(
-                "pipeline execution {pipeline_id} is already {} and cannot become {status}",
-                current.status
-            ),
-        ));
+        return Err(DalError::IllegalPipelineTransition {
+            pipeline_id,
+            from: current.status,
+            to: status,
+        });
     }
     let now = now();
     let completed_at = status.is_terminal().then_some(now);
@@ -97,4 +95,33 @@ pub(crate) fn set_status(
             .data(json!({ "from": current.status, "to": status })),
     )?;
     get(conn, pipeline_id)
+}
+
+/// Stores `value` as the final context of `pipeline_id` (replacing and
+/// deleting any earlier one) with a `PipelineFinalContextSet` event; returns
+/// the new context's id. Call inside a write transaction, after checking
+/// that `value` is a JSON object.
+pub(crate) fn set_final_context(
+    conn: &mut AnyConnection,
+    pipeline_id: Uuid,
+    value: &serde_json::Value,
+) -> Result<Uuid, DalError> {
+    let previous = get(conn, pipeline_id)?.final_context_id;
+    let now = now();
+    let context_id = insert_context(conn, value, now)?;
+    diesel::update(pipeline_executions::table.find(bind::id(pipeline_id)))
+        .set((
+            pipeline_executions::final_context_id.eq(bind::opt_id(Some(context_id))),
+            pipeline_executions::updated_at.eq(bind::ts(now)),
+        ))
+        .execute(conn)?;
+    if let Some(previous) = previous {
+        diesel::delete(contexts::table.find(bind::id(previous))).execute(conn)?;
+    }
+    record_event(
+        conn,
+        NewEvent::pipeline(pipeline_id, EventType::PipelineFinalContextSet, now)
+            .data(json!({ "context_id": context_id, "replaced": previous })),
+    )?;
+    Ok(context_id)
 }

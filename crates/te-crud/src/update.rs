@@ -1,4 +1,4 @@
-//! `TaskUpdate`: changing a task execution's attempts, trigger rules or configuration.
+//! `TaskUpdate`: changing a task execution's attempts, trigger rules, configuration or priority.
 
 use diesel::prelude::*;
 use serde_json::{Value, json};
@@ -24,6 +24,8 @@ pub struct TaskUpdate {
     pub trigger_rules: Option<Value>,
     /// New configuration: a JSON object, within the limits of [`validate::json`].
     pub task_configuration: Option<Value>,
+    /// New claim priority (any value; higher is claimed first).
+    pub priority: Option<i32>,
 }
 
 impl TaskUpdate {
@@ -50,6 +52,7 @@ impl TaskUpdate {
             ("max_attempts", self.max_attempts.is_some()),
             ("trigger_rules", self.trigger_rules.is_some()),
             ("task_configuration", self.task_configuration.is_some()),
+            ("priority", self.priority.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
@@ -77,6 +80,7 @@ pub(crate) fn apply(
             update
                 .task_configuration
                 .map(|v| task_executions::task_configuration.eq(bind::json(v))),
+            update.priority.map(|p| task_executions::priority.eq(p)),
             task_executions::updated_at.eq(bind::ts(now)),
         ))
         .execute(conn)?;

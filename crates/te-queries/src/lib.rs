@@ -7,6 +7,7 @@
 //! writes nothing.
 
 mod filter;
+mod pipeline_filter;
 #[doc(hidden)]
 pub mod queries;
 
@@ -14,10 +15,14 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use te_core::toolkit::validate;
-use te_core::{DalError, ExecutionEvent, RetryStats, TaskExecution, TaskExecutionDal, TaskStatus};
+use te_core::{
+    DalError, ExecutionEvent, PipelineExecution, RetryStats, TaskExecution, TaskExecutionDal,
+    TaskStatus,
+};
 use uuid::Uuid;
 
 pub use filter::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, TaskFilter};
+pub use pipeline_filter::{DEFAULT_PIPELINE_PAGE_SIZE, MAX_PIPELINE_PAGE_SIZE, PipelineFilter};
 
 mod sealed {
     /// Keeps [`super::TaskQueries`] implemented by `TaskExecutionDal` only, so
@@ -143,6 +148,22 @@ pub trait TaskQueries: sealed::Sealed {
         &self,
         pipeline_id: Uuid,
     ) -> impl Future<Output = Result<Vec<ExecutionEvent>, DalError>> + Send;
+
+    /// One page of the pipeline executions `filter` selects, ordered by
+    /// `(created_at, id)`, with keyset pagination (see [`PipelineFilter`]).
+    /// A negative limit, a limit above [`MAX_PIPELINE_PAGE_SIZE`] or an empty
+    /// `pipeline_name` is [`DalError::InvalidInput`]; an `after` naming no
+    /// pipeline execution is [`DalError::NotFound`].
+    fn list_pipelines(
+        &self,
+        filter: PipelineFilter,
+    ) -> impl Future<Output = Result<Vec<PipelineExecution>, DalError>> + Send;
+
+    /// Every pipeline execution that is not terminal (`Pending` or
+    /// `Running`, paused or not), ordered like `list_pipelines`.
+    fn get_active_pipelines(
+        &self,
+    ) -> impl Future<Output = Result<Vec<PipelineExecution>, DalError>> + Send;
 }
 
 impl TaskQueries for TaskExecutionDal {
@@ -270,5 +291,20 @@ impl TaskQueries for TaskExecutionDal {
     ) -> Result<Vec<ExecutionEvent>, DalError> {
         self.run(move |conn| queries::events_for_pipeline(conn, pipeline_id))
             .await
+    }
+
+    #[tracing::instrument(skip(self, filter), fields(after = ?filter.after))]
+    async fn list_pipelines(
+        &self,
+        filter: PipelineFilter,
+    ) -> Result<Vec<PipelineExecution>, DalError> {
+        filter.validate()?;
+        self.run(move |conn| queries::list_pipelines(conn, &filter))
+            .await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn get_active_pipelines(&self) -> Result<Vec<PipelineExecution>, DalError> {
+        self.run(queries::active_pipelines).await
     }
 }

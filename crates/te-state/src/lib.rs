@@ -1,6 +1,6 @@
-//! Every status transition of a task execution, each with its audit event in
-//! one transaction, as the [`TaskTransitions`] trait on
-//! [`TaskExecutionDal`].
+//! Every status transition of a task execution, and the cancel, pause and
+//! resume of a pipeline execution, each with its audit event(s) in one
+//! transaction, as the [`TaskTransitions`] trait on [`TaskExecutionDal`].
 //!
 //! Each transition is one compare-and-set `UPDATE` whose `WHERE` names the
 //! statuses it may start from (and, for a runner-guarded call, the runner that
@@ -13,12 +13,13 @@
 //! `Skipped`) also clears the claim (`claimed_by`, `heartbeat_at`), so a
 //! finished task never shows up as a stale claim.
 
+mod pipeline;
 mod transitions;
 
 use std::future::Future;
 
 use te_core::toolkit::validate;
-use te_core::{DalError, SubStatus, TaskExecutionDal};
+use te_core::{CancelOutcome, DalError, SubStatus, TaskExecutionDal};
 use uuid::Uuid;
 
 mod sealed {
@@ -137,6 +138,48 @@ pub trait TaskTransitions: sealed::Sealed {
         &self,
         task_id: Uuid,
     ) -> impl Future<Output = Result<(), DalError>> + Send;
+
+    /// Cancels pipeline execution `pipeline_id`, in one transaction: it
+    /// becomes `Cancelled` (final; `completed_at` set) with a
+    /// `PipelineStatusChanged` event, and each of its `NotStarted` or `Ready`
+    /// tasks becomes `Skipped` with `reason` in `error_details` and a
+    /// `TaskSkipped` event. None of its tasks is claimed once the cancel has
+    /// committed. `Running` tasks are left to their runners, who learn of the
+    /// cancel from `heartbeat` ([`te_core::HeartbeatResult::Cancelled`]) and
+    /// still record their outcome.
+    ///
+    /// Returns how many tasks were skipped and how many are still running.
+    /// Cancelling a cancelled pipeline skips what is left to skip (normally
+    /// nothing: `skipped: 0`, no event). A `Completed` or `Failed` pipeline is
+    /// [`DalError::IllegalPipelineTransition`], an unknown one
+    /// [`DalError::NotFound`]; nothing is written then.
+    fn cancel_pipeline(
+        &self,
+        pipeline_id: Uuid,
+        reason: &str,
+    ) -> impl Future<Output = Result<CancelOutcome, DalError>> + Send;
+
+    /// Pauses pipeline execution `pipeline_id`: none of its tasks is claimed
+    /// (plain or runner claims) by a claim that starts after the pause has
+    /// committed, until it is resumed; running tasks finish normally. Writes
+    /// a `PipelinePaused` event; pausing a paused pipeline does nothing (no
+    /// event). A terminal pipeline is [`DalError::IllegalPipelineTransition`],
+    /// an unknown one [`DalError::NotFound`].
+    fn pause_pipeline(
+        &self,
+        pipeline_id: Uuid,
+    ) -> impl Future<Output = Result<(), DalError>> + Send;
+
+    /// Resumes a paused pipeline execution: its ready tasks are claimable
+    /// again, in their original order. Writes a `PipelineResumed` event;
+    /// resuming a pipeline that is not paused does nothing (no event). A
+    /// paused pipeline that has meanwhile become terminal is
+    /// [`DalError::IllegalPipelineTransition`], an unknown one
+    /// [`DalError::NotFound`].
+    fn resume_pipeline(
+        &self,
+        pipeline_id: Uuid,
+    ) -> impl Future<Output = Result<(), DalError>> + Send;
 }
 
 impl TaskTransitions for TaskExecutionDal {
@@ -225,6 +268,29 @@ impl TaskTransitions for TaskExecutionDal {
     #[tracing::instrument(skip(self), fields(%task_id), err(level = "debug"))]
     async fn reset_task_for_recovery(&self, task_id: Uuid) -> Result<(), DalError> {
         self.write_statement(move |conn| transitions::reset_task_for_recovery(conn, task_id))
+            .await
+    }
+
+    #[tracing::instrument(skip(self, reason), fields(%pipeline_id), err(level = "debug"))]
+    async fn cancel_pipeline(
+        &self,
+        pipeline_id: Uuid,
+        reason: &str,
+    ) -> Result<CancelOutcome, DalError> {
+        let reason = reason.to_owned();
+        self.write(move |conn| pipeline::cancel(conn, pipeline_id, &reason))
+            .await
+    }
+
+    #[tracing::instrument(skip(self), fields(%pipeline_id), err(level = "debug"))]
+    async fn pause_pipeline(&self, pipeline_id: Uuid) -> Result<(), DalError> {
+        self.write(move |conn| pipeline::set_paused(conn, pipeline_id, true))
+            .await
+    }
+
+    #[tracing::instrument(skip(self), fields(%pipeline_id), err(level = "debug"))]
+    async fn resume_pipeline(&self, pipeline_id: Uuid) -> Result<(), DalError> {
+        self.write(move |conn| pipeline::set_paused(conn, pipeline_id, false))
             .await
     }
 }

@@ -3,6 +3,7 @@
 //! and recovery resets or abandons their claims, then checks invariants
 //! against the database and prints a summary.
 
+mod cancel;
 mod monitor;
 mod recovery;
 mod scheduler;
@@ -82,7 +83,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), CliError> {
     let shared = Arc::new(Shared::new(dal, workload, settings, pipelines, tasks));
     let bar = progress_bar(shared.tasks.len() as u64);
     let running = Instant::now();
-    let end = supervise(&shared, args.timeout, &bar).await;
+    let end = supervise(&shared, args.timeout, args.cancel as usize, &bar).await;
     let ran_for = running.elapsed();
     bar.finish_and_clear();
     let end = end?;
@@ -143,9 +144,12 @@ async fn create(
 async fn supervise(
     shared: &Arc<Shared>,
     timeout: Duration,
+    cancel: usize,
     bar: &ProgressBar,
 ) -> Result<End, CliError> {
     let mut scheduler = tokio::spawn(scheduler::run(Arc::clone(shared)));
+    let mut canceller = tokio::spawn(cancel::run(Arc::clone(shared), cancel));
+    let mut cancelling = true;
     let mut recovery = tokio::spawn(recovery::run(Arc::clone(shared)));
     let mut workers = JoinSet::new();
     for i in 0..shared.settings.workers {
@@ -179,6 +183,12 @@ async fn supervise(
                 Ok(Exit::Stopped) => {}
                 Err(err) => break Err(err),
             },
+            joined = &mut canceller, if cancelling => {
+                cancelling = false;
+                if let Err(err) = flatten("the canceller", joined) {
+                    break Err(err);
+                }
+            }
             () = &mut deadline => break Ok(End::Deadline),
             _ = ticks.tick() => show_progress(shared, bar),
         }
@@ -191,6 +201,7 @@ async fn supervise(
     workers.abort_all();
     scheduler.abort();
     recovery.abort();
+    canceller.abort();
     end
 }
 
@@ -264,6 +275,20 @@ fn summarize(
             findings.completed_pipelines, findings.failed_pipelines
         ),
     );
+    if args.cancel > 0 {
+        let cancelled = shared.cancelled();
+        let running: usize = cancelled.values().map(|c| c.running).sum();
+        s.result(
+            "pipelines cancelled mid-run",
+            format!(
+                "{} ({} asked, {} ended cancelled); {} tasks skipped, {running} running ones left to finish",
+                cancelled.len(),
+                args.cancel,
+                findings.cancelled_pipelines,
+                findings.skipped_by_cancel
+            ),
+        );
+    }
     s.result("tasks completed", status(TaskStatus::Completed).to_string());
     s.result("tasks failed", status(TaskStatus::Failed).to_string());
     s.result("tasks skipped", status(TaskStatus::Skipped).to_string());

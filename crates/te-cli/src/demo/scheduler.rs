@@ -174,6 +174,9 @@ pub(crate) async fn run(shared: Arc<Shared>) -> Result<(), CliError> {
 /// Reads one pipeline, applies its actions; true when the pipeline ended.
 async fn step(shared: &Shared, pipeline_id: Uuid) -> Result<bool, CliError> {
     let tasks = shared.dal.get_all_tasks_for_pipeline(pipeline_id).await?;
+    if shared.is_cancelled(pipeline_id) {
+        return step_cancelled(shared, pipeline_id, &tasks).await;
+    }
     let (actions, outcome) = plan(&tasks);
     let mut promoted = 0;
     for action in actions {
@@ -206,16 +209,52 @@ async fn step(shared: &Shared, pipeline_id: Uuid) -> Result<bool, CliError> {
                     PipelineStatus::Failed,
                     Some("a task failed for good; its dependents were skipped"),
                 ),
+                PipelineOutcome::Cancelled => unreachable!("plan never cancels"),
             };
-            shared
+            match shared
                 .dal
                 .update_pipeline_status(pipeline_id, status, error)
-                .await?;
+                .await
+            {
+                Ok(_) => {}
+                // Cancelled meanwhile: the next round handles it as such.
+                Err(DalError::IllegalPipelineTransition { .. }) => {
+                    shared.touch(pipeline_id);
+                    return Ok(false);
+                }
+                Err(err) => return Err(err.into()),
+            }
             shared.set_outcome(pipeline_id, outcome);
             Ok(true)
         }
         None => Ok(false),
     }
+}
+
+/// A cancelled pipeline: nothing is made ready. A task that became `Ready`
+/// again after the cancel (recovery reset it) is skipped by cancelling once
+/// more; the pipeline has ended once every task is finished.
+async fn step_cancelled(
+    shared: &Shared,
+    pipeline_id: Uuid,
+    tasks: &[TaskExecution],
+) -> Result<bool, CliError> {
+    if tasks
+        .iter()
+        .any(|t| matches!(t.status, TaskStatus::NotStarted | TaskStatus::Ready))
+    {
+        shared
+            .dal
+            .cancel_pipeline(pipeline_id, super::cancel::REASON)
+            .await?;
+        shared.touch(pipeline_id);
+        return Ok(false);
+    }
+    if tasks.iter().all(|t| t.status.is_terminal()) {
+        shared.set_outcome(pipeline_id, PipelineOutcome::Cancelled);
+        return Ok(true);
+    }
+    Ok(false)
 }
 
 #[cfg(test)]

@@ -41,6 +41,17 @@ pub(crate) enum PipelineOutcome {
     Completed,
     /// A task failed for good (its dependents were skipped).
     Failed,
+    /// The demo cancelled it mid-run; its running tasks have ended.
+    Cancelled,
+}
+
+/// What cancelling one pipeline execution did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cancellation {
+    /// Tasks skipped by the cancel.
+    pub(crate) skipped: usize,
+    /// Tasks still running when it committed.
+    pub(crate) running: usize,
 }
 
 /// State shared by every part of one demo run.
@@ -63,6 +74,7 @@ pub(crate) struct Shared {
     pub(crate) wake_workers: Notify,
     dirty: Mutex<BTreeSet<Uuid>>,
     outcomes: Mutex<BTreeMap<Uuid, PipelineOutcome>>,
+    cancelled: Mutex<BTreeMap<Uuid, Cancellation>>,
     stop: AtomicBool,
 }
 
@@ -86,6 +98,7 @@ impl Shared {
             wake_workers: Notify::new(),
             dirty: Mutex::new(BTreeSet::new()),
             outcomes: Mutex::new(BTreeMap::new()),
+            cancelled: Mutex::new(BTreeMap::new()),
             stop: AtomicBool::new(false),
         }
     }
@@ -138,6 +151,22 @@ impl Shared {
     /// How each finished pipeline execution ended.
     pub(crate) fn outcomes(&self) -> BTreeMap<Uuid, PipelineOutcome> {
         lock(&self.outcomes).clone()
+    }
+
+    /// Records that the demo cancelled `pipeline_id`, and wakes the scheduler.
+    pub(crate) fn set_cancelled(&self, pipeline_id: Uuid, cancellation: Cancellation) {
+        lock(&self.cancelled).insert(pipeline_id, cancellation);
+        self.touch(pipeline_id);
+    }
+
+    /// True when the demo cancelled `pipeline_id`.
+    pub(crate) fn is_cancelled(&self, pipeline_id: Uuid) -> bool {
+        lock(&self.cancelled).contains_key(&pipeline_id)
+    }
+
+    /// Every pipeline execution the demo cancelled, with what the cancel did.
+    pub(crate) fn cancelled(&self) -> BTreeMap<Uuid, Cancellation> {
+        lock(&self.cancelled).clone()
     }
 
     /// Asks every loop to stop.

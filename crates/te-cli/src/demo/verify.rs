@@ -19,6 +19,10 @@ pub(crate) struct Findings {
     pub(crate) completed_pipelines: u64,
     /// Pipelines that failed.
     pub(crate) failed_pipelines: u64,
+    /// Pipelines the demo cancelled that ended cancelled.
+    pub(crate) cancelled_pipelines: u64,
+    /// Tasks of cancelled pipelines that the cancel skipped.
+    pub(crate) skipped_by_cancel: u64,
     /// Retries the database counts (attempts beyond the first).
     pub(crate) db_retries: i64,
     /// The invariants.
@@ -34,7 +38,10 @@ pub(crate) async fn verify(shared: &Shared) -> Result<Findings, CliError> {
     let ids: Vec<_> = shared.pipelines.keys().copied().collect();
     let statuses = dal.get_all_task_statuses_for_pipelines(ids.clone()).await?;
     let outcomes = shared.outcomes();
+    let cancelled = shared.cancelled();
     let mut f = Findings::default();
+    let mut claimed_after_cancel = 0u64;
+    let mut unstarted_not_skipped = 0u64;
     let mut non_terminal = 0u64;
     let mut missing_outputs = 0u64;
     let mut inconsistent = 0u64;
@@ -83,6 +90,36 @@ pub(crate) async fn verify(shared: &Shared) -> Result<Findings, CliError> {
             }
         }
         f.db_retries += dal.get_retry_stats(*pipeline_id).await?.total_retries;
+        if cancelled.contains_key(pipeline_id) {
+            let stored = dal.get_pipeline_execution(*pipeline_id).await?.status;
+            let (skipped, claimed_late, not_skipped) =
+                check_cancelled(dal, *pipeline_id, &tasks).await?;
+            f.skipped_by_cancel += skipped;
+            claimed_after_cancel += claimed_late;
+            unstarted_not_skipped += not_skipped;
+            if claimed_late > 0 {
+                f.problems.push(format!(
+                    "{claimed_late} tasks of cancelled pipeline {index} were claimed after the cancel"
+                ));
+            }
+            if not_skipped > 0 {
+                f.problems.push(format!(
+                    "{not_skipped} unstarted tasks of cancelled pipeline {index} were not skipped"
+                ));
+            }
+            match (stored, outcomes.get(pipeline_id)) {
+                (PipelineStatus::Cancelled, Some(PipelineOutcome::Cancelled)) => {
+                    f.cancelled_pipelines += 1;
+                }
+                (stored, outcome) => {
+                    inconsistent += 1;
+                    f.problems.push(format!(
+                        "cancelled pipeline {index} is stored as {stored}, judged {outcome:?}"
+                    ));
+                }
+            }
+            continue;
+        }
         let all_completed = tasks.values().all(|s| *s == TaskStatus::Completed);
         let stored = dal.get_pipeline_execution(*pipeline_id).await?.status;
         let expected = if all_completed {
@@ -152,11 +189,73 @@ pub(crate) async fn verify(shared: &Shared) -> Result<Findings, CliError> {
         "every pipeline ended, and is stored, as its tasks say",
         inconsistent == 0,
         format!(
-            "{} completed, {} failed, {inconsistent} unfinished or inconsistent",
-            f.completed_pipelines, f.failed_pipelines
+            "{} completed, {} failed, {} cancelled, {inconsistent} unfinished or inconsistent",
+            f.completed_pipelines, f.failed_pipelines, f.cancelled_pipelines
         ),
     ));
+    if !cancelled.is_empty() {
+        f.checks.push(Check::new(
+            "cancelled pipelines: unstarted tasks skipped",
+            unstarted_not_skipped == 0,
+            format!(
+                "{} pipelines cancelled, {} tasks skipped by the cancel, {unstarted_not_skipped} never started yet not skipped",
+                cancelled.len(),
+                f.skipped_by_cancel
+            ),
+        ));
+        f.checks.push(Check::new(
+            "cancelled pipelines: no task claimed after the cancel",
+            claimed_after_cancel == 0,
+            format!("{claimed_after_cancel} claims after a cancel"),
+        ));
+    }
     f.problems.extend(shared.monitor.messages());
     f.problems.truncate(20);
     Ok(f)
+}
+
+/// Checks a cancelled pipeline against its audit log: returns how many of
+/// its tasks the cancel skipped, how many were claimed after the cancel
+/// (`TaskClaimed` after its `PipelineStatusChanged` to `Cancelled`), and how
+/// many were never claimed before the cancel yet are not `Skipped`.
+async fn check_cancelled(
+    dal: &TaskExecutionDal,
+    pipeline_id: uuid::Uuid,
+    tasks: &std::collections::HashMap<String, TaskStatus>,
+) -> Result<(u64, u64, u64), CliError> {
+    let events = dal.get_events_for_pipeline(pipeline_id).await?;
+    let cancel_at = events
+        .iter()
+        .find(|e| {
+            e.event_type == EventType::PipelineStatusChanged
+                && e.event_data
+                    .as_ref()
+                    .is_some_and(|d| d["to"] == PipelineStatus::Cancelled.as_str())
+        })
+        .map_or(i64::MAX, |e| e.sequence);
+    let skipped = events
+        .iter()
+        .filter(|e| {
+            e.event_type == EventType::TaskSkipped
+                && e.event_data
+                    .as_ref()
+                    .is_some_and(|d| d["reason"] == super::cancel::REASON)
+        })
+        .count() as u64;
+    let claimed_late = events
+        .iter()
+        .filter(|e| e.event_type == EventType::TaskClaimed && e.sequence > cancel_at)
+        .count() as u64;
+    let claimed_before: std::collections::HashSet<uuid::Uuid> = events
+        .iter()
+        .filter(|e| e.event_type == EventType::TaskClaimed && e.sequence < cancel_at)
+        .filter_map(|e| e.task_execution_id)
+        .collect();
+    let rows = dal.get_all_tasks_for_pipeline(pipeline_id).await?;
+    let not_skipped = rows
+        .iter()
+        .filter(|t| !claimed_before.contains(&t.id) && t.status != TaskStatus::Skipped)
+        .count() as u64;
+    debug_assert_eq!(rows.len(), tasks.len());
+    Ok((skipped, claimed_late, not_skipped))
 }

@@ -199,9 +199,15 @@ async fn attempt(
             let delay = BACKOFF * 2u32.pow((claim.attempt - 1).clamp(0, 10) as u32);
             let retry_at = chrono::Utc::now()
                 + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
-            dal.schedule_retry(claim.id, retry_at, claim.attempt + 1)
-                .await?;
-            bump(&counters.retries);
+            match dal
+                .schedule_retry(claim.id, retry_at, claim.attempt + 1)
+                .await
+            {
+                Ok(()) => bump(&counters.retries),
+                // The pipeline was cancelled: no retry, the failure stands.
+                Err(DalError::IllegalPipelineTransition { .. }) => {}
+                Err(err) => return Err(err.into()),
+            }
         } else {
             bump(&counters.failed_for_good);
         }

@@ -10,6 +10,9 @@ mod task;
 pub use event::{ExecutionEvent, NewEvent};
 pub use metadata::TaskExecutionMetadata;
 pub use pipeline::{NewPipelineExecution, PipelineExecution};
-pub use results::{ClaimResult, HeartbeatResult, RetryStats, RunnerClaimResult, StaleClaim};
+pub use results::{
+    CancelOutcome, ClaimResult, HeartbeatResult, PruneOutcome, RetryStats, RunnerClaimResult,
+    StaleClaim,
+};
 pub use status::{EventType, ParseEnumError, PipelineStatus, SubStatus, TaskStatus};
 pub use task::{NewTaskExecution, TaskExecution};

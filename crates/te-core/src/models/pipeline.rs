@@ -47,6 +47,17 @@ pub struct PipelineExecution {
     /// When the row was last changed.
     #[diesel(serialize_as = TsParam)]
     pub updated_at: DateTime<Utc>,
+    /// While true, none of its tasks is claimed (`pause_pipeline`).
+    pub paused: bool,
+    /// The final context (`set_pipeline_final_context`), if one was stored.
+    #[diesel(serialize_as = OptIdParam)]
+    pub final_context_id: Option<Uuid>,
+}
+
+impl PipelineExecution {
+    /// Bound parameters one row takes in a multi-row insert (one per column).
+    #[doc(hidden)]
+    pub const BINDS_PER_ROW: usize = 14;
 }
 
 /// A pipeline execution to create.
@@ -100,6 +111,8 @@ impl NewPipelineExecution {
             last_recovery_at: None,
             created_at: now,
             updated_at: now,
+            paused: false,
+            final_context_id: None,
         }
     }
 

@@ -32,6 +32,10 @@ pub enum HeartbeatResult {
     Ok,
     /// The runner no longer holds the claim: stop working on the task.
     ClaimLost,
+    /// The claim is still held (and its heartbeat refreshed), but the task's
+    /// pipeline was cancelled: the runner should stop. Its guarded
+    /// `mark_completed` / `mark_failed` still record the outcome.
+    Cancelled,
 }
 
 /// A claim whose holder stopped sending heartbeats.
@@ -58,4 +62,36 @@ pub struct RetryStats {
     pub max_attempts_used: i32,
     /// Failed tasks that used every allowed attempt.
     pub tasks_exhausted_retries: i64,
+}
+
+/// What `cancel_pipeline` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct CancelOutcome {
+    /// Tasks moved from `NotStarted` or `Ready` to `Skipped` by this call.
+    pub skipped: usize,
+    /// Tasks of the pipeline still `Running`: left to their runners.
+    pub running: usize,
+}
+
+/// What `prune_pipelines` deleted, counted per table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct PruneOutcome {
+    /// Pipeline executions deleted.
+    pub pipelines: usize,
+    /// Task executions deleted (their metadata rows with them).
+    pub tasks: usize,
+    /// Context documents deleted (initial, final and task output contexts).
+    pub contexts: usize,
+    /// Audit events deleted.
+    pub events: usize,
+}
+
+impl PruneOutcome {
+    /// Adds the counts of `other` to these.
+    pub fn add(&mut self, other: PruneOutcome) {
+        self.pipelines += other.pipelines;
+        self.tasks += other.tasks;
+        self.contexts += other.contexts;
+        self.events += other.events;
+    }
 }

@@ -199,6 +199,12 @@ text_enum! {
         ClaimReleased,
         /// A task's output context was saved.
         ContextSaved,
+        /// A pipeline execution was paused: none of its tasks is claimed.
+        PipelinePaused,
+        /// A paused pipeline execution was resumed.
+        PipelineResumed,
+        /// A pipeline execution's final context was stored.
+        PipelineFinalContextSet,
     }
 }
 

@@ -68,6 +68,8 @@ pub struct TaskExecution {
     /// When the row was last changed.
     #[diesel(serialize_as = TsParam)]
     pub updated_at: DateTime<Utc>,
+    /// Claim order: claims take the highest priority first, then the oldest.
+    pub priority: i32,
 }
 
 /// A task execution to create. `NewTaskExecution::new` fills the defaults;
@@ -92,12 +94,15 @@ pub struct NewTaskExecution {
     /// Configuration; default `{}`, must be a JSON object within the limits
     /// of [`validate::json`].
     pub task_configuration: Value,
+    /// Claim order; default 0. Claims take the highest priority first, then
+    /// the oldest.
+    pub priority: i32,
 }
 
 impl TaskExecution {
     /// Bound parameters one row takes in a multi-row insert (one per column).
     #[doc(hidden)]
-    pub const BINDS_PER_ROW: usize = 20;
+    pub const BINDS_PER_ROW: usize = 21;
 
     /// The prefix of `error_details` that marks a task abandoned by recovery
     /// (`mark_abandoned`): `ABANDONED: <reason>`.
@@ -132,12 +137,19 @@ impl NewTaskExecution {
             max_attempts: 1,
             trigger_rules: json!({"type": "Always"}),
             task_configuration: json!({}),
+            priority: 0,
         }
     }
 
     /// Sets `max_attempts`.
     pub fn max_attempts(mut self, max_attempts: i32) -> Self {
         self.max_attempts = max_attempts;
+        self
+    }
+
+    /// Sets `priority`.
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
         self
     }
 
@@ -183,6 +195,7 @@ impl NewTaskExecution {
             heartbeat_at: None,
             created_at: now,
             updated_at: now,
+            priority: self.priority,
         }
     }
 }

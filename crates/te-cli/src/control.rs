@@ -1,0 +1,190 @@
+//! `te cancel`, `te pause`, `te resume`, `te pipelines` and `te prune`:
+//! pipeline control, listing and retention from the command line.
+
+use std::collections::VecDeque;
+
+use chrono::Utc;
+use task_execution_dal::prelude::*;
+use uuid::Uuid;
+
+use crate::cli::{CancelArgs, PipelineArgs, PipelinesArgs, PruneArgs};
+use crate::error::CliError;
+use crate::table;
+use crate::{db, output};
+
+/// A not-found pipeline id becomes [`CliError::UnknownPipeline`], a missing
+/// table [`CliError::NotMigrated`].
+fn explain(err: DalError, id: Option<Uuid>, target: &str) -> CliError {
+    match (id, &err) {
+        (Some(id), DalError::NotFound { .. }) => CliError::UnknownPipeline(id),
+        _ => CliError::from_dal(err, target),
+    }
+}
+
+/// Runs `te cancel`.
+pub(crate) async fn cancel(args: CancelArgs) -> Result<(), CliError> {
+    let dal = db::connect_existing(&args.db.database_url).await?;
+    let target = dal.target();
+    let outcome = dal
+        .cancel_pipeline(args.pipeline_id, &args.reason)
+        .await
+        .map_err(|err| explain(err, Some(args.pipeline_id), &target))?;
+    output::print(&format!(
+        "cancelled pipeline {}: {} tasks skipped, {} still running\n",
+        args.pipeline_id, outcome.skipped, outcome.running
+    ))
+}
+
+/// Runs `te pause` (`pause` true) or `te resume`.
+pub(crate) async fn pause(args: PipelineArgs, pause: bool) -> Result<(), CliError> {
+    let dal = db::connect_existing(&args.db.database_url).await?;
+    let target = dal.target();
+    let id = args.pipeline_id;
+    let result = if pause {
+        dal.pause_pipeline(id).await
+    } else {
+        dal.resume_pipeline(id).await
+    };
+    result.map_err(|err| explain(err, Some(id), &target))?;
+    let done = if pause { "paused" } else { "resumed" };
+    output::print(&format!("{done} pipeline {id}\n"))
+}
+
+/// Runs `te pipelines`: the newest `limit` pipeline executions (of the
+/// statuses asked for), newest first, with their task counts by status.
+pub(crate) async fn list(args: PipelinesArgs) -> Result<(), CliError> {
+    let dal = db::connect_existing(&args.db.database_url).await?;
+    let target = dal.target();
+    let text = table(&dal, &args)
+        .await
+        .map_err(|err| explain(err, None, &target))?;
+    output::print(&text)
+}
+
+async fn table(dal: &TaskExecutionDal, args: &PipelinesArgs) -> Result<String, DalError> {
+    // Pages run oldest first; keep the newest `limit`.
+    let limit = args.limit as usize;
+    let mut newest: VecDeque<PipelineExecution> = VecDeque::with_capacity(limit + 1);
+    let mut after = None;
+    loop {
+        let page = dal
+            .list_pipelines(PipelineFilter {
+                statuses: args.status.clone(),
+                limit: 1_000,
+                after,
+                ..PipelineFilter::default()
+            })
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        for pipeline in page {
+            newest.push_back(pipeline);
+            if newest.len() > limit {
+                newest.pop_front();
+            }
+        }
+    }
+    let ids: Vec<Uuid> = newest.iter().map(|p| p.id).collect();
+    let statuses = dal.get_all_task_statuses_for_pipelines(ids).await?;
+    let mut header = vec!["ID", "PIPELINE", "STATUS", "CREATED"];
+    let titles: Vec<String> = TaskStatus::ALL.iter().map(|s| format!(">{s}")).collect();
+    header.extend(titles.iter().map(String::as_str));
+    let mut table = table::new(&header);
+    for pipeline in newest.iter().rev() {
+        let status = if pipeline.paused {
+            format!("{} (paused)", pipeline.status)
+        } else {
+            pipeline.status.to_string()
+        };
+        let mut row = vec![
+            pipeline.id.to_string(),
+            pipeline.pipeline_name.clone(),
+            status,
+            pipeline.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+        ];
+        let tasks = statuses.get(&pipeline.id);
+        for task_status in TaskStatus::ALL {
+            let n = tasks.map_or(0, |t| t.values().filter(|s| *s == task_status).count());
+            row.push(n.to_string());
+        }
+        table.add_row(row);
+    }
+    Ok(format!(
+        "{}{} pipeline executions shown, newest first\n",
+        table::render(&table),
+        newest.len()
+    ))
+}
+
+/// Runs `te prune`: deletes terminal pipeline executions finished more than
+/// `--older-than` ago, or with `--dry-run` only counts them.
+pub(crate) async fn prune(args: PruneArgs) -> Result<(), CliError> {
+    let dal = db::connect_existing(&args.db.database_url).await?;
+    let target = dal.target();
+    let age = chrono::Duration::from_std(args.older_than)
+        .ok()
+        .and_then(|age| Utc::now().checked_sub_signed(age))
+        .ok_or_else(|| CliError::Dal(DalError::invalid("older_than", "is too large")))?;
+    let text = if args.dry_run {
+        let (pipelines, tasks) = would_prune(&dal, age)
+            .await
+            .map_err(|err| explain(err, None, &target))?;
+        format!(
+            "would prune {pipelines} pipeline executions finished before {} ({tasks} tasks); nothing deleted\n",
+            age.format("%Y-%m-%d %H:%M:%S UTC")
+        )
+    } else {
+        let outcome = dal
+            .prune_pipelines(age, usize::try_from(args.batch_size).unwrap_or(1_000))
+            .await
+            .map_err(|err| explain(err, None, &target))?;
+        format!(
+            "pruned {} pipeline executions finished before {}: {} tasks, {} contexts, {} events\n",
+            outcome.pipelines,
+            age.format("%Y-%m-%d %H:%M:%S UTC"),
+            outcome.tasks,
+            outcome.contexts,
+            outcome.events
+        )
+    };
+    output::print(&text)
+}
+
+/// What `prune_pipelines` would delete: terminal pipelines finished before
+/// `finished_before` with no task still running, and their tasks.
+async fn would_prune(
+    dal: &TaskExecutionDal,
+    finished_before: chrono::DateTime<Utc>,
+) -> Result<(usize, usize), DalError> {
+    let mut pipelines = 0;
+    let mut tasks = 0;
+    let mut after = None;
+    loop {
+        let page = dal
+            .list_pipelines(PipelineFilter {
+                statuses: vec![
+                    PipelineStatus::Completed,
+                    PipelineStatus::Failed,
+                    PipelineStatus::Cancelled,
+                ],
+                limit: 1_000,
+                after,
+                ..PipelineFilter::default()
+            })
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        let old: Vec<Uuid> = page
+            .iter()
+            .filter(|p| p.completed_at.is_some_and(|at| at < finished_before))
+            .map(|p| p.id)
+            .collect();
+        for statuses in dal.get_all_task_statuses_for_pipelines(old).await?.values() {
+            if statuses.values().all(|s| *s != TaskStatus::Running) {
+                pipelines += 1;
+                tasks += statuses.len();
+            }
+        }
+    }
+    Ok((pipelines, tasks))
+}

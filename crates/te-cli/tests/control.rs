@@ -1,0 +1,165 @@
+//! `te cancel`, `te pause`, `te resume`, `te pipelines` and `te prune` run as
+//! processes against a database the test prepares, on the backend
+//! `TE_TEST_BACKEND` selects.
+
+use std::process::{Command, Output};
+
+use task_execution_dal::prelude::*;
+use te_testkit::TestDb;
+use uuid::Uuid;
+
+fn te(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_te"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("te runs")
+}
+
+fn succeeded(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "te failed\nstdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn failed(out: &Output) -> String {
+    assert!(!out.status.success(), "te succeeded unexpectedly");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+async fn pipeline_with_tasks(db: &TestDb, name: &str) -> Uuid {
+    let p = db
+        .create_pipeline_execution(NewPipelineExecution::new(name))
+        .await
+        .unwrap()
+        .id;
+    db.create_many(vec![
+        NewTaskExecution::new(p, "a").status(TaskStatus::Ready),
+        NewTaskExecution::new(p, "b"),
+    ])
+    .await
+    .unwrap();
+    p
+}
+
+#[tokio::test]
+async fn cancel_pause_resume_and_list_from_the_command_line() {
+    let db = TestDb::new().await;
+    let url = db.url().to_owned();
+    let first = pipeline_with_tasks(&db, "first").await;
+    let second = pipeline_with_tasks(&db, "second").await;
+
+    let out = succeeded(&te(&["pause", &second.to_string(), "--database-url", &url]));
+    assert_eq!(out, format!("paused pipeline {second}\n"));
+    assert!(db.get_pipeline_execution(second).await.unwrap().paused);
+    let out = succeeded(&te(&[
+        "resume",
+        &second.to_string(),
+        "--database-url",
+        &url,
+    ]));
+    assert_eq!(out, format!("resumed pipeline {second}\n"));
+
+    let out = succeeded(&te(&[
+        "cancel",
+        &first.to_string(),
+        "--reason",
+        "not needed",
+        "--database-url",
+        &url,
+    ]));
+    assert!(out.contains("2 tasks skipped, 0 still running"), "{out}");
+    let tasks = db.get_all_tasks_for_pipeline(first).await.unwrap();
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t.error_details.as_deref() == Some("not needed"))
+    );
+
+    let table = succeeded(&te(&["pipelines", "--database-url", &url]));
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert!(
+        rows[0].starts_with(&second.to_string()),
+        "newest first:\n{table}"
+    );
+    assert!(rows[1].starts_with(&first.to_string()), "{table}");
+    assert!(rows[1].contains("Cancelled"), "{table}");
+    assert!(table.contains("2 pipeline executions shown"), "{table}");
+    let only = succeeded(&te(&[
+        "pipelines",
+        "--status",
+        "cancelled",
+        "--limit",
+        "5",
+        "--database-url",
+        &url,
+    ]));
+    assert!(only.contains(&first.to_string()) && !only.contains(&second.to_string()));
+
+    // A finished pipeline cannot be cancelled; an unknown one is named.
+    let err = failed(&te(&["pause", &first.to_string(), "--database-url", &url]));
+    assert!(err.contains("Cancelled"), "{err}");
+    let unknown = Uuid::new_v4();
+    let err = failed(&te(&[
+        "cancel",
+        &unknown.to_string(),
+        "--database-url",
+        &url,
+    ]));
+    assert!(err.contains(&unknown.to_string()), "{err}");
+}
+
+#[tokio::test]
+async fn prune_deletes_old_finished_pipelines_and_dry_run_deletes_nothing() {
+    let db = TestDb::new().await;
+    let url = db.url().to_owned();
+    let done = pipeline_with_tasks(&db, "done").await;
+    db.cancel_pipeline(done, "stop").await.unwrap();
+    let live = pipeline_with_tasks(&db, "live").await;
+
+    // Nothing finished a day ago.
+    let out = succeeded(&te(&[
+        "prune",
+        "--older-than",
+        "1d",
+        "--database-url",
+        &url,
+    ]));
+    assert!(out.starts_with("pruned 0 pipeline executions"), "{out}");
+    // Everything finished before now, with a dry run first.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = succeeded(&te(&[
+        "prune",
+        "--older-than",
+        "1s",
+        "--dry-run",
+        "--database-url",
+        &url,
+    ]));
+    assert!(
+        out.starts_with("would prune 1 pipeline executions"),
+        "{out}"
+    );
+    assert!(out.contains("(2 tasks)"), "{out}");
+    db.get_pipeline_execution(done).await.unwrap();
+    let out = succeeded(&te(&[
+        "prune",
+        "--older-than",
+        "1s",
+        "--database-url",
+        &url,
+    ]));
+    assert!(out.starts_with("pruned 1 pipeline executions"), "{out}");
+    assert!(out.contains("2 tasks"), "{out}");
+    assert!(
+        db.get_pipeline_execution(done)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    db.get_pipeline_execution(live).await.unwrap();
+}

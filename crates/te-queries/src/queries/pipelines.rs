@@ -1,0 +1,84 @@
+//! `list_pipelines` and `get_active_pipelines`: pipeline executions, one
+//! keyset page at a time or every one that is not finished.
+
+use diesel::prelude::*;
+use te_core::schema::pipeline_executions as pe;
+use te_core::toolkit::bind;
+use te_core::{AnyConnection, DalError, MultiBackend, PipelineExecution, PipelineStatus};
+
+use crate::PipelineFilter;
+
+diesel::alias!(pe as cursor_pipeline: CursorPipeline);
+
+/// One page of the pipeline executions `filter` selects, ordered by
+/// `(created_at, id)`, in one query (never `OFFSET`); a second query only
+/// when a page after a cursor comes back empty, to tell the end of the list
+/// from a cursor naming no pipeline execution ([`DalError::NotFound`]).
+/// Validates `filter` first.
+pub fn list_pipelines(
+    conn: &mut AnyConnection,
+    filter: &PipelineFilter,
+) -> Result<Vec<PipelineExecution>, DalError> {
+    let page_size = filter.validate()?;
+    let mut query = pe::table
+        .select(PipelineExecution::as_select())
+        .order((pe::created_at.asc(), pe::id.asc()))
+        .limit(page_size)
+        .into_boxed::<MultiBackend>();
+    if !filter.statuses.is_empty() {
+        query = query.filter(pe::status.eq_any(super::unique(filter.statuses.clone())));
+    }
+    if let Some(name) = &filter.pipeline_name {
+        query = query.filter(pe::pipeline_name.eq(name.clone()));
+    }
+    if let Some(t) = filter.created_after {
+        query = query.filter(pe::created_at.ge(bind::ts(t)));
+    }
+    if let Some(t) = filter.created_before {
+        query = query.filter(pe::created_at.lt(bind::ts(t)));
+    }
+    if let Some(after) = filter.after {
+        let cursor_created_at = || {
+            cursor_pipeline
+                .filter(cursor_pipeline.field(pe::id).eq(bind::id(after)))
+                .select(cursor_pipeline.field(pe::created_at))
+                .single_value()
+        };
+        query = query.filter(
+            pe::created_at
+                .nullable()
+                .gt(cursor_created_at())
+                .or(pe::created_at
+                    .nullable()
+                    .eq(cursor_created_at())
+                    .and(pe::id.gt(bind::id(after)))),
+        );
+    }
+    let page = query.load(conn)?;
+    if page.is_empty()
+        && let Some(after) = filter.after
+    {
+        let cursor_exists = diesel::select(diesel::dsl::exists(
+            pe::table.find(bind::id(after)).select(pe::id),
+        ))
+        .get_result::<bool>(conn)?;
+        if !cursor_exists {
+            return Err(DalError::pipeline_not_found(after));
+        }
+    }
+    Ok(page)
+}
+
+/// Every pipeline execution that is not terminal, ordered by `(created_at, id)`.
+pub fn active_pipelines(conn: &mut AnyConnection) -> Result<Vec<PipelineExecution>, DalError> {
+    let active: Vec<PipelineStatus> = PipelineStatus::ALL
+        .iter()
+        .copied()
+        .filter(|status| !status.is_terminal())
+        .collect();
+    Ok(pe::table
+        .filter(pe::status.eq_any(active))
+        .order((pe::created_at.asc(), pe::id.asc()))
+        .select(PipelineExecution::as_select())
+        .load(conn)?)
+}
