@@ -259,6 +259,17 @@ async fn cancelling_a_finished_or_unknown_pipeline_is_refused_writing_nothing() 
     let before = counts(&db).await;
     assert_not_found(db.cancel_pipeline(Uuid::new_v4(), "x").await);
     assert_eq!(counts(&db).await, before);
+
+    // A reason neither backend can store alike is refused before anything.
+    let p = pipeline(&db, "etl").await;
+    tasks(&db, p, "t", 2, NotStarted).await;
+    let before = counts(&db).await;
+    assert_invalid(db.cancel_pipeline(p, "nul\0byte").await, "reason");
+    assert_eq!(counts(&db).await, before);
+    assert_eq!(
+        db.get_pipeline_execution(p).await.unwrap().status,
+        PipelineStatus::Running
+    );
 }
 
 // --- pause / resume ------------------------------------------------------------
@@ -678,7 +689,7 @@ async fn prune_removes_every_row_of_finished_pipelines_and_nothing_else() {
     assert_invalid(db.prune_pipelines(cutoff, 0).await, "batch_size");
     for instant in [
         chrono::DateTime::<chrono::Utc>::MIN_UTC,
-        chrono::DateTime::<chrono::Utc>::MAX_UTC,
+        te_core::toolkit::validate::earliest_instant() - Duration::microseconds(1),
     ] {
         assert_invalid(db.prune_pipelines(instant, 10).await, "finished_before");
     }

@@ -127,8 +127,9 @@ pub trait TaskCrud: sealed::Sealed {
     /// writes keep flowing in between. Never touches a pipeline that is not
     /// terminal, nor a terminal one with a task still `Running` (such as a
     /// cancelled pipeline whose runners have not finished): it is pruned once
-    /// they finish. `batch_size` 0, or an instant outside the years 1 to
-    /// 9999 (what both backends store alike), is [`DalError::InvalidInput`].
+    /// they finish. `batch_size` 0, or an instant before the earliest both
+    /// backends store (`validate::earliest_instant`), is
+    /// [`DalError::InvalidInput`].
     fn prune_pipelines(
         &self,
         finished_before: DateTime<Utc>,
@@ -252,6 +253,7 @@ impl TaskCrud for TaskExecutionDal {
         value: &Value,
     ) -> Result<Uuid, DalError> {
         validate::json_object("value", value)?;
+        validate::json("value", value)?;
         let value = value.clone();
         self.write(move |conn| pipeline::set_final_context(conn, pipeline_id, &value))
             .await
@@ -266,7 +268,7 @@ impl TaskCrud for TaskExecutionDal {
         if batch_size == 0 {
             return Err(DalError::invalid("batch_size", "must be at least 1"));
         }
-        prune::check_instant(finished_before)?;
+        validate::instant("finished_before", finished_before)?;
         let mut total = PruneOutcome::default();
         loop {
             let batch = self

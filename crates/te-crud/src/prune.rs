@@ -20,20 +20,6 @@ pub(crate) const MAX_BATCH: usize = 1_000;
 /// that the partial index `pipeline_executions_finished_idx` applies.
 const TERMINAL: &str = "pipeline_executions.status IN ('Completed', 'Failed', 'Cancelled')";
 
-/// `finished_before` must fall in the years 1 to 9999: PostgreSQL refuses
-/// instants that SQLite would store, so both refuse them alike.
-pub(crate) fn check_instant(finished_before: DateTime<Utc>) -> Result<(), DalError> {
-    use chrono::Datelike;
-    if (1..=9999).contains(&finished_before.year()) {
-        Ok(())
-    } else {
-        Err(DalError::invalid(
-            "finished_before",
-            format!("must be between the years 1 and 9999, got {finished_before}"),
-        ))
-    }
-}
-
 /// The pipeline executions a prune takes next: terminal, finished before
 /// `finished_before`, with no task still `Running` (a cancelled pipeline's
 /// running tasks are left to finish), oldest finished first.

@@ -45,6 +45,14 @@ impl PipelineFilter {
         if let Some(name) = &self.pipeline_name {
             validate::name("pipeline_name", name)?;
         }
+        for (field, instant) in [
+            ("created_after", self.created_after),
+            ("created_before", self.created_before),
+        ] {
+            if let Some(instant) = instant {
+                validate::instant(field, instant)?;
+            }
+        }
         match self.limit {
             0 => Ok(DEFAULT_PIPELINE_PAGE_SIZE),
             n if n < 0 => Err(DalError::invalid(

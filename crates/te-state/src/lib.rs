@@ -277,6 +277,7 @@ impl TaskTransitions for TaskExecutionDal {
         pipeline_id: Uuid,
         reason: &str,
     ) -> Result<CancelOutcome, DalError> {
+        validate::text("reason", reason)?;
         let reason = reason.to_owned();
         self.write(move |conn| pipeline::cancel(conn, pipeline_id, &reason))
             .await
