@@ -1,7 +1,8 @@
 //! `te`: runs pipelines of tasks on the task-execution DAL (embedded SQLite by
 //! default, or PostgreSQL), applies its migrations, shows status, and
-//! recovers stale claims. Errors are one line on stderr and a non-zero exit.
+//! recovers stale claims, and measures the DAL (`te bench`). Errors are one line on stderr and a non-zero exit.
 
+mod bench;
 mod cli;
 mod db;
 mod demo;
@@ -78,7 +79,7 @@ fn usage_error(err: clap::Error) -> ExitCode {
             let message = message.strip_prefix("error: ").unwrap_or(&message);
             let command = std::env::args()
                 .skip(1)
-                .find(|a| ["demo", "migrate", "status", "recover"].contains(&a.as_str()))
+                .find(|a| ["demo", "migrate", "status", "recover", "bench"].contains(&a.as_str()))
                 .map(|c| format!("te {c}"))
                 .unwrap_or_else(|| "te".to_owned());
             eprintln!("error: {message} (see `{command} --help`)");
@@ -93,6 +94,7 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Migrate(args) => migrate(args).await,
         Command::Status(args) => status::run(args).await,
         Command::Recover(args) => recover::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
     }
 }
 
