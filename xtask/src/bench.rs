@@ -15,6 +15,21 @@ const SWEEP_WORKERS: &[u64] = &[1, 2, 4, 8, 16];
 /// Claim batch sizes of the chart's sweep (1, the per-task drain, is in every run).
 const SWEEP_BATCHES: &[u64] = &[8, 32, 128];
 
+/// Keys of `te bench --json` that give a workload's sizes, not a measurement.
+const PARAMS: &[&str] = &[
+    "run",
+    "pipelines",
+    "tasks_per_pipeline",
+    "workers",
+    "batch",
+    "claim_batch",
+    "stats_tasks",
+    "history_rows",
+    "history_tasks",
+    "engine_pipelines",
+    "work_ms",
+];
+
 /// `(backend, workload, figure)` → one value per run.
 type Samples = BTreeMap<(String, String, String), Vec<f64>>;
 
@@ -170,7 +185,7 @@ fn pairs(json: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Records every numeric figure of one JSON line.
+/// Records every measured figure of one JSON line (sizes are left out).
 fn record(samples: &mut Samples, line: &str) -> Result<(), String> {
     let pairs = pairs(line);
     let get = |name: &str| {
@@ -183,7 +198,7 @@ fn record(samples: &mut Samples, line: &str) -> Result<(), String> {
     let (backend, workload) = (get("backend")?, get("workload")?);
     for (key, value) in &pairs {
         if let Ok(value) = value.parse::<f64>()
-            && key != "run"
+            && !PARAMS.contains(&key.as_str())
         {
             samples
                 .entry((backend.clone(), workload.clone(), key.clone()))
@@ -475,6 +490,12 @@ mod tests {
         assert_eq!(samples[&key("claim_p50_ms")], vec![1.25]);
         assert_eq!(samples[&key("duplicates")], vec![0.0]);
         assert!(!samples.contains_key(&key("run")));
+        record(
+            &mut samples,
+            r#"{"backend":"sqlite","workers":8,"workload":"drain"}"#,
+        )
+        .unwrap();
+        assert!(!samples.contains_key(&key("workers")));
         assert!(record(&mut samples, r#"{"claim_p50_ms":1}"#).is_err());
     }
 
