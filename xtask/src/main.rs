@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo xtask test [--backend sqlite|postgres|all] [--require-postgres] [--skip-lints] [--long]
-//! cargo xtask bench [--runs N] [--backend sqlite|postgres|all] [-- ARGS…]
+//! cargo xtask bench [--runs N] [--backend sqlite|postgres|all] [--chart PATH] [-- TE BENCH ARGS…]
 //! ```
 
 // A command-line tool: printing to stdout is its job.
@@ -16,7 +16,7 @@ mod test;
 use std::process::ExitCode;
 
 fn usage() -> &'static str {
-    "usage:\n  cargo xtask test [--backend sqlite|postgres|all] [--require-postgres] [--skip-lints] [--long]\n  cargo xtask bench [--runs N] [--backend sqlite|postgres|all] [-- BENCH ARGS]"
+    "usage:\n  cargo xtask test [--backend sqlite|postgres|all] [--require-postgres] [--skip-lints] [--long]\n  cargo xtask bench [--runs N] [--backend sqlite|postgres|all] [--chart PATH] [-- TE BENCH ARGS]"
 }
 
 fn main() -> ExitCode {

@@ -47,7 +47,7 @@ fn host_port(url: &str) -> (String, u16) {
     }
 }
 
-fn reachable(host: &str, port: u16) -> Result<(), String> {
+pub(crate) fn reachable(host: &str, port: u16) -> Result<(), String> {
     let addrs = (host, port).to_socket_addrs().map_err(|e| e.to_string())?;
     let mut last = "no address".to_owned();
     for addr in addrs {

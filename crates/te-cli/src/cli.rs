@@ -27,6 +27,8 @@ pub(crate) enum Command {
     Status(StatusArgs),
     /// Run one pass of stale-claim recovery.
     Recover(RecoverArgs),
+    /// Measure throughput and latencies of the DAL, on a fresh database per run and workload.
+    Bench(BenchArgs),
     /// Cancel a pipeline execution: its unstarted tasks are skipped, running ones finish.
     Cancel(CancelArgs),
     /// Pause a pipeline execution: none of its tasks is claimed until it is resumed.
@@ -189,6 +191,54 @@ pub(crate) struct RecoverArgs {
     /// The database.
     #[command(flatten)]
     pub(crate) db: DbArgs,
+}
+
+/// Flags of `te bench`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Workloads to run (default: all), in this order: create, drain, stats, history, engine.
+    #[arg(value_enum)]
+    pub(crate) workloads: Vec<crate::bench::Workload>,
+    /// Server or file to measure on; each run gets a fresh database there (PostgreSQL: a new
+    /// database, dropped afterwards). Default: a new SQLite file in the temporary directory.
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub(crate) database_url: Option<String>,
+    /// Pipelines of `create` and `drain`.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub(crate) pipelines: u32,
+    /// Tasks per pipeline of `create` and `drain`.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub(crate) tasks: u32,
+    /// Concurrent clients of `create`, `drain` and `history`.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub(crate) workers: u32,
+    /// Tasks per `create_many` call in `create`.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub(crate) batch: u32,
+    /// Tasks per claim in the batched half of `drain`.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub(crate) claim_batch: u32,
+    /// Tasks of the pipeline `stats` queries.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub(crate) stats_tasks: u32,
+    /// Completed tasks present while `history` drains a second time.
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
+    pub(crate) history_rows: u32,
+    /// Tasks `history` drains each time.
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub(crate) history_tasks: u32,
+    /// Pipelines of the demo's workload in `engine` (about 10 tasks each).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub(crate) engine_pipelines: u32,
+    /// Workers of `engine`.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub(crate) engine_workers: u32,
+    /// Runs of each workload.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub(crate) runs: u32,
+    /// Print one JSON object per run and workload on stdout instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Parses a duration as `humantime` reads it (`500ms`, `60s`, `5m`, `1h`,

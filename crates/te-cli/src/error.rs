@@ -36,6 +36,8 @@ pub(crate) enum CliError {
     },
     /// The demo ran but something it checks went wrong (the summary says what).
     Demo(String),
+    /// `te bench` could not prepare, run or clean up a workload.
+    Bench(String),
 }
 
 impl CliError {
@@ -78,6 +80,7 @@ impl fmt::Display for CliError {
             ),
             CliError::Io { what, source } => format!("{what}: {source}"),
             CliError::Demo(message) => message.clone(),
+            CliError::Bench(message) => format!("bench: {message}"),
         };
         f.write_str(&one_line(&text))
     }

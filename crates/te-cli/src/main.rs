@@ -1,7 +1,10 @@
 //! `te`: runs pipelines of tasks on the task-execution DAL (embedded SQLite by
 //! default, or PostgreSQL), applies its migrations, shows status, recovers
-//! stale claims, and cancels, pauses, resumes, lists and prunes pipelines. Errors are one line on stderr and a non-zero exit.
+//! stale claims, cancels, pauses, resumes, lists and prunes pipelines, and
+//! measures the DAL (`te bench`). Errors are one line on stderr and a
+//! non-zero exit.
 
+mod bench;
 mod cli;
 mod control;
 mod db;
@@ -91,6 +94,7 @@ fn usage_error(err: clap::Error) -> ExitCode {
                         "resume",
                         "pipelines",
                         "prune",
+                        "bench",
                     ]
                     .contains(&a.as_str())
                 })
@@ -113,6 +117,7 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Resume(args) => control::pause(args, false).await,
         Command::Pipelines(args) => control::list(args).await,
         Command::Prune(args) => control::prune(args).await,
+        Command::Bench(args) => bench::run(args).await,
     }
 }
 

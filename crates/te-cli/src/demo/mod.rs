@@ -11,7 +11,7 @@ mod shared;
 mod summary;
 mod verify;
 mod worker;
-mod workload;
+pub(crate) mod workload;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

@@ -1,0 +1,224 @@
+//! `te bench`: measures the DAL's throughput and latencies on a fresh
+//! database per run and workload, printing one JSON object per run and
+//! workload (`--json`) or a table of every run with medians.
+//!
+//! A workload is one variant of [`Workload`] and one function in
+//! [`workloads`] returning its [`report::Figures`]; adding one (such as
+//! `wakeup`, once the DAL can wait for ready tasks) means adding both.
+
+mod database;
+mod report;
+mod workloads;
+
+use clap::ValueEnum;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use task_execution_dal::prelude::*;
+
+use crate::cli::BenchArgs;
+use crate::error::CliError;
+use crate::output;
+use database::FreshDb;
+use report::{Figures, Summary, json_line};
+
+/// A workload of `te bench`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Workload {
+    /// Tasks created one by one (`create`), then in batches (`create_many`).
+    Create,
+    /// Ready tasks drained per task (claim 1 + `mark_completed`), then in batches.
+    Drain,
+    /// `get_retry_stats` and `get_task_statuses_batch` on one large pipeline.
+    Stats,
+    /// The per-task drain with many finished tasks present, against none.
+    History,
+    /// The demo's DAG workload: claim, load context, work, save, complete, promote.
+    Engine,
+}
+
+impl Workload {
+    /// Every workload, in the order `te bench` runs them.
+    pub(crate) const ALL: &[Workload] = &[
+        Workload::Create,
+        Workload::Drain,
+        Workload::Stats,
+        Workload::History,
+        Workload::Engine,
+    ];
+
+    /// Its name on the command line and in the JSON.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Workload::Create => "create",
+            Workload::Drain => "drain",
+            Workload::Stats => "stats",
+            Workload::History => "history",
+            Workload::Engine => "engine",
+        }
+    }
+
+    /// Connections the workload's pool needs.
+    fn connections(self, sizes: &Sizes) -> usize {
+        match self {
+            Workload::Engine => sizes.engine_workers,
+            _ => sizes.workers,
+        }
+        .max(2)
+    }
+
+    /// Runs the workload on `dal`.
+    async fn run(
+        self,
+        dal: &TaskExecutionDal,
+        sizes: &Sizes,
+        bar: &ProgressBar,
+    ) -> Result<Figures, CliError> {
+        match self {
+            Workload::Create => workloads::create(dal, sizes, bar).await,
+            Workload::Drain => workloads::drain(dal, sizes, bar).await,
+            Workload::Stats => workloads::stats(dal, sizes, bar).await,
+            Workload::History => workloads::history(dal, sizes, bar).await,
+            Workload::Engine => workloads::engine(dal, sizes, bar).await,
+        }
+    }
+
+    /// The sizes the workload uses, as reported beside its figures.
+    fn params(self, sizes: &Sizes) -> Vec<(&'static str, u64)> {
+        let n = |v: usize| v as u64;
+        match self {
+            Workload::Create => vec![
+                ("pipelines", n(sizes.pipelines)),
+                ("tasks_per_pipeline", n(sizes.tasks)),
+                ("workers", n(sizes.workers)),
+                ("batch", n(sizes.batch)),
+            ],
+            Workload::Drain => vec![
+                ("pipelines", n(sizes.pipelines)),
+                ("tasks_per_pipeline", n(sizes.tasks)),
+                ("workers", n(sizes.workers)),
+                ("claim_batch", n(sizes.claim_batch)),
+            ],
+            Workload::Stats => vec![("stats_tasks", n(sizes.stats_tasks))],
+            Workload::History => vec![
+                ("history_rows", n(sizes.history_rows)),
+                ("history_tasks", n(sizes.history_tasks)),
+                ("workers", n(sizes.workers)),
+            ],
+            Workload::Engine => vec![
+                ("engine_pipelines", n(sizes.engine_pipelines)),
+                ("workers", n(sizes.engine_workers)),
+                ("work_ms", 1),
+            ],
+        }
+    }
+}
+
+/// The sizes of the workloads, from the command line.
+#[derive(Debug, Clone)]
+pub(crate) struct Sizes {
+    /// Pipelines of `create` and `drain`.
+    pub(crate) pipelines: usize,
+    /// Tasks per pipeline of `create` and `drain`.
+    pub(crate) tasks: usize,
+    /// Concurrent clients of `create`, `drain` and `history`.
+    pub(crate) workers: usize,
+    /// Tasks per `create_many` call.
+    pub(crate) batch: usize,
+    /// Tasks per claim in the batched drain.
+    pub(crate) claim_batch: usize,
+    /// Tasks of the `stats` pipeline.
+    pub(crate) stats_tasks: usize,
+    /// Completed tasks present in the second half of `history`.
+    pub(crate) history_rows: usize,
+    /// Tasks drained in each half of `history`.
+    pub(crate) history_tasks: usize,
+    /// Pipelines of the demo's workload in `engine`.
+    pub(crate) engine_pipelines: usize,
+    /// Workers of `engine`.
+    pub(crate) engine_workers: usize,
+}
+
+/// Runs `te bench`.
+pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
+    let sizes = Sizes {
+        pipelines: args.pipelines as usize,
+        tasks: args.tasks as usize,
+        workers: args.workers as usize,
+        batch: args.batch as usize,
+        claim_batch: args.claim_batch as usize,
+        stats_tasks: args.stats_tasks as usize,
+        history_rows: args.history_rows as usize,
+        history_tasks: args.history_tasks as usize,
+        engine_pipelines: args.engine_pipelines as usize,
+        engine_workers: args.engine_workers as usize,
+    };
+    let selected: Vec<Workload> = if args.workloads.is_empty() {
+        Workload::ALL.to_vec()
+    } else {
+        args.workloads.clone()
+    };
+    let mut summary = Summary::default();
+    for run in 1..=args.runs {
+        for workload in &selected {
+            let bar = progress_bar(workload.name(), run, args.runs);
+            let (backend, figures) =
+                once(*workload, args.database_url.as_deref(), &sizes, &bar).await;
+            bar.finish_and_clear();
+            let figures = figures?;
+            if args.json {
+                let line = json_line(
+                    workload.name(),
+                    backend,
+                    run,
+                    &workload.params(&sizes),
+                    &figures,
+                );
+                output::print(&format!("{line}\n"))?;
+            }
+            summary.record(workload.name(), run, &figures);
+        }
+    }
+    if !args.json {
+        output::print(&summary.render())?;
+    }
+    Ok(())
+}
+
+/// One run of `workload` on a fresh database, removed afterwards whether
+/// the run succeeded, failed or was interrupted (Ctrl-C).
+async fn once(
+    workload: Workload,
+    url: Option<&str>,
+    sizes: &Sizes,
+    bar: &ProgressBar,
+) -> (Backend, Result<Figures, CliError>) {
+    let backend = match url {
+        Some(url) if database::is_postgres(url) => Backend::Postgres,
+        _ => Backend::Sqlite,
+    };
+    let fresh = match FreshDb::create(url).await {
+        Ok(fresh) => fresh,
+        Err(err) => return (backend, Err(err)),
+    };
+    let result = tokio::select! {
+        result = async {
+            let dal = database::connect(&fresh, workload.connections(sizes)).await?;
+            workload.run(&dal, sizes, bar).await
+        } => result,
+        _ = tokio::signal::ctrl_c() => Err(CliError::Bench("interrupted".into())),
+    };
+    let removed = fresh.remove().await;
+    (
+        backend,
+        result.and_then(|figures| removed.map(|()| figures)),
+    )
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal).
+fn progress_bar(workload: &str, run: u32, runs: u32) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{msg:<20} [{bar:30}] {pos}/{len} {per_sec}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(format!("{workload} run {run}/{runs}"));
+    bar
+}
