@@ -17,19 +17,23 @@
 //!
 //! On both, tasks of a paused or cancelled pipeline execution are left out by
 //! a `NOT EXISTS` probe of the pipeline's primary key per candidate, claims
-//! are ordered by `priority DESC, created_at, id`, and the `TaskClaimed` events are written in the same transaction.
+//! are ordered by `priority DESC, created_at, id`, and the `TaskClaimed` events are written with the claim:
+//! in the same statement on PostgreSQL, in the same transaction on SQLite.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text};
 use serde_json::json;
 use te_core::sql_types::{DbUuid, UtcTimestamp};
-use te_core::toolkit::{NewEvent, now, record_events};
+use te_core::toolkit::{NewEvent, new_id, now, record_events};
 use te_core::{AnyConnection, ClaimResult, DalError, EventType};
 use uuid::Uuid;
 
-/// The PostgreSQL claim. Binds: `$1` now, `$2` the runner (or NULL),
-/// `$3` the heartbeat (now for a runner, else NULL), `$4` the limit.
+/// The PostgreSQL claim, with its `TaskClaimed` events, as ONE statement:
+/// atomic on its own, so a claim costs one round trip and one commit.
+/// Binds: `$1` now, `$2` the runner (or NULL), `$3` the heartbeat (now for a
+/// runner, else NULL), `$4` the limit, `$5` ids for the events (at least
+/// `$4` of them; the n-th claimed task in claim order gets the n-th).
 ///
 /// The candidates are selected in a `MATERIALIZED` CTE, not in an
 /// `IN (SELECT …)`: the planner may run an `IN` subquery again for every
@@ -53,7 +57,7 @@ WITH claimable AS MATERIALIZED (
     ORDER BY t.priority DESC, t.created_at, t.id
     LIMIT $4
     FOR UPDATE OF t SKIP LOCKED
-)
+), claimed AS (
 UPDATE task_executions AS t
 SET status = 'Running',
     sub_status = 'Active',
@@ -64,7 +68,18 @@ SET status = 'Running',
 FROM claimable
 WHERE t.id = claimable.id
   AND t.status = 'Ready'
-RETURNING t.id, t.pipeline_execution_id, t.task_name, t.attempt, t.created_at, t.priority";
+RETURNING t.id, t.pipeline_execution_id, t.task_name, t.attempt, t.created_at, t.priority
+), logged AS (
+INSERT INTO execution_events
+    (id, pipeline_execution_id, task_execution_id, event_type, event_data, runner_id, created_at)
+SELECT ($5::uuid[])[c.n], c.pipeline_execution_id, c.id, 'TaskClaimed',
+       jsonb_build_object('attempt', c.attempt), $2, $1
+FROM (SELECT claimed.*,
+             row_number() OVER (ORDER BY priority DESC, created_at, id) AS n
+      FROM claimed) AS c
+ORDER BY c.n
+)
+SELECT id, pipeline_execution_id, task_name, attempt, created_at, priority FROM claimed";
 
 /// The SQLite claim. Binds: `?1` now, `?2` the runner (or NULL), `?3` the
 /// heartbeat (now for a runner, else NULL), `?4` the limit.
@@ -125,8 +140,8 @@ impl ClaimedRow {
 }
 
 /// Claims up to `limit` (checked by the caller) ready tasks, for `runner`
-/// if given, with a `TaskClaimed` event each. Call inside a write
-/// transaction.
+/// if given, with a `TaskClaimed` event each: one statement on PostgreSQL,
+/// two under the write lock on SQLite. Run it with `write_statement`.
 pub(crate) fn claim_ready(
     conn: &mut AnyConnection,
     runner: Option<Uuid>,
@@ -135,22 +150,25 @@ pub(crate) fn claim_ready(
     let now = now();
     let rows = match conn {
         AnyConnection::Postgres(pg) => claim_postgres(pg, runner, limit, now)?,
-        AnyConnection::Sqlite(lite) => claim_sqlite(lite, runner, limit, now)?,
+        AnyConnection::Sqlite(lite) => {
+            let rows = claim_sqlite(lite, runner, limit, now)?;
+            let events: Vec<NewEvent> = rows
+                .iter()
+                .map(|row| {
+                    NewEvent::task(
+                        row.pipeline_execution_id,
+                        row.id,
+                        EventType::TaskClaimed,
+                        now,
+                    )
+                    .data(json!({ "attempt": row.attempt }))
+                    .runner(runner)
+                })
+                .collect();
+            record_events(conn, &events)?;
+            rows
+        }
     };
-    let events: Vec<NewEvent> = rows
-        .iter()
-        .map(|row| {
-            NewEvent::task(
-                row.pipeline_execution_id,
-                row.id,
-                EventType::TaskClaimed,
-                now,
-            )
-            .data(json!({ "attempt": row.attempt }))
-            .runner(runner)
-        })
-        .collect();
-    record_events(conn, &events)?;
     Ok(rows
         .into_iter()
         .map(|row| ClaimResult {
@@ -174,10 +192,16 @@ fn claim_postgres(
         .bind::<Nullable<DbUuid>, _>(runner)
         .bind::<Nullable<UtcTimestamp>, _>(heartbeat)
         .bind::<BigInt, _>(limit)
+        .bind::<Array<DbUuid>, _>(event_ids(limit))
         .load::<ClaimedRow>(conn)?;
     // RETURNING gives no order: hand the tasks out in claim order.
     rows.sort_by_key(ClaimedRow::claim_order);
     Ok(rows)
+}
+
+/// Fresh ids for the events of a claim of at most `limit` tasks.
+fn event_ids(limit: i64) -> Vec<Uuid> {
+    (0..limit).map(|_| new_id()).collect()
 }
 
 fn claim_sqlite(
@@ -217,6 +241,7 @@ pub fn explain_claim(conn: &mut AnyConnection) -> Result<Vec<String>, DalError> 
             .bind::<Nullable<DbUuid>, _>(None::<Uuid>)
             .bind::<Nullable<UtcTimestamp>, _>(None::<DateTime<Utc>>)
             .bind::<BigInt, _>(10_i64)
+            .bind::<Array<DbUuid>, _>(event_ids(10))
             .load::<PgPlanLine>(pg)?
             .into_iter()
             .map(|line| line.plan)

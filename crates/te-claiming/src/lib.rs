@@ -159,7 +159,7 @@ impl TaskClaiming for TaskExecutionDal {
     #[tracing::instrument(skip(self), err(level = "debug"))]
     async fn claim_ready_task(&self, limit: usize) -> Result<Vec<ClaimResult>, DalError> {
         let limit = validate::limit("limit", limit)?;
-        self.write(move |conn| claim::claim_ready(conn, None, limit))
+        self.write_statement(move |conn| claim::claim_ready(conn, None, limit))
             .await
     }
 
@@ -170,7 +170,7 @@ impl TaskClaiming for TaskExecutionDal {
         limit: usize,
     ) -> Result<Vec<ClaimResult>, DalError> {
         let limit = validate::limit("limit", limit)?;
-        self.write(move |conn| claim::claim_ready(conn, Some(runner_id), limit))
+        self.write_statement(move |conn| claim::claim_ready(conn, Some(runner_id), limit))
             .await
     }
 
