@@ -13,6 +13,7 @@ mod conformance;
 mod context;
 mod crash_and_load;
 mod crud;
+mod engine_ops;
 mod faults;
 mod hostile_input;
 mod pipeline_control;

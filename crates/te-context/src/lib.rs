@@ -74,6 +74,23 @@ pub trait TaskContexts: sealed::Sealed {
         value: &Value,
     ) -> impl Future<Output = Result<Uuid, DalError>> + Send;
 
+    /// Completes task `task_id` and stores `context` as its output, in one
+    /// transaction: the `Running` → `Completed` transition of
+    /// `mark_completed` (guarded by `runner_id` when given), then the
+    /// context, its metadata row and the `ContextSaved` event of
+    /// [`TaskContexts::save_task_context`]. A completed task therefore always
+    /// has its output. `Ok(false)` when the runner does not hold the claim:
+    /// nothing is written, context included. A task that is not `Running` is
+    /// [`DalError::IllegalTransition`], an unknown one [`DalError::NotFound`],
+    /// a context that is not a JSON object [`DalError::InvalidInput`]; none
+    /// writes anything.
+    fn complete_with_context(
+        &self,
+        task_id: Uuid,
+        runner_id: Option<Uuid>,
+        context: &Value,
+    ) -> impl Future<Output = Result<bool, DalError>> + Send;
+
     /// The output context task `task_id` saved, `None` when it saved none;
     /// [`DalError::NotFound`] for an unknown task.
     fn load_task_context(
@@ -157,6 +174,19 @@ impl TaskContexts for TaskExecutionDal {
         validate::json_object("context", value)?;
         let value = value.clone();
         self.write(move |conn| queries::save_task_context(conn, task_id, &value))
+            .await
+    }
+
+    #[tracing::instrument(skip(self, context), fields(%task_id, runner_id = ?runner_id))]
+    async fn complete_with_context(
+        &self,
+        task_id: Uuid,
+        runner_id: Option<Uuid>,
+        context: &Value,
+    ) -> Result<bool, DalError> {
+        validate::json_object("context", context)?;
+        let context = context.clone();
+        self.write(move |conn| queries::complete_with_context(conn, task_id, runner_id, &context))
             .await
     }
 

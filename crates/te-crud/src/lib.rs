@@ -253,7 +253,6 @@ impl TaskCrud for TaskExecutionDal {
         value: &Value,
     ) -> Result<Uuid, DalError> {
         validate::json_object("value", value)?;
-        validate::json("value", value)?;
         let value = value.clone();
         self.write(move |conn| pipeline::set_final_context(conn, pipeline_id, &value))
             .await

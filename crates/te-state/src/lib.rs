@@ -84,6 +84,17 @@ pub trait TaskTransitions: sealed::Sealed {
         runner_id: Option<Uuid>,
     ) -> impl Future<Output = Result<usize, DalError>> + Send;
 
+    /// [`TaskTransitions::mark_ready`] for many tasks at once: each of
+    /// `task_ids` that is `NotStarted` or `Ready` becomes `Ready` with one
+    /// `TaskReady` event, all in one transaction (one `UPDATE` per
+    /// 30,000 ids, then the events); others are left alone. Returns how many
+    /// moved. Unknown ids and duplicates are ignored; an empty input touches
+    /// nothing. What an engine calls to promote the dependents of a task.
+    fn mark_ready_many(
+        &self,
+        task_ids: Vec<Uuid>,
+    ) -> impl Future<Output = Result<usize, DalError>> + Send;
+
     /// `NotStarted`, `Ready` or `Running` → `Failed`: sets `completed_at`,
     /// `error_details` and `last_error` to `error`, clears `sub_status` and
     /// the claim. Event `TaskFailed` with `{"error": …}`. `runner_id` guards
@@ -217,6 +228,17 @@ impl TaskTransitions for TaskExecutionDal {
             return Ok(0);
         }
         self.write(move |conn| transitions::mark_completed_many(conn, &task_ids, runner_id))
+            .await
+    }
+
+    #[tracing::instrument(skip(self, task_ids), fields(count = task_ids.len()), err(level = "debug"))]
+    async fn mark_ready_many(&self, mut task_ids: Vec<Uuid>) -> Result<usize, DalError> {
+        task_ids.sort_unstable();
+        task_ids.dedup();
+        if task_ids.is_empty() {
+            return Ok(0);
+        }
+        self.write(move |conn| transitions::mark_ready_many(conn, &task_ids))
             .await
     }
 

@@ -6,7 +6,8 @@ use diesel::prelude::*;
 use serde_json::json;
 use te_core::schema::task_executions as te;
 use te_core::toolkit::{
-    Holder, NewEvent, Transition, bind, compare_and_set, finished, now, record_events, unclaimed,
+    Holder, NewEvent, Transition, bind, compare_and_set, completion, finished, now, record_events,
+    unclaimed,
 };
 use te_core::{AnyConnection, DalError, EventType, SubStatus, TaskStatus};
 use uuid::Uuid;
@@ -43,11 +44,34 @@ pub(crate) fn mark_completed(
     runner_id: Option<Uuid>,
 ) -> Result<bool, DalError> {
     let now = now();
-    Transition::new(task_id, RUNNING, Some(Completed))
-        .holder(Holder::Runner(runner_id))
-        .event(EventType::TaskCompleted)
+    completion(task_id, runner_id)
         .apply(conn, now, finished(now))
         .map(|outcome| outcome.applied())
+}
+
+pub(crate) fn mark_ready_many(
+    conn: &mut AnyConnection,
+    task_ids: &[Uuid],
+) -> Result<usize, DalError> {
+    let now = now();
+    let mut changed = compare_and_set(
+        conn,
+        task_ids,
+        READY_FROM,
+        Ready,
+        None,
+        now,
+        te::sub_status.eq(None::<SubStatus>),
+    )?;
+    changed.sort_unstable();
+    let events: Vec<NewEvent> = changed
+        .iter()
+        .map(|&(task_id, pipeline_id)| {
+            NewEvent::task(pipeline_id, task_id, EventType::TaskReady, now)
+        })
+        .collect();
+    record_events(conn, &events)?;
+    Ok(changed.len())
 }
 
 pub(crate) fn mark_completed_many(

@@ -449,8 +449,7 @@ pub(crate) async fn engine(
                 if let Value::Object(map) = &mut context {
                     map.insert(task.task_name.clone(), json!({ "rows": claimed.len() }));
                 }
-                dal.save_task_context(task.id, &context).await?;
-                dal.mark_completed(task.id, None).await?;
+                dal.complete_with_context(task.id, None, &context).await?;
                 let mut ready = Vec::new();
                 {
                     let mut waiting = pipeline.waiting.lock().await;
@@ -468,10 +467,8 @@ pub(crate) async fn engine(
                         }
                     }
                 }
-                for id in &ready {
-                    dal.mark_ready(*id).await?;
-                }
                 if !ready.is_empty() {
+                    dal.mark_ready_many(ready).await?;
                     wake.notify_waiters();
                 }
                 if done.fetch_add(1, Ordering::AcqRel) + 1 == total {

@@ -178,20 +178,34 @@ async fn step(shared: &Shared, pipeline_id: Uuid) -> Result<bool, CliError> {
         return step_cancelled(shared, pipeline_id, &tasks).await;
     }
     let (actions, outcome) = plan(&tasks);
-    let mut promoted = 0;
+    // Dependents made ready in one call; skips one by one (each has its reason).
+    let ready: Vec<Uuid> = actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::Ready(id) => Some(*id),
+            Action::Skip { .. } => None,
+        })
+        .collect();
+    let promoted = if ready.is_empty() {
+        0
+    } else {
+        shared.dal.mark_ready_many(ready.clone()).await?
+    };
+    for _ in 0..promoted {
+        bump(&shared.monitor.counters.promoted);
+    }
+    if promoted < ready.len() {
+        // Someone else moved a task: read the pipeline again next round.
+        shared.touch(pipeline_id);
+        shared.wake_workers_for(promoted);
+        return Ok(false);
+    }
     for action in actions {
-        let result = match &action {
-            Action::Ready(id) => shared.dal.mark_ready(*id).await,
-            Action::Skip { id, reason } => shared.dal.mark_skipped(*id, reason).await,
+        let Action::Skip { id, reason } = &action else {
+            continue;
         };
-        match result {
-            Ok(()) => match action {
-                Action::Ready(_) => {
-                    bump(&shared.monitor.counters.promoted);
-                    promoted += 1;
-                }
-                Action::Skip { .. } => bump(&shared.monitor.counters.skipped),
-            },
+        match shared.dal.mark_skipped(*id, reason).await {
+            Ok(()) => bump(&shared.monitor.counters.skipped),
             // Someone else moved the task: read the pipeline again next round.
             Err(DalError::IllegalTransition { .. }) => {
                 shared.touch(pipeline_id);

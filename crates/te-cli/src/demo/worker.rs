@@ -221,8 +221,12 @@ async fn attempt(
             "rows": shared.workload.rows(index, &plan.name),
         }}),
     );
-    dal.save_task_context(claim.id, &output).await?;
-    if dal.mark_completed(claim.id, Some(runner)).await? {
+    // The output and the completion commit together: a completed task
+    // always has its output, and a runner that lost its claim writes neither.
+    if dal
+        .complete_with_context(claim.id, Some(runner), &output)
+        .await?
+    {
         bump(&counters.completed);
         Ok(Attempt::Done)
     } else {

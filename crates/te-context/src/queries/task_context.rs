@@ -8,7 +8,7 @@ use te_core::{AnyConnection, DalError, EventType, TaskExecutionMetadata};
 use uuid::Uuid;
 
 use super::reading;
-use te_core::toolkit::insert_context;
+use te_core::toolkit::{completion, finished, insert_context};
 
 /// The pipeline execution and name of task `task_id`, with the task's row
 /// locked until the transaction ends, so that two saves of one task's
@@ -101,6 +101,24 @@ pub fn save_task_context(
             .data(json!({ "context_id": context_id })),
     )?;
     Ok(context_id)
+}
+
+/// Completes `task_id` (guarded by `runner`) and saves `value` as its
+/// output, in the caller's write transaction; `false`, with nothing
+/// written, when the runner does not hold the claim.
+pub fn complete_with_context(
+    conn: &mut AnyConnection,
+    task_id: Uuid,
+    runner: Option<Uuid>,
+    value: &Value,
+) -> Result<bool, DalError> {
+    let now = te_core::toolkit::now();
+    let outcome = completion(task_id, runner).apply(conn, now, finished(now))?;
+    if !outcome.applied() {
+        return Ok(false);
+    }
+    save_task_context(conn, task_id, value)?;
+    Ok(true)
 }
 
 /// The saved output context of task `task_id`, `None` when none was saved;

@@ -22,4 +22,6 @@ pub use rows::{
     insert_context, insert_contexts, insert_metadata, insert_tasks, record_event, record_events,
     store_context,
 };
-pub use transition::{Holder, Outcome, Transition, compare_and_set, finished, unclaimed};
+pub use transition::{
+    Holder, Outcome, Transition, compare_and_set, completion, finished, unclaimed,
+};

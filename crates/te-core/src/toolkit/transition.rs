@@ -358,6 +358,15 @@ impl Transition {
     }
 }
 
+/// `Running` → `Completed` of `task_id`, guarded by `runner` when given,
+/// recorded as `TaskCompleted`: the completion shared by `mark_completed`
+/// and `complete_with_context`. Apply it with [`finished`] as its changes.
+pub fn completion(task_id: Uuid, runner: Option<Uuid>) -> Transition {
+    Transition::new(task_id, &[TaskStatus::Running], Some(TaskStatus::Completed))
+        .holder(Holder::Runner(runner))
+        .event(EventType::TaskCompleted)
+}
+
 /// Compare-and-set of many tasks: moves each of `task_ids` whose status is
 /// one of `from` (and, when `runner` is `Some`, whose `claimed_by` is that
 /// runner) to status `to`, with `updated_at = now` and `changes`; returns

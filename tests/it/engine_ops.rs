@@ -1,0 +1,145 @@
+//! The compound forms for engines, on the backend `TE_TEST_BACKEND` selects:
+//! `complete_with_context` (the completion and its output in one
+//! transaction) and `mark_ready_many` (promoting dependents in one call).
+
+use serde_json::json;
+use te_testkit::TestDb;
+use uuid::Uuid;
+
+use task_execution_dal::prelude::*;
+
+use crate::common::{assert_invalid, assert_not_found, count_events, events, pipeline, row_counts};
+
+use TaskStatus::{Completed, NotStarted, Ready, Running};
+
+async fn task_in(db: &TestDb, pipeline_id: Uuid, name: &str, status: TaskStatus) -> TaskExecution {
+    db.create(NewTaskExecution::new(pipeline_id, name).status(status))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn complete_with_context_completes_and_stores_the_output_together() {
+    let db = TestDb::new().await;
+    let p = pipeline(&db).await.id;
+    let runner = Uuid::new_v4();
+    task_in(&db, p, "extract", Ready).await;
+    let task = db.claim_ready_tasks_for_runner(runner, 1).await.unwrap()[0].id;
+    let output = json!({"rows": 42, "files": ["a.csv"]});
+
+    assert!(
+        db.complete_with_context(task, Some(runner), &output)
+            .await
+            .unwrap()
+    );
+    let row = db.get_by_id(task).await.unwrap();
+    assert_eq!(row.status, Completed);
+    assert_eq!(row.claimed_by, None);
+    assert_eq!(db.load_task_context(task).await.unwrap(), Some(output));
+    let kinds: Vec<EventType> = events(&db, Some(task), None)
+        .await
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            EventType::TaskCreated,
+            EventType::TaskClaimed,
+            EventType::TaskCompleted,
+            EventType::ContextSaved
+        ]
+    );
+}
+
+#[tokio::test]
+async fn complete_with_context_writes_nothing_when_refused() {
+    let db = TestDb::new().await;
+    let p = pipeline(&db).await.id;
+    let (holder, stale) = (Uuid::new_v4(), Uuid::new_v4());
+    task_in(&db, p, "held", Ready).await;
+    let held = db.claim_ready_tasks_for_runner(holder, 1).await.unwrap()[0].id;
+    let waiting = task_in(&db, p, "waiting", NotStarted).await;
+    let output = json!({"late": true});
+    let before = row_counts(&db).await;
+    let held_row = db.get_by_id(held).await.unwrap();
+
+    // A runner that does not hold the claim: false, not even the context.
+    assert!(
+        !db.complete_with_context(held, Some(stale), &output)
+            .await
+            .unwrap()
+    );
+    // A task that is not running, an unknown task, a context that is not an object.
+    let result = db.complete_with_context(waiting.id, None, &output).await;
+    assert!(
+        matches!(
+            result,
+            Err(DalError::IllegalTransition {
+                from: NotStarted,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    assert_not_found(
+        db.complete_with_context(Uuid::new_v4(), None, &output)
+            .await,
+        "task execution",
+    );
+    assert_invalid(
+        db.complete_with_context(held, Some(holder), &json!([1, 2]))
+            .await,
+        "context",
+    );
+    assert_eq!(row_counts(&db).await, before);
+    assert_eq!(db.get_by_id(held).await.unwrap(), held_row);
+    assert_eq!(db.load_task_context(held).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn mark_ready_many_promotes_only_waiting_tasks_with_an_event_each() {
+    let db = TestDb::new().await;
+    let p = pipeline(&db).await.id;
+    let a = task_in(&db, p, "a", NotStarted).await;
+    let b = task_in(&db, p, "b", NotStarted).await;
+    let c = task_in(&db, p, "c", Ready).await;
+    let running = task_in(&db, p, "running", Running).await;
+    let done = task_in(&db, p, "done", Running).await;
+    assert!(db.mark_completed(done.id, None).await.unwrap());
+    let events_before = count_events(&db, None).await;
+    let running_row = db.get_by_id(running.id).await.unwrap();
+
+    let moved = db
+        .mark_ready_many(vec![
+            a.id,
+            b.id,
+            c.id,
+            a.id,
+            running.id,
+            done.id,
+            Uuid::new_v4(),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(moved, 3);
+    for task in [&a, &b, &c] {
+        assert_eq!(db.get_by_id(task.id).await.unwrap().status, Ready);
+        let ready_events = events(&db, Some(task.id), Some(EventType::TaskReady)).await;
+        assert_eq!(ready_events.len(), 1, "{}", task.task_name);
+    }
+    assert_eq!(db.get_by_id(running.id).await.unwrap(), running_row);
+    assert_eq!(db.get_by_id(done.id).await.unwrap().status, Completed);
+    assert_eq!(count_events(&db, None).await, events_before + 3);
+    assert_eq!(db.mark_ready_many(Vec::new()).await.unwrap(), 0);
+
+    // The promoted tasks are claimable, in creation order.
+    let claimed: Vec<Uuid> = db
+        .claim_ready_task(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(claimed, vec![a.id, b.id, c.id]);
+}
