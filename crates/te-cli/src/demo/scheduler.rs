@@ -56,12 +56,7 @@ enum State {
 /// recovery abandoned it. (A `Failed` task with attempts left is about to be
 /// made `Ready` by its worker's `schedule_retry`.)
 pub(crate) fn failed_for_good(task: &TaskExecution) -> bool {
-    task.status == TaskStatus::Failed
-        && (task.attempt >= task.max_attempts
-            || task
-                .error_details
-                .as_deref()
-                .is_some_and(|e| e.starts_with("ABANDONED")))
+    task.is_abandoned() || (task.status == TaskStatus::Failed && task.attempt >= task.max_attempts)
 }
 
 fn state_of(task: &TaskExecution) -> State {
@@ -351,7 +346,7 @@ mod tests {
     #[test]
     fn abandoned_tasks_failed_for_good() {
         let mut a = task("a", &[], TaskStatus::Failed, 1);
-        a.error_details = Some("ABANDONED: runner lost".into());
+        a.error_details = Some(format!("{}runner lost", TaskExecution::ABANDONED_PREFIX));
         let tasks = vec![a, task("b", &["a"], TaskStatus::NotStarted, 1)];
         let (actions, outcome) = plan(&tasks);
         assert_eq!(actions.len(), 1);
