@@ -196,7 +196,7 @@ pub(crate) struct RecoverArgs {
 /// Flags of `te bench`.
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
-    /// Workloads to run (default: all), in this order: create, drain, stats, history, engine.
+    /// Workloads to run (default: all), in this order: create, drain, stats, history, engine, prune.
     #[arg(value_enum)]
     pub(crate) workloads: Vec<crate::bench::Workload>,
     /// Server or file to measure on; each run gets a fresh database there (PostgreSQL: a new

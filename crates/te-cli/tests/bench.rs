@@ -53,6 +53,19 @@ const FIGURES: &[(&str, &[&str])] = &[
             "duplicates",
         ],
     ),
+    (
+        "prune",
+        &[
+            "claim_p50_alone_ms",
+            "claim_p99_alone_ms",
+            "claim_p50_during_prune_ms",
+            "claim_p99_during_prune_ms",
+            "drain_during_prune_tasks_per_sec",
+            "pruned_tasks",
+            "prune_secs",
+            "duplicates",
+        ],
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread")]

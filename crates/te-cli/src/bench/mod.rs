@@ -33,6 +33,8 @@ pub(crate) enum Workload {
     History,
     /// The demo's DAG workload: claim, load context, work, save, complete, promote.
     Engine,
+    /// The per-task drain alone, then beside a prune of many finished tasks.
+    Prune,
 }
 
 impl Workload {
@@ -43,6 +45,7 @@ impl Workload {
         Workload::Stats,
         Workload::History,
         Workload::Engine,
+        Workload::Prune,
     ];
 
     /// Its name on the command line and in the JSON.
@@ -53,6 +56,7 @@ impl Workload {
             Workload::Stats => "stats",
             Workload::History => "history",
             Workload::Engine => "engine",
+            Workload::Prune => "prune",
         }
     }
 
@@ -78,6 +82,7 @@ impl Workload {
             Workload::Stats => workloads::stats(dal, sizes, bar).await,
             Workload::History => workloads::history(dal, sizes, bar).await,
             Workload::Engine => workloads::engine(dal, sizes, bar).await,
+            Workload::Prune => workloads::prune(dal, sizes, bar).await,
         }
     }
 
@@ -98,7 +103,7 @@ impl Workload {
                 ("claim_batch", n(sizes.claim_batch)),
             ],
             Workload::Stats => vec![("stats_tasks", n(sizes.stats_tasks))],
-            Workload::History => vec![
+            Workload::History | Workload::Prune => vec![
                 ("history_rows", n(sizes.history_rows)),
                 ("history_tasks", n(sizes.history_tasks)),
                 ("workers", n(sizes.workers)),

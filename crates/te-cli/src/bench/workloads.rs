@@ -349,6 +349,73 @@ pub(crate) async fn history(
     Ok(figures)
 }
 
+/// `prune`: the per-task drain of `history_tasks` tasks alone, then again
+/// while `prune_pipelines` deletes `history_rows` finished tasks (finished
+/// pipelines of 1,000 tasks each, 10 pipelines per transaction): how much a
+/// prune slows the claims that go on beside it.
+pub(crate) async fn prune(
+    dal: &TaskExecutionDal,
+    sizes: &Sizes,
+    bar: &ProgressBar,
+) -> Result<Figures, CliError> {
+    const PER_PIPELINE: usize = 1_000;
+    let tasks = sizes.history_tasks;
+    bar.set_length(2 * tasks as u64);
+    let ids = pipelines(dal, "prune-alone", 1).await?;
+    fill(dal, &ids, tasks, TaskStatus::Ready).await?;
+    let mut alone = drain_loop(dal, sizes.workers, 1, bar).await?;
+    check_all_claimed(&alone, tasks)?;
+
+    let finished = pipelines(dal, "prune-old", sizes.history_rows.div_ceil(PER_PIPELINE)).await?;
+    let mut left = sizes.history_rows;
+    for pipeline in &finished {
+        let n = left.min(PER_PIPELINE);
+        fill(dal, &[*pipeline], n, TaskStatus::Completed).await?;
+        dal.update_pipeline_status(*pipeline, PipelineStatus::Completed, None)
+            .await?;
+        left -= n;
+    }
+    let ids = pipelines(dal, "prune-during", 1).await?;
+    fill(dal, &ids, tasks, TaskStatus::Ready).await?;
+    let cutoff = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let pruner = {
+        let dal = dal.clone();
+        tokio::spawn(async move {
+            let start = Instant::now();
+            let outcome = dal.prune_pipelines(cutoff, 10).await;
+            (outcome, start.elapsed())
+        })
+    };
+    let mut during = drain_loop(dal, sizes.workers, 1, bar).await?;
+    check_all_claimed(&during, tasks)?;
+    let (outcome, took) = pruner
+        .await
+        .map_err(|e| CliError::Bench(format!("the prune stopped: {e}")))?;
+    let outcome = outcome?;
+    if outcome.tasks != sizes.history_rows {
+        return Err(CliError::Bench(format!(
+            "pruned {} of {} finished tasks",
+            outcome.tasks, sizes.history_rows
+        )));
+    }
+    let mut figures = Figures::default();
+    figures
+        .latency("claim_p50_alone_ms", "claim_p99_alone_ms", &mut alone.claim)
+        .latency(
+            "claim_p50_during_prune_ms",
+            "claim_p99_during_prune_ms",
+            &mut during.claim,
+        )
+        .rate("drain_during_prune_tasks_per_sec", tasks, during.elapsed)
+        .add("pruned_tasks", outcome.tasks as f64)
+        .add("prune_secs", took.as_secs_f64())
+        .add(
+            "duplicates",
+            (alone.duplicates() + during.duplicates()) as f64,
+        );
+    Ok(figures)
+}
+
 /// The engine's view of one pipeline: its plan, its tasks' ids by name,
 /// and how many dependencies each waiting task still waits for.
 struct EnginePipeline {
