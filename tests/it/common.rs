@@ -150,3 +150,14 @@ pub(crate) fn assert_not_found<T: std::fmt::Debug>(
         other => panic!("expected NotFound {expected_entity}, got {other:?}"),
     }
 }
+
+/// How many migrations the backend has: the folders of `migrations/<backend>`.
+pub(crate) fn migration_count(backend: Backend) -> usize {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend.as_str());
+    std::fs::read_dir(dir)
+        .expect("the migrations folder")
+        .filter(|entry| entry.as_ref().is_ok_and(|e| e.path().is_dir()))
+        .count()
+}

@@ -16,7 +16,9 @@
 //!   select the same rows. (SQLite runs an uncorrelated `IN` subquery once.)
 //!
 //! On both, tasks of a paused or cancelled pipeline execution are left out by
-//! a `NOT EXISTS` probe of the pipeline's primary key per candidate, claims
+//! a `NOT EXISTS` probe per candidate of `held_pipelines` (kept by triggers
+//! on `pipeline_executions`; reading pipeline rows themselves, under the
+//! share locks of every event's foreign-key check, slowed concurrent claims), claims
 //! are ordered by `priority DESC, created_at, id`, and the `TaskClaimed` events are written with the claim:
 //! in the same statement on PostgreSQL, in the same transaction on SQLite.
 
@@ -51,9 +53,8 @@ WITH claimable AS MATERIALIZED (
       AND (t.retry_at IS NULL OR t.retry_at <= $1)
       AND (t.claimed_by IS NULL OR t.claimed_by = $2)
       AND NOT EXISTS (
-          SELECT 1 FROM pipeline_executions AS p
-          WHERE p.id = t.pipeline_execution_id
-            AND (p.paused OR p.status = 'Cancelled'))
+          SELECT 1 FROM held_pipelines AS h
+          WHERE h.pipeline_id = t.pipeline_execution_id)
     ORDER BY t.priority DESC, t.created_at, t.id
     LIMIT $4
     FOR UPDATE OF t SKIP LOCKED
@@ -91,8 +92,8 @@ SELECT id, pipeline_execution_id, task_name, attempt, created_at, priority FROM 
 /// candidates come from the partial index `task_executions_ready_idx`,
 /// walked in claim order and stopped at the limit (without it SQLite's
 /// planner may prefer `task_executions_status_idx` and sort every ready
-/// row). A paused or cancelled pipeline is one primary-key probe per
-/// candidate. The status names are constants of the schema, not user input.
+/// row). A paused or cancelled pipeline is one probe of `held_pipelines`
+/// per candidate. The status names are constants of the schema, not user input.
 const SQLITE_CLAIM_SQL: &str = "\
 UPDATE task_executions
 SET status = 'Running',
@@ -108,9 +109,8 @@ WHERE status = 'Ready'
       AND (ready.retry_at IS NULL OR ready.retry_at <= ?1)
       AND (ready.claimed_by IS NULL OR ready.claimed_by = ?2)
       AND NOT EXISTS (
-          SELECT 1 FROM pipeline_executions AS p
-          WHERE p.id = ready.pipeline_execution_id
-            AND (p.paused OR p.status = 'Cancelled'))
+          SELECT 1 FROM held_pipelines AS h
+          WHERE h.pipeline_id = ready.pipeline_execution_id)
     ORDER BY ready.priority DESC, ready.created_at, ready.id
     LIMIT ?4)
 RETURNING id, pipeline_execution_id, task_name, attempt, created_at, priority";

@@ -1,0 +1,3 @@
+DROP TRIGGER pipeline_executions_hold_update;
+DROP TRIGGER pipeline_executions_hold_insert;
+DROP TABLE held_pipelines;
