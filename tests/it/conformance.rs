@@ -31,8 +31,8 @@ async fn connects_to_the_selected_backend_and_migrates_twice() {
     assert_eq!(db.backend(), backend_from_env());
     assert_eq!(
         db.migrate().await.unwrap(),
-        2,
-        "first run applies both migrations"
+        3,
+        "first run applies every migration"
     );
     assert_eq!(db.migrate().await.unwrap(), 0, "second run applies nothing");
     db.run_migrations().await.unwrap();
@@ -41,7 +41,7 @@ async fn connects_to_the_selected_backend_and_migrates_twice() {
 #[tokio::test]
 async fn migrations_go_down_and_up_again() {
     let db = TestDb::new().await;
-    assert_eq!(db.revert_migrations().await.unwrap(), 2);
+    assert_eq!(db.revert_migrations().await.unwrap(), 3);
     let gone = db
         .run(|conn| {
             Ok(task_executions::table
@@ -52,7 +52,7 @@ async fn migrations_go_down_and_up_again() {
         .await
         .unwrap();
     assert!(gone, "down.sql drops the tables");
-    assert_eq!(db.migrate().await.unwrap(), 2);
+    assert_eq!(db.migrate().await.unwrap(), 3);
     let count = db
         .run(|conn| Ok(task_executions::table.count().get_result::<i64>(conn)?))
         .await
@@ -67,7 +67,7 @@ async fn concurrent_migrations_from_two_handles_both_succeed() {
     let (a, b) = tokio::join!(db.migrate(), other.migrate());
     assert_eq!(
         a.unwrap() + b.unwrap(),
-        2,
+        3,
         "exactly one caller applies each migration"
     );
 }

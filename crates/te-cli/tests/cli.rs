@@ -317,7 +317,7 @@ async fn two_processes_migrating_at_once_both_succeed_and_apply_once() {
         let said: Vec<String> = outputs.iter().map(succeeded).collect();
         let applied = said
             .iter()
-            .filter(|s| s.starts_with("applied 2 migrations"))
+            .filter(|s| s.starts_with("applied 3 migrations"))
             .count();
         let current = said.iter().filter(|s| s.contains("is up to date")).count();
         assert_eq!((applied, current), (1, 1), "{said:?}");
