@@ -3,7 +3,7 @@
 //! an in-process signal and a `PRAGMA data_version` poll on SQLite).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -41,6 +41,9 @@ pub(crate) struct Wakeups {
     /// PostgreSQL: signalled once the listener's first `LISTEN` succeeded.
     listening: Notify,
     listener_ready: AtomicBool,
+    /// PostgreSQL: the listener thread, unparked when a first waiter comes
+    /// (it polls slowly while nobody waits).
+    listener: OnceLock<std::thread::Thread>,
     /// SQLite: a dedicated connection for `PRAGMA data_version`.
     version_conn: Mutex<Option<SqliteConnection>>,
     target: Target,
@@ -55,6 +58,7 @@ impl Wakeups {
             listener_started: AtomicBool::new(false),
             listening: Notify::new(),
             listener_ready: AtomicBool::new(false),
+            listener: OnceLock::new(),
             version_conn: Mutex::new(None),
             target,
             config,
@@ -182,7 +186,8 @@ fn listen(wakeups: Weak<Wakeups>) {
             LISTEN_IDLE
         };
         drop(state);
-        std::thread::sleep(pause);
+        // A first waiter unparks this thread, so it polls fast at once.
+        std::thread::park_timeout(pause);
     }
 }
 
@@ -250,11 +255,18 @@ impl TaskExecutionDal {
             let spawned = std::thread::Builder::new()
                 .name("te-wakeup-listener".to_owned())
                 .spawn(move || listen(weak));
-            if let Err(err) = spawned {
-                tracing::warn!(error = %err, "could not start the wake-up listener");
-                wakeups.listener_started.store(false, Ordering::SeqCst);
-                return;
+            match spawned {
+                Ok(handle) => {
+                    let _ = wakeups.listener.set(handle.thread().clone());
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not start the wake-up listener");
+                    wakeups.listener_started.store(false, Ordering::SeqCst);
+                    return;
+                }
             }
+        } else if let Some(thread) = wakeups.listener.get() {
+            thread.unpark();
         }
         while !wakeups.listener_ready.load(Ordering::SeqCst) {
             let ready = wakeups.listening.notified();

@@ -3,8 +3,8 @@
 //! workload (`--json`) or a table of every run with medians.
 //!
 //! A workload is one variant of [`Workload`] and one function in
-//! [`workloads`] returning its [`report::Figures`]; adding one (such as
-//! `wakeup`, once the DAL can wait for ready tasks) means adding both.
+//! [`workloads`] returning its [`report::Figures`]; adding one means adding
+//! both.
 
 mod database;
 mod report;
@@ -33,6 +33,8 @@ pub(crate) enum Workload {
     History,
     /// The demo's DAG workload: claim, load context, work, save, complete, promote.
     Engine,
+    /// Idle workers in `wait_for_ready`; one task made ready at a time: ready-to-claimed latency.
+    Wakeup,
 }
 
 impl Workload {
@@ -43,6 +45,7 @@ impl Workload {
         Workload::Stats,
         Workload::History,
         Workload::Engine,
+        Workload::Wakeup,
     ];
 
     /// Its name on the command line and in the JSON.
@@ -53,6 +56,7 @@ impl Workload {
             Workload::Stats => "stats",
             Workload::History => "history",
             Workload::Engine => "engine",
+            Workload::Wakeup => "wakeup",
         }
     }
 
@@ -60,6 +64,7 @@ impl Workload {
     fn connections(self, sizes: &Sizes) -> usize {
         match self {
             Workload::Engine => sizes.engine_workers,
+            Workload::Wakeup => sizes.workers + 1,
             _ => sizes.workers,
         }
         .max(2)
@@ -78,6 +83,7 @@ impl Workload {
             Workload::Stats => workloads::stats(dal, sizes, bar).await,
             Workload::History => workloads::history(dal, sizes, bar).await,
             Workload::Engine => workloads::engine(dal, sizes, bar).await,
+            Workload::Wakeup => workloads::wakeup(dal, sizes, bar).await,
         }
     }
 
@@ -108,6 +114,7 @@ impl Workload {
                 ("workers", n(sizes.engine_workers)),
                 ("work_ms", 1),
             ],
+            Workload::Wakeup => vec![("workers", n(sizes.workers)), ("tasks", 200)],
         }
     }
 }
