@@ -234,6 +234,9 @@ pub(crate) struct BenchArgs {
     /// Workers of `engine`.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub(crate) engine_workers: u32,
+    /// Tasks `wakeup` makes ready, one at a time.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub(crate) wakeup_tasks: u32,
     /// Runs of each workload.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub(crate) runs: u32,

@@ -114,7 +114,10 @@ impl Workload {
                 ("workers", n(sizes.engine_workers)),
                 ("work_ms", 1),
             ],
-            Workload::Wakeup => vec![("workers", n(sizes.workers)), ("tasks", 200)],
+            Workload::Wakeup => vec![
+                ("workers", n(sizes.workers)),
+                ("tasks", n(sizes.wakeup_tasks)),
+            ],
         }
     }
 }
@@ -142,6 +145,8 @@ pub(crate) struct Sizes {
     pub(crate) engine_pipelines: usize,
     /// Workers of `engine`.
     pub(crate) engine_workers: usize,
+    /// Tasks `wakeup` makes ready, one at a time.
+    pub(crate) wakeup_tasks: usize,
 }
 
 /// Runs `te bench`.
@@ -157,6 +162,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
         history_tasks: args.history_tasks as usize,
         engine_pipelines: args.engine_pipelines as usize,
         engine_workers: args.engine_workers as usize,
+        wakeup_tasks: args.wakeup_tasks as usize,
     };
     let selected: Vec<Workload> = if args.workloads.is_empty() {
         Workload::ALL.to_vec()

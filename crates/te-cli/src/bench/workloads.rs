@@ -25,8 +25,6 @@ const SETUP_CHUNK: usize = 1_000;
 const STATS_CALLS: usize = 7;
 /// The longest an idle `engine` worker waits in `wait_for_ready`.
 const ENGINE_IDLE_WAIT: Duration = Duration::from_millis(20);
-/// Tasks made ready one at a time by `wakeup`.
-const WAKEUP_TASKS: usize = 200;
 /// The longest an idle `wakeup` worker waits in `wait_for_ready` before it
 /// claims again.
 const WAKEUP_IDLE_WAIT: Duration = Duration::from_secs(1);
@@ -509,8 +507,8 @@ pub(crate) async fn engine(
 }
 
 /// `wakeup`: `workers` idle workers wait in `wait_for_ready`; a producer on
-/// the same handle makes one task ready at a time (`mark_ready`) and waits
-/// until it is claimed. The latency runs from just before the producer's
+/// the same handle makes `wakeup_tasks` tasks ready one at a time
+/// (`mark_ready`), each once the previous one was claimed. The latency runs from just before the producer's
 /// `mark_ready` call (so it includes that write's commit) to the moment a
 /// worker's claim returned the task.
 pub(crate) async fn wakeup(
@@ -518,7 +516,7 @@ pub(crate) async fn wakeup(
     sizes: &Sizes,
     bar: &ProgressBar,
 ) -> Result<Figures, CliError> {
-    let total = WAKEUP_TASKS;
+    let total = sizes.wakeup_tasks;
     bar.set_length(total as u64);
     let pipeline = dal
         .create_pipeline_execution(NewPipelineExecution::new("bench-wakeup"))
