@@ -1,5 +1,5 @@
 //! Wake-ups for callers waiting for work: the mechanism behind
-//! [`TaskExecutionDal::wait_for_ready`] (a `LISTEN` connection on PostgreSQL,
+//! `TaskClaiming::wait_for_ready` (a `LISTEN` connection on PostgreSQL,
 //! an in-process signal and a `PRAGMA data_version` poll on SQLite).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -19,7 +19,7 @@ use crate::error::DalError;
 /// The PostgreSQL channel the `ready_notify` migration's triggers notify.
 pub(crate) const CHANNEL: &str = "te_task_ready";
 
-/// The longest timeout [`TaskExecutionDal::wait_for_ready`] accepts.
+/// The longest timeout `TaskClaiming::wait_for_ready` accepts.
 pub const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// How often the listener reads notifications while someone waits.
