@@ -28,7 +28,8 @@ const ENGINE_IDLE_WAIT: Duration = Duration::from_millis(20);
 /// The longest an idle `wakeup` worker waits in `wait_for_ready` before it
 /// claims again.
 const WAKEUP_IDLE_WAIT: Duration = Duration::from_secs(1);
-/// The pause after each `wakeup` task, so that every worker is back waiting.
+/// The pause, once every `wakeup` worker is waiting again, before the next
+/// task is made ready.
 const WAKEUP_SETTLE: Duration = Duration::from_millis(5);
 
 /// Waits for every worker; the first error (or panic) fails the workload.
@@ -508,7 +509,8 @@ pub(crate) async fn engine(
 
 /// `wakeup`: `workers` idle workers wait in `wait_for_ready`; a producer on
 /// the same handle makes `wakeup_tasks` tasks ready one at a time
-/// (`mark_ready`), each once the previous one was claimed. The latency runs from just before the producer's
+/// (`mark_ready`), each once the previous one was claimed and every worker
+/// is waiting again. The latency runs from just before the producer's
 /// `mark_ready` call (so it includes that write's commit) to the moment a
 /// worker's claim returned the task.
 pub(crate) async fn wakeup(
@@ -534,22 +536,29 @@ pub(crate) async fn wakeup(
     let ready_at: Arc<std::sync::Mutex<HashMap<Uuid, Instant>>> = Arc::default();
     let done = Arc::new(AtomicUsize::new(0));
     let claimed_one = Arc::new(Notify::new());
+    // Workers waiting now: each task is made ready only when all are idle.
+    let idle = Arc::new(AtomicUsize::new(0));
+    let workers = sizes.workers.max(1);
     let mut set = JoinSet::new();
-    for _ in 0..sizes.workers.max(1) {
-        let (dal, ready_at, done, claimed_one) = (
+    for _ in 0..workers {
+        let (dal, ready_at, done, claimed_one, idle) = (
             dal.clone(),
             ready_at.clone(),
             done.clone(),
             claimed_one.clone(),
+            idle.clone(),
         );
         set.spawn(async move {
             let (mut claimed, mut latencies) = (Vec::new(), Vec::new());
             while done.load(Ordering::Acquire) < total {
                 let Some(task) = dal.claim_ready_task(1).await?.pop() else {
-                    tokio::select! {
-                        woken = dal.wait_for_ready(WAKEUP_IDLE_WAIT) => { woken?; }
-                        () = claimed_one.notified() => {}
-                    }
+                    idle.fetch_add(1, Ordering::AcqRel);
+                    let woken = tokio::select! {
+                        woken = dal.wait_for_ready(WAKEUP_IDLE_WAIT) => woken.map(|_| ()),
+                        () = claimed_one.notified() => Ok(()),
+                    };
+                    idle.fetch_sub(1, Ordering::AcqRel);
+                    woken?;
                     continue;
                 };
                 let at = Instant::now();
@@ -569,9 +578,15 @@ pub(crate) async fn wakeup(
             Ok((claimed, latencies))
         });
     }
-    // Let every worker find nothing and start waiting.
-    tokio::time::sleep(WAKEUP_SETTLE * 10).await;
     for (i, task) in tasks.iter().enumerate() {
+        // Every worker back in its wait (then a moment to be in place).
+        // (Bounded, so that a worker that failed cannot hang the producer:
+        // its error is reported when the workers are joined.)
+        let settle_by = Instant::now() + Duration::from_secs(5);
+        while idle.load(Ordering::Acquire) < workers && Instant::now() < settle_by {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        tokio::time::sleep(WAKEUP_SETTLE).await;
         let finished = claimed_one.notified();
         tokio::pin!(finished);
         finished.as_mut().enable();
@@ -580,13 +595,21 @@ pub(crate) async fn wakeup(
             .unwrap_or_else(|p| p.into_inner())
             .insert(task.id, Instant::now());
         dal.mark_ready(task.id).await?;
+        let claim_by = tokio::time::Instant::now() + Duration::from_secs(60);
         while done.load(Ordering::Acquire) <= i {
-            finished.as_mut().await;
+            if tokio::time::timeout_at(claim_by, finished.as_mut())
+                .await
+                .is_err()
+            {
+                return Err(CliError::Bench(format!(
+                    "wakeup: task {} was not claimed within 60 s",
+                    task.id
+                )));
+            }
             finished.set(claimed_one.notified());
             finished.as_mut().enable();
         }
         bar.inc(1);
-        tokio::time::sleep(WAKEUP_SETTLE).await;
     }
     claimed_one.notify_waiters();
     let (mut claimed, mut latencies) = (Vec::new(), Vec::new());
