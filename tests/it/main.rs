@@ -22,3 +22,4 @@ mod query_counts;
 mod resilience;
 mod state;
 mod state_machine;
+mod wakeup;

@@ -153,13 +153,37 @@ pub trait TaskClaiming: sealed::Sealed {
     fn get_ready_for_retry(
         &self,
     ) -> impl Future<Output = Result<Vec<TaskExecution>, DalError>> + Send;
+
+    /// Waits until a task may have become claimable, then returns `true`; or
+    /// returns `false` once `timeout` has passed. A hint, never a promise:
+    /// claim next, and expect to find nothing sometimes.
+    ///
+    /// - PostgreSQL: the database sends a `NOTIFY` on channel
+    ///   `te_task_ready` in the same transaction as every write that leaves a
+    ///   task `Ready` (a create, `mark_ready`, `mark_ready_many`, a retry, a
+    ///   recovery, a reset) or resumes a paused pipeline, whoever wrote it.
+    ///   Each handle listens on one dedicated connection, opened by its first
+    ///   call to this method and reopened after an error (every waiter is
+    ///   then woken, as a notification may have been missed).
+    /// - SQLite: every successful write through this handle (claims aside)
+    ///   wakes its waiters at once; writes by other handles and processes are
+    ///   noticed within 250 ms through `PRAGMA data_version`.
+    ///
+    /// It returns `true` only for a wake-up that arrived after the call
+    /// began; when nothing is written meanwhile it returns `false` at the
+    /// timeout, never before. A `timeout` over 24 hours is refused with
+    /// [`DalError::InvalidInput`].
+    fn wait_for_ready(
+        &self,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<bool, DalError>> + Send;
 }
 
 impl TaskClaiming for TaskExecutionDal {
     #[tracing::instrument(skip(self), err(level = "debug"))]
     async fn claim_ready_task(&self, limit: usize) -> Result<Vec<ClaimResult>, DalError> {
         let limit = validate::limit("limit", limit)?;
-        self.write_statement(move |conn| claim::claim_ready(conn, None, limit))
+        self.write_statement_without_wakeup(move |conn| claim::claim_ready(conn, None, limit))
             .await
     }
 
@@ -170,8 +194,10 @@ impl TaskClaiming for TaskExecutionDal {
         limit: usize,
     ) -> Result<Vec<ClaimResult>, DalError> {
         let limit = validate::limit("limit", limit)?;
-        self.write_statement(move |conn| claim::claim_ready(conn, Some(runner_id), limit))
-            .await
+        self.write_statement_without_wakeup(move |conn| {
+            claim::claim_ready(conn, Some(runner_id), limit)
+        })
+        .await
     }
 
     #[tracing::instrument(skip(self), fields(%task_id, %runner_id), err(level = "debug"))]
@@ -220,5 +246,10 @@ impl TaskClaiming for TaskExecutionDal {
     #[tracing::instrument(skip(self), err(level = "debug"))]
     async fn get_ready_for_retry(&self) -> Result<Vec<TaskExecution>, DalError> {
         self.run(retry::ready_for_retry).await
+    }
+
+    #[tracing::instrument(skip(self), err(level = "debug"))]
+    async fn wait_for_ready(&self, timeout: Duration) -> Result<bool, DalError> {
+        self.wait_for_wakeup(timeout).await
     }
 }

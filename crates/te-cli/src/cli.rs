@@ -196,7 +196,8 @@ pub(crate) struct RecoverArgs {
 /// Flags of `te bench`.
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
-    /// Workloads to run (default: all), in this order: create, drain, stats, history, engine, prune.
+    /// Workloads to run (default: all), in this order: create, drain, stats, history, engine,
+    /// prune, wakeup.
     #[arg(value_enum)]
     pub(crate) workloads: Vec<crate::bench::Workload>,
     /// Server or file to measure on; each run gets a fresh database there (PostgreSQL: a new
@@ -209,7 +210,7 @@ pub(crate) struct BenchArgs {
     /// Tasks per pipeline of `create` and `drain`.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub(crate) tasks: u32,
-    /// Concurrent clients of `create`, `drain` and `history`.
+    /// Concurrent clients of `create`, `drain` and `history`; idle workers of `wakeup`.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub(crate) workers: u32,
     /// Tasks per `create_many` call in `create`.
@@ -233,6 +234,9 @@ pub(crate) struct BenchArgs {
     /// Workers of `engine`.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub(crate) engine_workers: u32,
+    /// Tasks `wakeup` makes ready, one at a time.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub(crate) wakeup_tasks: u32,
     /// Runs of each workload.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub(crate) runs: u32,

@@ -66,6 +66,15 @@ const FIGURES: &[(&str, &[&str])] = &[
             "duplicates",
         ],
     ),
+    (
+        "wakeup",
+        &[
+            "wakeup_tasks",
+            "wakeup_p50_ms",
+            "wakeup_p99_ms",
+            "duplicates",
+        ],
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread")]
@@ -103,6 +112,8 @@ async fn bench_json_has_every_figure_and_no_duplicates() {
             "9",
             "--engine-pipelines",
             "3",
+            "--wakeup-tasks",
+            "6",
             "--database-url",
             &url,
         ])

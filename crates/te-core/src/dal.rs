@@ -13,6 +13,7 @@ use crate::error::DalError;
 use crate::file_identity::FileIdentity;
 use crate::migrations;
 use crate::pool::{self, Pool};
+use crate::wakeup::Wakeups;
 
 /// A handle on one database: a connection pool and its backend.
 ///
@@ -45,6 +46,8 @@ struct Inner {
     busy_timeout: Duration,
     /// The SQLite file as it was when the handle connected (unix only).
     file: Option<FileIdentity>,
+    /// Callers waiting for work, and how they are woken.
+    wakeups: Arc<Wakeups>,
 }
 
 impl std::fmt::Debug for TaskExecutionDal {
@@ -92,6 +95,7 @@ impl TaskExecutionDal {
             Target::Postgres(_) | Target::SqliteMemory => None,
         };
         let (acquire_timeout, busy_timeout) = (config.acquire_timeout, config.sqlite_busy_timeout);
+        let wakeups = Arc::new(Wakeups::new(target.clone(), config.clone()));
         let pool = pool::build(target.clone(), config)?;
         Ok(TaskExecutionDal {
             inner: Arc::new(Inner {
@@ -102,6 +106,7 @@ impl TaskExecutionDal {
                 acquire_timeout,
                 busy_timeout,
                 file,
+                wakeups,
             }),
         })
     }
@@ -194,7 +199,34 @@ impl TaskExecutionDal {
     /// [`DalError::Timeout`] naming `sqlite_busy_timeout`; the wait for a
     /// pooled connection is bounded by [`DalConfig::acquire_timeout`]. No
     /// write waits longer than the two together, however many are queued.
+    ///
+    /// On SQLite, a successful write wakes every caller of this handle
+    /// waiting in `wait_for_ready` (PostgreSQL's triggers send their own
+    /// notifications).
     pub async fn write<T, F>(&self, f: F) -> Result<T, DalError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, DalError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.write_waking(f, true).await
+    }
+
+    /// [`TaskExecutionDal::write_statement`] without waking waiters: for
+    /// writes that never make a task claimable (a claim). Idle workers that
+    /// claim nothing must not wake each other in a loop.
+    #[doc(hidden)]
+    pub async fn write_statement_without_wakeup<T, F>(&self, f: F) -> Result<T, DalError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, DalError> + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.inner.backend {
+            Backend::Postgres => self.run(f).await,
+            Backend::Sqlite => self.write_waking(f, false).await,
+        }
+    }
+
+    async fn write_waking<T, F>(&self, f: F, wake: bool) -> Result<T, DalError>
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, DalError> + Send + 'static,
         T: Send + 'static,
@@ -210,13 +242,24 @@ impl TaskExecutionDal {
                 )
                 .await
                 .map_err(|_| self.busy_timeout())?;
-                self.run(move |conn| {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    write_transaction_within(conn, left, configured, f)
-                })
-                .await
+                let result = self
+                    .run(move |conn| {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        write_transaction_within(conn, left, configured, f)
+                    })
+                    .await;
+                if wake && result.is_ok() {
+                    // Anything committed may have made a task claimable.
+                    self.inner.wakeups.wake();
+                }
+                result
             }
         }
+    }
+
+    /// The wake-up state shared by this handle's clones.
+    pub(crate) fn wakeups(&self) -> &Arc<Wakeups> {
+        &self.inner.wakeups
     }
 
     /// [`DalError::Timeout`] for SQLite's busy timeout.

@@ -23,6 +23,7 @@ pub mod schema;
 pub mod sql_types;
 #[doc(hidden)]
 pub mod toolkit;
+mod wakeup;
 
 pub use config::{Backend, DalConfig, Target};
 pub use connection::{AnyConnection, MultiBackend};
@@ -34,3 +35,5 @@ pub use models::{
     RunnerClaimResult, StaleClaim, SubStatus, TaskExecution, TaskExecutionMetadata, TaskStatus,
 };
 pub use pool::{ConnectionManager, Pool};
+#[doc(hidden)]
+pub use wakeup::MAX_WAIT;

@@ -3,8 +3,8 @@
 //! workload (`--json`) or a table of every run with medians.
 //!
 //! A workload is one variant of [`Workload`] and one function in
-//! [`workloads`] returning its [`report::Figures`]; adding one (such as
-//! `wakeup`, once the DAL can wait for ready tasks) means adding both.
+//! [`workloads`] returning its [`report::Figures`]; adding one means adding
+//! both.
 
 mod database;
 mod report;
@@ -35,6 +35,8 @@ pub(crate) enum Workload {
     Engine,
     /// The per-task drain alone, then beside a prune of many finished tasks.
     Prune,
+    /// Idle workers in `wait_for_ready`; one task made ready at a time: ready-to-claimed latency.
+    Wakeup,
 }
 
 impl Workload {
@@ -46,6 +48,7 @@ impl Workload {
         Workload::History,
         Workload::Engine,
         Workload::Prune,
+        Workload::Wakeup,
     ];
 
     /// Its name on the command line and in the JSON.
@@ -57,6 +60,7 @@ impl Workload {
             Workload::History => "history",
             Workload::Engine => "engine",
             Workload::Prune => "prune",
+            Workload::Wakeup => "wakeup",
         }
     }
 
@@ -64,6 +68,7 @@ impl Workload {
     fn connections(self, sizes: &Sizes) -> usize {
         match self {
             Workload::Engine => sizes.engine_workers,
+            Workload::Wakeup => sizes.workers + 1,
             _ => sizes.workers,
         }
         .max(2)
@@ -83,6 +88,7 @@ impl Workload {
             Workload::History => workloads::history(dal, sizes, bar).await,
             Workload::Engine => workloads::engine(dal, sizes, bar).await,
             Workload::Prune => workloads::prune(dal, sizes, bar).await,
+            Workload::Wakeup => workloads::wakeup(dal, sizes, bar).await,
         }
     }
 
@@ -113,6 +119,10 @@ impl Workload {
                 ("workers", n(sizes.engine_workers)),
                 ("work_ms", 1),
             ],
+            Workload::Wakeup => vec![
+                ("workers", n(sizes.workers)),
+                ("tasks", n(sizes.wakeup_tasks)),
+            ],
         }
     }
 }
@@ -140,6 +150,8 @@ pub(crate) struct Sizes {
     pub(crate) engine_pipelines: usize,
     /// Workers of `engine`.
     pub(crate) engine_workers: usize,
+    /// Tasks `wakeup` makes ready, one at a time.
+    pub(crate) wakeup_tasks: usize,
 }
 
 /// Runs `te bench`.
@@ -155,6 +167,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
         history_tasks: args.history_tasks as usize,
         engine_pipelines: args.engine_pipelines as usize,
         engine_workers: args.engine_workers as usize,
+        wakeup_tasks: args.wakeup_tasks as usize,
     };
     let selected: Vec<Workload> = if args.workloads.is_empty() {
         Workload::ALL.to_vec()

@@ -1,6 +1,6 @@
 //! The workloads `te bench` measures, each on a fresh, migrated database:
 //! creating tasks, draining them, the statistics queries, claiming over a
-//! large history, and the demo's engine loop.
+//! large history, the demo's engine loop, and waking idle workers.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -23,6 +23,14 @@ use crate::error::CliError;
 const SETUP_CHUNK: usize = 1_000;
 /// Calls of each statistics query; the median is reported.
 const STATS_CALLS: usize = 7;
+/// The longest an idle `engine` worker waits in `wait_for_ready`.
+const ENGINE_IDLE_WAIT: Duration = Duration::from_millis(20);
+/// The longest an idle `wakeup` worker waits in `wait_for_ready` before it
+/// claims again.
+const WAKEUP_IDLE_WAIT: Duration = Duration::from_secs(1);
+/// The pause, once every `wakeup` worker is waiting again, before the next
+/// task is made ready.
+const WAKEUP_SETTLE: Duration = Duration::from_millis(5);
 
 /// Waits for every worker; the first error (or panic) fails the workload.
 async fn join_all<T: 'static>(mut set: JoinSet<Result<T, CliError>>) -> Result<Vec<T>, CliError> {
@@ -428,7 +436,7 @@ struct EnginePipeline {
 /// `engine_workers` workers loops: claim one task, load its
 /// dependencies' context, work 1 ms, save its output context, complete it,
 /// and mark ready each dependent whose dependencies are all complete. An
-/// idle worker waits for another worker's wake-up (or 5 ms).
+/// idle worker waits in `wait_for_ready` (at most [`ENGINE_IDLE_WAIT`]).
 pub(crate) async fn engine(
     dal: &TaskExecutionDal,
     sizes: &Sizes,
@@ -493,7 +501,11 @@ pub(crate) async fn engine(
             while done.load(Ordering::Acquire) < total {
                 let t = Instant::now();
                 let Some(task) = dal.claim_ready_task(1).await?.pop() else {
-                    let _ = tokio::time::timeout(Duration::from_millis(5), wake.notified()).await;
+                    // Idle: wait for a task to become ready (or the end).
+                    tokio::select! {
+                        woken = dal.wait_for_ready(ENGINE_IDLE_WAIT) => { woken?; }
+                        () = wake.notified() => {}
+                    }
                     continue;
                 };
                 claims.push(t.elapsed());
@@ -536,7 +548,6 @@ pub(crate) async fn engine(
                 }
                 if !ready.is_empty() {
                     dal.mark_ready_many(ready).await?;
-                    wake.notify_waiters();
                 }
                 if done.fetch_add(1, Ordering::AcqRel) + 1 == total {
                     wake.notify_waiters();
@@ -558,6 +569,126 @@ pub(crate) async fn engine(
     figures
         .rate("engine_tasks_per_sec", total, elapsed)
         .latency("engine_claim_p50_ms", "engine_claim_p99_ms", &mut claims)
+        .add("duplicates", duplicates as f64);
+    Ok(figures)
+}
+
+/// `wakeup`: `workers` idle workers wait in `wait_for_ready`; a producer on
+/// the same handle makes `wakeup_tasks` tasks ready one at a time
+/// (`mark_ready`), each once the previous one was claimed and every worker
+/// is waiting again. The latency runs from just before the producer's
+/// `mark_ready` call (so it includes that write's commit) to the moment a
+/// worker's claim returned the task.
+pub(crate) async fn wakeup(
+    dal: &TaskExecutionDal,
+    sizes: &Sizes,
+    bar: &ProgressBar,
+) -> Result<Figures, CliError> {
+    let total = sizes.wakeup_tasks;
+    bar.set_length(total as u64);
+    let pipeline = dal
+        .create_pipeline_execution(NewPipelineExecution::new("bench-wakeup"))
+        .await?;
+    let tasks = dal
+        .create_many(
+            (0..total)
+                .map(|i| {
+                    NewTaskExecution::new(pipeline.id, format!("wake-{i:05}"))
+                        .status(TaskStatus::NotStarted)
+                })
+                .collect(),
+        )
+        .await?;
+    let ready_at: Arc<std::sync::Mutex<HashMap<Uuid, Instant>>> = Arc::default();
+    let done = Arc::new(AtomicUsize::new(0));
+    let claimed_one = Arc::new(Notify::new());
+    // Workers waiting now: each task is made ready only when all are idle.
+    let idle = Arc::new(AtomicUsize::new(0));
+    let workers = sizes.workers.max(1);
+    let mut set = JoinSet::new();
+    for _ in 0..workers {
+        let (dal, ready_at, done, claimed_one, idle) = (
+            dal.clone(),
+            ready_at.clone(),
+            done.clone(),
+            claimed_one.clone(),
+            idle.clone(),
+        );
+        set.spawn(async move {
+            let (mut claimed, mut latencies) = (Vec::new(), Vec::new());
+            while done.load(Ordering::Acquire) < total {
+                let Some(task) = dal.claim_ready_task(1).await?.pop() else {
+                    idle.fetch_add(1, Ordering::AcqRel);
+                    let woken = tokio::select! {
+                        woken = dal.wait_for_ready(WAKEUP_IDLE_WAIT) => woken.map(|_| ()),
+                        () = claimed_one.notified() => Ok(()),
+                    };
+                    idle.fetch_sub(1, Ordering::AcqRel);
+                    woken?;
+                    continue;
+                };
+                let at = Instant::now();
+                let made_ready = ready_at
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&task.id)
+                    .copied();
+                if let Some(made_ready) = made_ready {
+                    latencies.push(at.saturating_duration_since(made_ready));
+                }
+                claimed.push(task.id);
+                dal.mark_completed(task.id, None).await?;
+                done.fetch_add(1, Ordering::AcqRel);
+                claimed_one.notify_waiters();
+            }
+            Ok((claimed, latencies))
+        });
+    }
+    for (i, task) in tasks.iter().enumerate() {
+        // Every worker back in its wait (then a moment to be in place).
+        // (Bounded, so that a worker that failed cannot hang the producer:
+        // its error is reported when the workers are joined.)
+        let settle_by = Instant::now() + Duration::from_secs(5);
+        while idle.load(Ordering::Acquire) < workers && Instant::now() < settle_by {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        tokio::time::sleep(WAKEUP_SETTLE).await;
+        let finished = claimed_one.notified();
+        tokio::pin!(finished);
+        finished.as_mut().enable();
+        ready_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(task.id, Instant::now());
+        dal.mark_ready(task.id).await?;
+        let claim_by = tokio::time::Instant::now() + Duration::from_secs(60);
+        while done.load(Ordering::Acquire) <= i {
+            if tokio::time::timeout_at(claim_by, finished.as_mut())
+                .await
+                .is_err()
+            {
+                return Err(CliError::Bench(format!(
+                    "wakeup: task {} was not claimed within 60 s",
+                    task.id
+                )));
+            }
+            finished.set(claimed_one.notified());
+            finished.as_mut().enable();
+        }
+        bar.inc(1);
+    }
+    claimed_one.notify_waiters();
+    let (mut claimed, mut latencies) = (Vec::new(), Vec::new());
+    for (c, l) in join_all(set).await? {
+        claimed.extend(c);
+        latencies.extend(l);
+    }
+    let unique: HashSet<&Uuid> = claimed.iter().collect();
+    let duplicates = claimed.len() - unique.len();
+    let mut figures = Figures::default();
+    figures
+        .add("wakeup_tasks", latencies.len() as f64)
+        .latency("wakeup_p50_ms", "wakeup_p99_ms", &mut latencies)
         .add("duplicates", duplicates as f64);
     Ok(figures)
 }

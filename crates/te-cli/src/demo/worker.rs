@@ -18,9 +18,11 @@ use super::shared::{Shared, lock};
 use super::workload::{MAX_ATTEMPTS, TaskPlan};
 use crate::error::CliError;
 
-/// How long an idle worker first waits before claiming again; each empty
-/// claim doubles the wait up to [`IDLE_WAIT_MAX`]. A scheduler wake-up (tasks
-/// became ready) cuts the wait short.
+/// How long an idle worker first waits (in `wait_for_ready`) before claiming
+/// again; each wait that ends without a wake-up doubles it up to
+/// [`IDLE_WAIT_MAX`]. A wake-up from the database (a task may have become
+/// ready, whoever wrote it) or from the scheduler cuts the wait short; the
+/// bound remains for retries whose `retry_at` passes without any write.
 const IDLE_WAIT_MIN: Duration = Duration::from_millis(2);
 /// The longest wait between two empty claims.
 const IDLE_WAIT_MAX: Duration = Duration::from_millis(50);
@@ -121,7 +123,13 @@ pub(crate) async fn run(
         if batch.is_empty() {
             tokio::select! {
                 () = shared.wake_workers.notified() => idle_wait = IDLE_WAIT_MIN,
-                () = tokio::time::sleep(idle_wait) => idle_wait = (idle_wait * 2).min(IDLE_WAIT_MAX),
+                woken = shared.dal.wait_for_ready(idle_wait) => {
+                    idle_wait = if woken? {
+                        IDLE_WAIT_MIN
+                    } else {
+                        (idle_wait * 2).min(IDLE_WAIT_MAX)
+                    };
+                }
             }
             continue;
         }

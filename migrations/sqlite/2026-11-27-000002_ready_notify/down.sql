@@ -1,0 +1,2 @@
+-- Reverses up.sql (nothing to undo).
+SELECT 1;
