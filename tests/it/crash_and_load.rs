@@ -18,6 +18,8 @@ use te_core::toolkit::bind;
 use te_testkit::TestDb;
 use uuid::Uuid;
 
+use crate::common::events;
+
 use task_execution_dal::prelude::*;
 
 /// How long to wait for a child to make progress before giving up (a hung
@@ -161,8 +163,11 @@ async fn a_runner_killed_mid_work_is_recovered_and_no_task_runs_twice() {
         "killed mid-work"
     );
 
-    // The parent finds the dead runner's claims (older than a moment) and resets them.
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // The parent finds the dead runner's claims (older than a moment) and
+    // resets them. On PostgreSQL a statement the child sent just before it
+    // died still runs to its end (a single statement commits on its own), so
+    // the parent waits for such a statement before it looks.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let stale = db
         .find_stale_claims(Duration::from_millis(10))
         .await
@@ -181,8 +186,15 @@ async fn a_runner_killed_mid_work_is_recovered_and_no_task_runs_twice() {
         );
     }
     let drained = drain(&db).await;
+    // Counted from the log, after the drain: the child's last completion may
+    // have committed after the kill.
+    let completed_by_child = events(&db, None, Some(EventType::TaskCompleted))
+        .await
+        .into_iter()
+        .filter(|e| e.runner_id == Some(runner))
+        .count();
     assert_eq!(
-        drained.len() + completed_by_child as usize,
+        drained.len() + completed_by_child,
         CRASH_TASKS,
         "every task not completed by the child is completed by the parent"
     );
