@@ -5,22 +5,12 @@
 
 use std::process::{Command, Output};
 
+mod common;
+use common::{command, succeeded, te};
+
 use task_execution_dal::prelude::*;
 use te_testkit::{TestDb, backend_from_env};
 use uuid::Uuid;
-
-/// Runs `te` with `args`, without any `DATABASE_URL` from the test's environment.
-fn te(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_te"))
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .output()
-        .expect("te runs")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Asserts that `te` failed the way a user should see it fail: a non-zero
 /// exit and one line on stderr starting with `error:`, no panic, no
@@ -33,15 +23,6 @@ fn clean_failure(out: &Output) -> String {
     assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err:?}");
     assert!(err.starts_with("error: "), "{err}");
     err
-}
-
-fn succeeded(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "te failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout(out)
 }
 
 #[test]
@@ -298,9 +279,7 @@ async fn two_processes_migrating_at_once_both_succeed_and_apply_once() {
     for _ in 0..3 {
         let db = TestDb::unmigrated_on(backend_from_env()).await;
         let spawn = || {
-            Command::new(env!("CARGO_BIN_EXE_te"))
-                .args(["migrate", "--database-url", db.url()])
-                .env_remove("DATABASE_URL")
+            command(&["migrate", "--database-url", db.url()])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()

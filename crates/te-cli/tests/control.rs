@@ -2,29 +2,14 @@
 //! processes against a database the test prepares, on the backend
 //! `TE_TEST_BACKEND` selects.
 
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+use common::{succeeded, te};
 
 use task_execution_dal::prelude::*;
 use te_testkit::TestDb;
 use uuid::Uuid;
-
-fn te(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_te"))
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .output()
-        .expect("te runs")
-}
-
-fn succeeded(out: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "te failed\nstdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
 
 fn failed(out: &Output) -> String {
     assert!(!out.status.success(), "te succeeded unexpectedly");

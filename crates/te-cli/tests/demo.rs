@@ -3,35 +3,14 @@
 //! every task finished, and the default run uses a SQLite file in the current
 //! directory, recreated each run, with the same results for the same seed.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+use common::{succeeded, te_in};
 
 use task_execution_dal::prelude::*;
 use te_testkit::{TestDb, backend_from_env};
 
 /// A workload small enough for a test.
 const SMALL: &[&str] = &["--pipelines", "5", "--workers", "3"];
-
-/// Runs `te` in `dir`, without any `DATABASE_URL` from the test's environment.
-fn te(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_te"))
-        .current_dir(dir)
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .output()
-        .expect("te runs")
-}
-
-/// The stdout of a run that must have succeeded.
-fn succeeded(out: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "te failed\nstdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
 
 /// The value of the summary row `what`.
 fn result<'a>(summary: &'a str, what: &str) -> &'a str {
@@ -70,18 +49,18 @@ async fn demo_passes_its_invariants_and_leaves_every_task_finished() {
         None => format!("sqlite://{}", dir.path().join("demo.db").display()),
     };
     let args = [&["demo", "--database-url", url.as_str()], SMALL].concat();
-    let summary = succeeded(&te(dir.path(), &args));
+    let summary = succeeded(&te_in(dir.path(), &args));
     assert!(summary.contains("all invariants hold"), "{summary}");
     assert_eq!(result(&summary, "tasks not finished"), "0");
     assert!(!summary.contains("FAILED"), "{summary}");
 
-    let status = succeeded(&te(dir.path(), &["status", "--database-url", &url]));
+    let status = succeeded(&te_in(dir.path(), &["status", "--database-url", &url]));
     assert_all_finished(&status, tasks_created(&summary));
 
     // The summary names a pipeline to look at; all of its tasks are finished.
     let (_, hint) = summary.split_once("te status ").expect("a pipeline hint");
     let pipeline = hint.split_whitespace().next().unwrap();
-    let table = succeeded(&te(
+    let table = succeeded(&te_in(
         dir.path(),
         &["status", pipeline, "--database-url", &url],
     ));
@@ -103,8 +82,8 @@ async fn demo_passes_its_invariants_and_leaves_every_task_finished() {
 fn default_demo_recreates_its_sqlite_file_and_repeats_its_results() {
     let dir = tempfile::tempdir().unwrap();
     let args = [&["demo", "--seed", "7"], SMALL].concat();
-    let first = succeeded(&te(dir.path(), &args));
-    let second = succeeded(&te(dir.path(), &args));
+    let first = succeeded(&te_in(dir.path(), &args));
+    let second = succeeded(&te_in(dir.path(), &args));
     for summary in [&first, &second] {
         assert!(summary.contains("all invariants hold"), "{summary}");
         assert!(summary.contains("sqlite://te-demo.db"), "{summary}");
@@ -120,14 +99,14 @@ fn default_demo_recreates_its_sqlite_file_and_repeats_its_results() {
     }
     // The file was recreated: it holds the second run's tasks only.
     let url = format!("sqlite://{}", dir.path().join("te-demo.db").display());
-    let status = succeeded(&te(dir.path(), &["status", "--database-url", &url]));
+    let status = succeeded(&te_in(dir.path(), &["status", "--database-url", &url]));
     assert_all_finished(&status, tasks_created(&second));
 }
 
 #[test]
 fn demo_with_everything_failing_fails_every_pipeline_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let summary = succeeded(&te(
+    let summary = succeeded(&te_in(
         dir.path(),
         &[
             "demo",
@@ -163,7 +142,7 @@ async fn demo_cancel_skips_unstarted_tasks_and_claims_nothing_after_the_cancel()
         &["--pipelines", "8", "--workers", "3"][..],
     ]
     .concat();
-    let summary = succeeded(&te(dir.path(), &args));
+    let summary = succeeded(&te_in(dir.path(), &args));
     assert!(summary.contains("all invariants hold"), "{summary}");
     let cancelled = result(&summary, "pipelines cancelled mid-run");
     assert!(
