@@ -65,18 +65,8 @@ async fn table(dal: &TaskExecutionDal, args: &PipelinesArgs) -> Result<String, D
     // Pages run oldest first; keep the newest `limit`.
     let limit = args.limit as usize;
     let mut newest: VecDeque<PipelineExecution> = VecDeque::with_capacity(limit + 1);
-    let mut after = None;
-    loop {
-        let page = dal
-            .list_pipelines(PipelineFilter {
-                statuses: args.status.clone(),
-                limit: 1_000,
-                after,
-                ..PipelineFilter::default()
-            })
-            .await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.id);
+    let mut pages = Pages::new(args.status.clone());
+    while let Some(page) = pages.next(dal).await? {
         for pipeline in page {
             newest.push_back(pipeline);
             if newest.len() > limit {
@@ -158,22 +148,13 @@ async fn would_prune(
 ) -> Result<(usize, usize), DalError> {
     let mut pipelines = 0;
     let mut tasks = 0;
-    let mut after = None;
-    loop {
-        let page = dal
-            .list_pipelines(PipelineFilter {
-                statuses: vec![
-                    PipelineStatus::Completed,
-                    PipelineStatus::Failed,
-                    PipelineStatus::Cancelled,
-                ],
-                limit: 1_000,
-                after,
-                ..PipelineFilter::default()
-            })
-            .await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.id);
+    let finished = PipelineStatus::ALL
+        .iter()
+        .copied()
+        .filter(|s| s.is_terminal())
+        .collect();
+    let mut pages = Pages::new(finished);
+    while let Some(page) = pages.next(dal).await? {
         let old: Vec<Uuid> = page
             .iter()
             .filter(|p| p.completed_at.is_some_and(|at| at < finished_before))
@@ -187,4 +168,37 @@ async fn would_prune(
         }
     }
     Ok((pipelines, tasks))
+}
+
+/// The pipeline executions of some statuses, page by page, oldest first
+/// (keyset pages of `list_pipelines`).
+struct Pages {
+    statuses: Vec<PipelineStatus>,
+    after: Option<Uuid>,
+}
+
+impl Pages {
+    fn new(statuses: Vec<PipelineStatus>) -> Self {
+        Pages {
+            statuses,
+            after: None,
+        }
+    }
+
+    /// The next page, or `None` after the last one.
+    async fn next(
+        &mut self,
+        dal: &TaskExecutionDal,
+    ) -> Result<Option<Vec<PipelineExecution>>, DalError> {
+        let page = dal
+            .list_pipelines(PipelineFilter {
+                statuses: self.statuses.clone(),
+                limit: 1_000,
+                after: self.after,
+                ..PipelineFilter::default()
+            })
+            .await?;
+        self.after = page.last().map(|p| p.id);
+        Ok((!page.is_empty()).then_some(page))
+    }
 }

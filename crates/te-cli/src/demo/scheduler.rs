@@ -181,15 +181,16 @@ async fn step(shared: &Shared, pipeline_id: Uuid) -> Result<bool, CliError> {
             Action::Skip { .. } => None,
         })
         .collect();
+    let wanted = ready.len();
     let promoted = if ready.is_empty() {
         0
     } else {
-        shared.dal.mark_ready_many(ready.clone()).await?
+        shared.dal.mark_ready_many(ready).await?
     };
     for _ in 0..promoted {
         bump(&shared.monitor.counters.promoted);
     }
-    if promoted < ready.len() {
+    if promoted < wanted {
         // Someone else moved a task: read the pipeline again next round.
         shared.touch(pipeline_id);
         shared.wake_workers_for(promoted);
