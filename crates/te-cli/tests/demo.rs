@@ -3,6 +3,8 @@
 //! every task finished, and the default run uses a SQLite file in the current
 //! directory, recreated each run, with the same results for the same seed.
 
+use std::path::Path;
+
 mod common;
 use common::{succeeded, te_in};
 
@@ -37,17 +39,27 @@ fn assert_all_finished(status: &str, total: u64) {
     assert!(status.contains("all finished"), "{status}");
 }
 
+/// A database for the demo on the backend `TE_TEST_BACKEND` selects, and its
+/// URL: a fresh PostgreSQL database (dropped with the returned `TestDb`), or a
+/// SQLite file in `dir`, which the demo creates.
+async fn demo_database(dir: &Path) -> (Option<TestDb>, String) {
+    match backend_from_env() {
+        Backend::Sqlite => {
+            let url = format!("sqlite://{}", dir.join("demo.db").display());
+            (None, url)
+        }
+        Backend::Postgres => {
+            let db = TestDb::new().await;
+            let url = db.url().to_owned();
+            (Some(db), url)
+        }
+    }
+}
+
 #[tokio::test]
 async fn demo_passes_its_invariants_and_leaves_every_task_finished() {
     let dir = tempfile::tempdir().unwrap();
-    let db = match backend_from_env() {
-        Backend::Sqlite => None,
-        Backend::Postgres => Some(TestDb::new().await),
-    };
-    let url = match &db {
-        Some(db) => db.url().to_owned(),
-        None => format!("sqlite://{}", dir.path().join("demo.db").display()),
-    };
+    let (_db, url) = demo_database(dir.path()).await;
     let args = [&["demo", "--database-url", url.as_str()], SMALL].concat();
     let summary = succeeded(&te_in(dir.path(), &args));
     assert!(summary.contains("all invariants hold"), "{summary}");
@@ -129,14 +141,7 @@ fn demo_with_everything_failing_fails_every_pipeline_cleanly() {
 #[tokio::test]
 async fn demo_cancel_skips_unstarted_tasks_and_claims_nothing_after_the_cancel() {
     let dir = tempfile::tempdir().unwrap();
-    let db = match backend_from_env() {
-        Backend::Sqlite => None,
-        Backend::Postgres => Some(TestDb::new().await),
-    };
-    let url = match &db {
-        Some(db) => db.url().to_owned(),
-        None => format!("sqlite://{}", dir.path().join("demo.db").display()),
-    };
+    let (_db, url) = demo_database(dir.path()).await;
     let args = [
         &["demo", "--database-url", url.as_str(), "--cancel", "2"],
         &["--pipelines", "8", "--workers", "3"][..],
