@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use te_core::schema::{
     contexts, execution_events, pipeline_executions, task_execution_metadata, task_executions,
 };
-use te_core::toolkit::validate::{MAX_JSON_DEPTH, MAX_NAME_BYTES, earliest_instant};
+use te_core::toolkit::validate::{MAX_JSON_DEPTH, MAX_NAME_BYTES, discard, earliest_instant};
 use te_testkit::TestDb;
 use uuid::Uuid;
 
@@ -131,19 +131,6 @@ fn nested(depth: usize) -> Value {
         };
     }
     object("deep", value)
-}
-
-/// Drops a deep value level by level: dropping it as a whole would recurse
-/// once per level.
-fn dismantle(value: Value) {
-    let mut stack = vec![value];
-    while let Some(value) = stack.pop() {
-        match value {
-            Value::Array(items) => stack.extend(items),
-            Value::Object(map) => stack.extend(map.into_iter().map(|(_, v)| v)),
-            _ => {}
-        }
-    }
 }
 
 /// A pipeline with one task in `status`; returns (pipeline id, task id).
@@ -347,14 +334,14 @@ async fn json_refused_everywhere(
     )
     .await;
 
-    let mut new = NewTaskExecution::new(pipeline_id, "rules");
-    new.trigger_rules = make();
-    f.refused(db, &format!("{what}: trigger_rules"), db.create(new))
-        .await;
-    let mut new = NewTaskExecution::new(pipeline_id, "config");
-    new.task_configuration = make();
-    f.refused(db, &format!("{what}: task_configuration"), db.create(new))
-        .await;
+    let mut rules = NewTaskExecution::new(pipeline_id, "rules");
+    rules.trigger_rules = make();
+    let mut config = NewTaskExecution::new(pipeline_id, "config");
+    config.task_configuration = make();
+    for (field, new) in [("trigger_rules", rules), ("task_configuration", config)] {
+        f.refused(db, &format!("{what}: {field}"), db.create(new))
+            .await;
+    }
     let mut new = NewTaskExecution::new(pipeline_id, "many");
     new.task_configuration = make();
     f.refused(
@@ -364,27 +351,19 @@ async fn json_refused_everywhere(
     )
     .await;
 
-    let update = TaskUpdate {
+    let rules = TaskUpdate {
         trigger_rules: Some(make()),
         ..TaskUpdate::default()
     };
-    f.refused(
-        db,
-        &format!("{what}: update_task trigger_rules"),
-        db.update_task(task_id, update),
-    )
-    .await;
-    let update = TaskUpdate {
+    let config = TaskUpdate {
         task_configuration: Some(make()),
         ..TaskUpdate::default()
     };
-    f.refused(
-        db,
-        &format!("{what}: update_task task_configuration"),
-        db.update_task(task_id, update),
-    )
-    .await;
-    dismantle(owned);
+    for (field, update) in [("trigger_rules", rules), ("task_configuration", config)] {
+        let row = format!("{what}: update_task {field}");
+        f.refused(db, &row, db.update_task(task_id, update)).await;
+    }
+    discard([owned]);
 }
 
 /// A value every JSON path must store and give back exactly (same text).
