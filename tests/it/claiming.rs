@@ -15,7 +15,8 @@ use uuid::Uuid;
 use task_execution_dal::prelude::*;
 
 use crate::common::{
-    assert_invalid, claim_until_empty, count_events, create_ready, events, pipeline,
+    assert_empty, assert_invalid, assert_not_found, claim_until_empty, count_events, create_ready,
+    db_with_pipeline, events, handle_with_pool, ids, ready_pipeline,
 };
 
 // --- helpers ---------------------------------------------------------------
@@ -44,16 +45,11 @@ async fn all_tasks(dal: &TaskExecutionDal) -> Vec<TaskExecution> {
     .unwrap()
 }
 
-fn ids(claimed: &[ClaimResult]) -> Vec<Uuid> {
-    claimed.iter().map(|c| c.id).collect()
-}
-
 // --- batch claims ----------------------------------------------------------
 
 #[tokio::test]
 async fn claims_move_ready_tasks_to_running_oldest_first() {
-    let db = TestDb::new().await;
-    let pid = pipeline(&db).await.id;
+    let (db, pid) = db_with_pipeline().await;
     let base = te_core::toolkit::now() - TimeDelta::minutes(5);
     // Ready tasks inserted out of order, one microsecond apart; the oldest
     // has a second attempt.
@@ -125,8 +121,7 @@ async fn claims_move_ready_tasks_to_running_oldest_first() {
 #[tokio::test]
 async fn limits_are_validated_and_respected() {
     let db = TestDb::new().await;
-    let pid = pipeline(&db).await.id;
-    create_ready(&db, pid, 12).await;
+    ready_pipeline(&db, 12).await;
     let runner = Uuid::new_v4();
 
     assert_invalid(db.claim_ready_task(0).await, "limit");
@@ -143,11 +138,8 @@ async fn limits_are_validated_and_respected() {
             .all(|t| t.status == TaskStatus::Ready),
         "a refused claim claims nothing"
     );
-    assert!(
-        events(&db, None, Some(EventType::TaskClaimed))
-            .await
-            .is_empty()
-    );
+    let claims = events(&db, None, Some(EventType::TaskClaimed)).await;
+    assert!(claims.is_empty(), "{claims:?}");
 
     assert_eq!(db.claim_ready_task(1).await.unwrap().len(), 1);
     assert_eq!(
@@ -172,8 +164,7 @@ async fn limits_are_validated_and_respected() {
 
 #[tokio::test]
 async fn retry_at_in_the_future_is_not_claimable() {
-    let db = TestDb::new().await;
-    let pid = pipeline(&db).await.id;
+    let (db, pid) = db_with_pipeline().await;
     let now = te_core::toolkit::now();
     let mut past = row(pid, "past", TaskStatus::Ready, now - TimeDelta::seconds(2));
     past.retry_at = Some(now - TimeDelta::seconds(1));
@@ -207,8 +198,7 @@ async fn retry_at_in_the_future_is_not_claimable() {
 #[tokio::test]
 async fn each_claim_writes_one_task_claimed_event_per_task() {
     let db = TestDb::new().await;
-    let pid = pipeline(&db).await.id;
-    let tasks = create_ready(&db, pid, 9).await;
+    let (pid, tasks) = ready_pipeline(&db, 9).await;
     let runner = Uuid::new_v4();
 
     let plain = db.claim_ready_task(4).await.unwrap();
@@ -238,19 +228,15 @@ async fn each_claim_writes_one_task_claimed_event_per_task() {
     let unclaimed: Vec<_> = tasks.iter().filter(|t| !claimed.contains(&t.id)).collect();
     assert_eq!(unclaimed.len(), 2);
     for t in unclaimed {
-        assert!(
-            events(&db, Some(t.id), Some(EventType::TaskClaimed))
-                .await
-                .is_empty()
-        );
+        let claims = events(&db, Some(t.id), Some(EventType::TaskClaimed)).await;
+        assert!(claims.is_empty(), "{claims:?}");
     }
 }
 
 #[tokio::test]
 async fn claims_for_a_runner_set_its_claim_and_heartbeat() {
     let db = TestDb::new().await;
-    let pid = pipeline(&db).await.id;
-    create_ready(&db, pid, 3).await;
+    ready_pipeline(&db, 3).await;
     let runner = Uuid::new_v4();
     let before = te_core::toolkit::now();
     let claimed = db.claim_ready_tasks_for_runner(runner, 2).await.unwrap();
@@ -274,11 +260,8 @@ async fn sixteen_concurrent_claimers_claim_each_task_exactly_once() {
     const TASKS: usize = 2_000;
     const CLAIMERS: usize = 16;
     let db = TestDb::new().await;
-    let pid = pipeline(&db).await.id;
-    create_ready(&db, pid, TASKS).await;
-    let dal = TaskExecutionDal::connect_with(DalConfig::new(db.url()).max_connections(CLAIMERS))
-        .await
-        .unwrap();
+    ready_pipeline(&db, TASKS).await;
+    let dal = handle_with_pool(&db, CLAIMERS).await;
 
     let workers: Vec<_> = (0..CLAIMERS)
         .map(|worker| {
@@ -338,8 +321,7 @@ async fn sixteen_concurrent_claimers_claim_each_task_exactly_once() {
 
 #[tokio::test]
 async fn claim_for_runner_is_a_compare_and_set() {
-    let db = TestDb::new().await;
-    let pid = pipeline(&db).await.id;
+    let (db, pid) = db_with_pipeline().await;
     let now = te_core::toolkit::now();
     let running = insert_one(&db, row(pid, "running", TaskStatus::Running, now)).await;
     let (r1, r2) = (Uuid::new_v4(), Uuid::new_v4());
@@ -386,14 +368,15 @@ async fn claim_for_runner_is_a_compare_and_set() {
         assert_eq!(count_events(&db, Some(t.id)).await, 0);
     }
 
-    let err = db.claim_for_runner(Uuid::new_v4(), r1).await.unwrap_err();
-    assert!(err.is_not_found(), "{err:?}");
+    assert_not_found(
+        db.claim_for_runner(Uuid::new_v4(), r1).await,
+        "task execution",
+    );
 }
 
 #[tokio::test]
 async fn a_runner_claim_on_a_ready_task_reserves_it() {
-    let db = TestDb::new().await;
-    let pid = pipeline(&db).await.id;
+    let (db, pid) = db_with_pipeline().await;
     let now = te_core::toolkit::now();
     let reserved = insert_one(
         &db,
@@ -413,12 +396,7 @@ async fn a_runner_claim_on_a_ready_task_reserves_it() {
     );
 
     assert_eq!(ids(&db.claim_ready_task(10).await.unwrap()), vec![free.id]);
-    assert!(
-        db.claim_ready_tasks_for_runner(r2, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_empty(db.claim_ready_tasks_for_runner(r2, 10).await);
     assert_eq!(
         ids(&db.claim_ready_tasks_for_runner(r1, 10).await.unwrap()),
         vec![reserved.id]
@@ -429,8 +407,7 @@ async fn a_runner_claim_on_a_ready_task_reserves_it() {
 
 #[tokio::test]
 async fn heartbeats_hold_until_the_claim_is_lost() {
-    let db = TestDb::new().await;
-    let pid = pipeline(&db).await.id;
+    let (db, pid) = db_with_pipeline().await;
     let old = te_core::toolkit::now() - TimeDelta::minutes(10);
     let (r1, r2) = (Uuid::new_v4(), Uuid::new_v4());
     let mut t = row(pid, "t", TaskStatus::Running, old);
@@ -477,14 +454,12 @@ async fn heartbeats_hold_until_the_claim_is_lost() {
     );
     assert_eq!(db.get_by_id(done.id).await.unwrap(), done);
 
-    let err = db.heartbeat(Uuid::new_v4(), r1).await.unwrap_err();
-    assert!(err.is_not_found(), "{err:?}");
+    assert_not_found(db.heartbeat(Uuid::new_v4(), r1).await, "task execution");
 }
 
 #[tokio::test]
 async fn release_clears_the_claim_and_names_its_holder() {
-    let db = TestDb::new().await;
-    let pid = pipeline(&db).await.id;
+    let (db, pid) = db_with_pipeline().await;
     let t = insert_one(
         &db,
         row(pid, "t", TaskStatus::Running, te_core::toolkit::now()),
@@ -521,14 +496,15 @@ async fn release_clears_the_claim_and_names_its_holder() {
         RunnerClaimResult::Claimed
     );
 
-    let err = db.release_runner_claim(Uuid::new_v4()).await.unwrap_err();
-    assert!(err.is_not_found(), "{err:?}");
+    assert_not_found(
+        db.release_runner_claim(Uuid::new_v4()).await,
+        "task execution",
+    );
 }
 
 #[tokio::test]
 async fn stale_claims_are_unfinished_claimed_tasks_with_old_heartbeats() {
-    let db = TestDb::new().await;
-    let pid = pipeline(&db).await.id;
+    let (db, pid) = db_with_pipeline().await;
     let now = te_core::toolkit::now();
     let runner = Uuid::new_v4();
     let claimed = |name: &str, status: TaskStatus, heartbeat: DateTime<Utc>| {
@@ -599,12 +575,7 @@ async fn stale_claims_are_unfinished_claimed_tasks_with_old_heartbeats() {
         wider.iter().map(|s| s.task_id).collect::<Vec<_>>(),
         vec![stale_ready.id]
     );
-    assert!(
-        db.find_stale_claims(Duration::from_secs(24 * 3600))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_empty(db.find_stale_claims(Duration::from_secs(24 * 3600)).await);
 
     // A zero threshold: every live claim whose heartbeat is in the past,
     // still never a finished one.
@@ -619,20 +590,14 @@ async fn stale_claims_are_unfinished_claimed_tasks_with_old_heartbeats() {
     assert!(stale_now.iter().all(|s| !finished.contains(&s.task_id)));
 
     // A threshold reaching before any storable instant finds nothing.
-    assert!(
-        db.find_stale_claims(Duration::MAX)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_empty(db.find_stale_claims(Duration::MAX).await);
 }
 
 // --- retries -----------------------------------------------------------------
 
 #[tokio::test]
 async fn schedule_retry_makes_running_or_failed_tasks_ready_again() {
-    let db = TestDb::new().await;
-    let pid = pipeline(&db).await.id;
+    let (db, pid) = db_with_pipeline().await;
     let now = te_core::toolkit::now();
     let runner = Uuid::new_v4();
     for status in [TaskStatus::Running, TaskStatus::Failed] {
@@ -681,8 +646,7 @@ async fn schedule_retry_makes_running_or_failed_tasks_ready_again() {
 
 #[tokio::test]
 async fn a_retry_in_the_past_is_claimable_at_once() {
-    let db = TestDb::new().await;
-    let pid = pipeline(&db).await.id;
+    let (db, pid) = db_with_pipeline().await;
     let mut t = row(pid, "t", TaskStatus::Failed, te_core::toolkit::now());
     t.max_attempts = 2;
     let t = insert_one(&db, t).await;
@@ -696,8 +660,7 @@ async fn a_retry_in_the_past_is_claimable_at_once() {
 
 #[tokio::test]
 async fn schedule_retry_refuses_other_statuses_and_bad_attempts_writing_nothing() {
-    let db = TestDb::new().await;
-    let pid = pipeline(&db).await.id;
+    let (db, pid) = db_with_pipeline().await;
     let now = te_core::toolkit::now();
     let retry_at = now + TimeDelta::minutes(1);
     for status in [
@@ -738,17 +701,15 @@ async fn schedule_retry_refuses_other_statuses_and_bad_attempts_writing_nothing(
     assert_eq!(count_events(&db, Some(failed.id)).await, 0);
     db.schedule_retry(failed.id, retry_at, 3).await.unwrap();
 
-    let err = db
-        .schedule_retry(Uuid::new_v4(), retry_at, 2)
-        .await
-        .unwrap_err();
-    assert!(err.is_not_found(), "{err:?}");
+    assert_not_found(
+        db.schedule_retry(Uuid::new_v4(), retry_at, 2).await,
+        "task execution",
+    );
 }
 
 #[tokio::test]
 async fn ready_for_retry_lists_due_retries_in_retry_order() {
-    let db = TestDb::new().await;
-    let pid = pipeline(&db).await.id;
+    let (db, pid) = db_with_pipeline().await;
     let now = te_core::toolkit::now();
     let with_retry = |name: &str, status: TaskStatus, retry_at: Option<DateTime<Utc>>| {
         let mut r = row(pid, name, status, now - TimeDelta::minutes(10));

@@ -13,14 +13,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use diesel::prelude::*;
-use te_core::schema::{execution_events, task_executions};
 use te_testkit::TestDb;
 use uuid::Uuid;
 
 use task_execution_dal::prelude::*;
 
-use crate::common::{claim_until_empty, create_ready, pipeline};
+use crate::common::{claim_until_empty, events, ready_pipeline, task_statuses};
 
 const TASKS: usize = 2_000;
 const CHILDREN: usize = 2;
@@ -48,8 +46,7 @@ async fn two_processes_claim_each_task_exactly_once() {
     }
 
     let db = TestDb::new().await;
-    let pid = pipeline(&db).await.id;
-    create_ready(&db, pid, TASKS).await;
+    ready_pipeline(&db, TASKS).await;
 
     let scratch = Scratch::new();
     let dir = scratch.0.clone();
@@ -105,19 +102,12 @@ async fn two_processes_claim_each_task_exactly_once() {
     }
     assert_eq!(seen.len(), TASKS, "every task was claimed");
 
-    let (statuses, claimed_events) = db
-        .run(|conn| {
-            let statuses = task_executions::table
-                .select((task_executions::id, task_executions::status))
-                .load::<(Uuid, TaskStatus)>(conn)?;
-            let events = execution_events::table
-                .filter(execution_events::event_type.eq(EventType::TaskClaimed))
-                .select(execution_events::task_execution_id)
-                .load::<Option<Uuid>>(conn)?;
-            Ok((statuses, events))
-        })
+    let statuses = task_statuses(&db).await;
+    let claimed_events: Vec<Option<Uuid>> = events(&db, None, Some(EventType::TaskClaimed))
         .await
-        .unwrap();
+        .into_iter()
+        .map(|e| e.task_execution_id)
+        .collect();
     assert_eq!(statuses.len(), TASKS);
     for (id, status) in statuses {
         assert_eq!(status, TaskStatus::Running, "task {id}");

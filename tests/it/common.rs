@@ -1,11 +1,14 @@
 //! Helpers shared by the topic modules of the integration tests: fixtures,
 //! audit-log and row-count readers, and assertions on `DalError`s.
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 use te_core::schema::{
     contexts, execution_events, pipeline_executions, task_execution_metadata, task_executions,
 };
 use te_core::toolkit::bind;
+use te_testkit::TestDb;
 use uuid::Uuid;
 
 use task_execution_dal::prelude::*;
@@ -15,6 +18,56 @@ pub(crate) async fn pipeline(dal: &TaskExecutionDal) -> PipelineExecution {
     dal.create_pipeline_execution(NewPipelineExecution::new("etl"))
         .await
         .unwrap()
+}
+
+/// A fresh database on the backend `TE_TEST_BACKEND` selects, holding one
+/// pipeline execution named `etl`; returns the database and the pipeline's id.
+pub(crate) async fn db_with_pipeline() -> (TestDb, Uuid) {
+    let db = TestDb::new().await;
+    let pipeline_id = pipeline(&db).await.id;
+    (db, pipeline_id)
+}
+
+/// Creates a pipeline execution named `etl` with `n` tasks in `Ready`, as
+/// [`create_ready`] names them; returns the pipeline's id and the tasks.
+pub(crate) async fn ready_pipeline(dal: &TaskExecutionDal, n: usize) -> (Uuid, Vec<TaskExecution>) {
+    let pipeline_id = pipeline(dal).await.id;
+    (pipeline_id, create_ready(dal, pipeline_id, n).await)
+}
+
+/// A second handle on `db`'s database, with a pool of at most
+/// `max_connections` connections.
+pub(crate) async fn handle_with_pool(db: &TestDb, max_connections: usize) -> TaskExecutionDal {
+    TaskExecutionDal::connect_with(DalConfig::new(db.url()).max_connections(max_connections))
+        .await
+        .unwrap()
+}
+
+/// Creates a task of `pipeline_id` named `name`, directly in `status`.
+pub(crate) async fn task_in(
+    dal: &TaskExecutionDal,
+    pipeline_id: Uuid,
+    name: &str,
+    status: TaskStatus,
+) -> TaskExecution {
+    dal.create(NewTaskExecution::new(pipeline_id, name).status(status))
+        .await
+        .unwrap()
+}
+
+/// Creates a task of `pipeline_id` named `name` in `Ready` and claims it for
+/// `runner` through the DAL, as a worker would; returns its id. No other
+/// task may be ready.
+pub(crate) async fn ready_and_claimed(
+    dal: &TaskExecutionDal,
+    pipeline_id: Uuid,
+    name: &str,
+    runner: Uuid,
+) -> Uuid {
+    let task = task_in(dal, pipeline_id, name, TaskStatus::Ready).await;
+    let claimed = dal.claim_ready_tasks_for_runner(runner, 1).await.unwrap();
+    assert_eq!(ids(&claimed), [task.id], "the only ready task is claimed");
+    task.id
 }
 
 /// Creates `n` tasks of `pipeline_id` in `Ready`, named `task-00000`,
@@ -33,6 +86,11 @@ pub(crate) async fn create_ready(
     )
     .await
     .unwrap()
+}
+
+/// The ids of claimed tasks, in claim order.
+pub(crate) fn ids(claimed: &[ClaimResult]) -> Vec<Uuid> {
+    claimed.iter().map(|c| c.id).collect()
 }
 
 /// Claims ready tasks `batch` at a time, for `runner` when it is given and
@@ -56,6 +114,19 @@ pub(crate) async fn claim_until_empty(
         }
         mine.extend(claimed.into_iter().map(|c| c.id));
     }
+}
+
+/// Every task's status, by task id.
+pub(crate) async fn task_statuses(dal: &TaskExecutionDal) -> HashMap<Uuid, TaskStatus> {
+    dal.run(|conn| {
+        Ok(task_executions::table
+            .select((task_executions::id, task_executions::status))
+            .load::<(Uuid, TaskStatus)>(conn)?
+            .into_iter()
+            .collect())
+    })
+    .await
+    .unwrap()
 }
 
 /// Audit events in log (sequence) order: all of them, or only those of `task`
@@ -96,6 +167,26 @@ pub(crate) async fn count_events(dal: &TaskExecutionDal, task: Option<Uuid>) -> 
     .unwrap()
 }
 
+/// Terminates every other session on `db`'s database (PostgreSQL only), as a
+/// server restart or a network cut would; returns how many.
+pub(crate) async fn terminate_backends(db: &TestDb) -> i64 {
+    #[derive(QueryableByName)]
+    struct Killed {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    db.run(|conn| {
+        let row: Killed = diesel::sql_query(
+            "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .get_result(conn)?;
+        Ok(row.n)
+    })
+    .await
+    .unwrap()
+}
+
 /// The number of rows in each table of the schema.
 ///
 /// Compare whole values to check that a refused operation wrote nothing; build
@@ -127,6 +218,19 @@ pub(crate) async fn row_counts(dal: &TaskExecutionDal) -> RowCounts {
     })
     .await
     .unwrap()
+}
+
+/// Asserts that `result` is `Ok` with nothing in it (an empty list or map),
+/// showing what it holds when it is not.
+pub(crate) fn assert_empty<C: std::fmt::Debug>(result: Result<C, DalError>)
+where
+    for<'a> &'a C: IntoIterator,
+{
+    let found = result.expect("an empty answer");
+    assert!(
+        (&found).into_iter().next().is_none(),
+        "expected nothing, got {found:?}"
+    );
 }
 
 /// Asserts that `result` is `DalError::InvalidInput` naming `expected_field`.

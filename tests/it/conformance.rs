@@ -128,16 +128,6 @@ async fn every_column_type_round_trips() {
     pipeline.last_recovery_at = Some(t1);
     pipeline.recovery_attempts = 3;
     let pid = db.insert_pipeline(pipeline.clone()).await;
-    let read = db
-        .run(move |conn| {
-            Ok(pipeline_executions::table
-                .find(bind::id(pid))
-                .select(PipelineExecution::as_select())
-                .first(conn)?)
-        })
-        .await
-        .unwrap();
-    assert_eq!(read, pipeline);
 
     let mut task = NewTaskExecution::new(pid, "extract ✓").into_row(t0);
     task.status = TaskStatus::Running;
@@ -152,16 +142,6 @@ async fn every_column_type_round_trips() {
     task.attempt = 2;
     insert_task(&db, task.clone()).await.unwrap();
     let tid = task.id;
-    let read = db
-        .run(move |conn| {
-            Ok(task_executions::table
-                .find(bind::id(tid))
-                .select(TaskExecution::as_select())
-                .first(conn)?)
-        })
-        .await
-        .unwrap();
-    assert_eq!(read, task);
 
     let metadata = TaskExecutionMetadata {
         id: Uuid::new_v4(),
@@ -173,23 +153,29 @@ async fn every_column_type_round_trips() {
         updated_at: t1,
     };
     let m = metadata.clone();
-    db.write(move |conn| {
-        diesel::insert_into(task_execution_metadata::table)
-            .values(m)
-            .execute(conn)?;
-        Ok(())
-    })
-    .await
-    .unwrap();
-    let read = db
+    db.write(move |conn| te_core::toolkit::insert_metadata(conn, &[m]))
+        .await
+        .unwrap();
+    let (read_pipeline, read_task, read_metadata) = db
         .run(move |conn| {
-            Ok(task_execution_metadata::table
+            let pipeline = pipeline_executions::table
+                .find(bind::id(pid))
+                .select(PipelineExecution::as_select())
+                .first(conn)?;
+            let task = task_executions::table
+                .find(bind::id(tid))
+                .select(TaskExecution::as_select())
+                .first(conn)?;
+            let metadata = task_execution_metadata::table
                 .select(TaskExecutionMetadata::as_select())
-                .first(conn)?)
+                .first(conn)?;
+            Ok((pipeline, task, metadata))
         })
         .await
         .unwrap();
-    assert_eq!(read, metadata);
+    assert_eq!(read_pipeline, pipeline);
+    assert_eq!(read_task, task);
+    assert_eq!(read_metadata, metadata);
 
     let runner = Uuid::new_v4();
     let events = vec![

@@ -11,7 +11,7 @@ use chrono::DateTime;
 use chrono::Utc;
 use diesel::prelude::*;
 use serde_json::{Value, json};
-use te_core::schema::{execution_events, pipeline_executions, task_execution_metadata};
+use te_core::schema::{execution_events, pipeline_executions};
 use te_core::toolkit::bind;
 use te_core::{AnyConnection, Backend};
 use te_testkit::TestDb;
@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use task_execution_dal::prelude::*;
 
-use crate::common::{RowCounts, count_events, row_counts};
+use crate::common::{RowCounts, assert_empty, assert_not_found, count_events, row_counts};
 
 /// The tasks of the fixture DAG and their statuses: extract_a, extract_b ->
 /// validate -> transform -> enrich -> load -> report -> notify; archive and
@@ -85,18 +85,26 @@ async fn dag(db: &TestDb) -> (Uuid, HashMap<String, Uuid>) {
     (pipeline_id, ids)
 }
 
-/// The DAG pipeline with the task contexts `saved` (task name, context)
-/// saved through the DAL, in order.
-async fn dag_with_contexts(db: &TestDb, saved: &[(&str, Value)]) -> (Uuid, HashMap<String, Uuid>) {
+/// The DAG pipeline with the task contexts of `saved`, a JSON object from
+/// task name to context, saved through the DAL in the object's order.
+async fn dag_with_contexts(db: &TestDb, saved: &Value) -> (Uuid, HashMap<String, Uuid>) {
     let (pipeline_id, tasks) = dag(db).await;
-    for (name, value) in saved {
-        db.save_task_context(tasks[*name], value).await.unwrap();
+    for (name, value) in saved.as_object().expect("task names and contexts") {
+        db.save_task_context(tasks[name], value).await.unwrap();
     }
     (pipeline_id, tasks)
 }
 
 fn names(names: &[&str]) -> Vec<String> {
     names.iter().map(|n| n.to_string()).collect()
+}
+
+/// The merged context of the dependencies `deps` of `pipeline_id`, which
+/// must load.
+async fn merged_context(db: &TestDb, pipeline_id: Uuid, deps: &[&str]) -> Value {
+    db.load_dependency_context(pipeline_id, &names(deps))
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -137,12 +145,7 @@ async fn contexts_are_created_read_updated_and_deleted() {
 
     let unknown = Uuid::new_v4();
     assert!(db.read_context(unknown).await.unwrap_err().is_not_found());
-    assert!(
-        db.update_context(unknown, &newer)
-            .await
-            .unwrap_err()
-            .is_not_found()
-    );
+    assert_not_found(db.update_context(unknown, &newer).await, "context");
     assert!(db.delete_context(unknown).await.unwrap_err().is_not_found());
 
     db.delete_context(id).await.unwrap();
@@ -249,20 +252,14 @@ async fn saving_refuses_bad_input_and_unknown_tasks_writing_nothing() {
         .await
         .unwrap_err();
     assert!(matches!(err, DalError::InvalidInput { .. }), "{err:?}");
-    let err = db
-        .save_task_context(Uuid::new_v4(), &json!({"a": 1}))
-        .await
-        .unwrap_err();
-    assert!(err.is_not_found(), "{err:?}");
+    assert_not_found(
+        db.save_task_context(Uuid::new_v4(), &json!({"a": 1})).await,
+        "task execution",
+    );
     assert_eq!(row_counts(&db).await, before);
     assert_eq!(count_events(&db, None).await, 0);
 
-    assert!(
-        db.load_task_context(Uuid::new_v4())
-            .await
-            .unwrap_err()
-            .is_not_found()
-    );
+    assert_not_found(db.load_task_context(Uuid::new_v4()).await, "task execution");
 }
 
 #[tokio::test]
@@ -347,11 +344,11 @@ async fn concurrent_saves_of_one_task_leave_one_context_and_one_metadata_row() {
 #[tokio::test]
 async fn task_contexts_load_in_one_batch() {
     let db = TestDb::new().await;
-    let saved = [
-        ("extract_a", json!({"a": 1})),
-        ("extract_b", json!({"b": [1, 2]})),
-        ("validate", json!({"valid": true})),
-    ];
+    let saved = json!({
+        "extract_a": {"a": 1},
+        "extract_b": {"b": [1, 2]},
+        "validate": {"valid": true},
+    });
     let (pipeline_id, _) = dag_with_contexts(&db, &saved).await;
     // Another pipeline with a task of the same name must not leak in.
     let (other, other_tasks) = dag(&db).await;
@@ -373,10 +370,7 @@ async fn task_contexts_load_in_one_batch() {
         )
         .await
         .unwrap();
-    let expected: HashMap<String, Value> = saved
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.clone()))
-        .collect();
+    let expected: HashMap<String, Value> = saved.as_object().unwrap().clone().into_iter().collect();
     assert_eq!(
         loaded, expected,
         "tasks without a saved context and unknown names are absent"
@@ -388,17 +382,10 @@ async fn task_contexts_load_in_one_batch() {
             .unwrap(),
         HashMap::from([("extract_a".to_string(), json!({"a": "other"}))])
     );
-    assert!(
-        db.load_task_contexts_batch(pipeline_id, Vec::new())
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
+    assert_empty(db.load_task_contexts_batch(pipeline_id, Vec::new()).await);
+    assert_empty(
         db.load_task_contexts_batch(Uuid::new_v4(), names(&["extract_a"]))
-            .await
-            .unwrap()
-            .is_empty()
+            .await,
     );
     assert!(matches!(
         db.load_task_contexts_batch(pipeline_id, names(&[""])).await,
@@ -494,24 +481,14 @@ async fn batch_loads_on_10_000_and_100_000_names() {
 #[tokio::test]
 async fn dependency_metadata_comes_with_its_context_in_the_order_given() {
     let db = TestDb::new().await;
-    let (pipeline_id, tasks) = dag_with_contexts(
-        &db,
-        &[
-            ("extract_a", json!({"a": 1})),
-            ("validate", json!({"v": 1})),
-        ],
-    )
-    .await;
+    let (pipeline_id, tasks) =
+        dag_with_contexts(&db, &json!({"extract_a": {"a": 1}, "validate": {"v": 1}})).await;
     // A metadata row without a context.
-    let (transform, now) = (tasks["transform"], te_core::toolkit::now());
-    db.write(move |conn| {
-        diesel::insert_into(task_execution_metadata::table)
-            .values(metadata_row(pipeline_id, transform, "transform", None, now))
-            .execute(conn)?;
-        Ok(())
-    })
-    .await
-    .unwrap();
+    let now = te_core::toolkit::now();
+    let row = metadata_row(pipeline_id, tasks["transform"], "transform", None, now);
+    db.write(move |conn| te_core::toolkit::insert_metadata(conn, &[row]))
+        .await
+        .unwrap();
 
     let rows = db
         .get_dependency_metadata_with_contexts(
@@ -528,54 +505,35 @@ async fn dependency_metadata_comes_with_its_context_in_the_order_given() {
         got,
         vec![
             ("validate", tasks["validate"], Some(json!({"v": 1}))),
-            ("transform", transform, None),
+            ("transform", tasks["transform"], None),
             ("extract_a", tasks["extract_a"], Some(json!({"a": 1}))),
         ]
     );
-    assert!(
+    assert_empty(
         db.get_dependency_metadata_with_contexts(pipeline_id, &[])
-            .await
-            .unwrap()
-            .is_empty()
+            .await,
     );
-    assert!(
+    assert_empty(
         db.get_dependency_metadata_with_contexts(Uuid::new_v4(), &names(&["validate"]))
-            .await
-            .unwrap()
-            .is_empty()
+            .await,
     );
 }
 
 #[tokio::test]
 async fn dependency_contexts_merge_in_the_order_given() {
     let db = TestDb::new().await;
-    let (pipeline_id, tasks) = dag_with_contexts(
-        &db,
-        &[
-            (
-                "extract_a",
-                json!({"source": "a", "rows": [1, 2], "meta": {"a": true, "shared": "a"}}),
-            ),
-            (
-                "extract_b",
-                json!({"source": "b", "rows": [2, 3], "meta": {"b": true, "shared": "b"}}),
-            ),
-        ],
-    )
-    .await;
+    let saved = json!({
+        "extract_a": {"source": "a", "rows": [1, 2], "meta": {"a": true, "shared": "a"}},
+        "extract_b": {"source": "b", "rows": [2, 3], "meta": {"b": true, "shared": "b"}},
+    });
+    let (pipeline_id, tasks) = dag_with_contexts(&db, &saved).await;
 
-    let ab = db
-        .load_dependency_context(pipeline_id, &names(&["extract_a", "extract_b"]))
-        .await
-        .unwrap();
+    let ab = merged_context(&db, pipeline_id, &["extract_a", "extract_b"]).await;
     assert_eq!(
         ab,
         json!({"source": "b", "rows": [1, 2, 3], "meta": {"a": true, "b": true, "shared": "b"}})
     );
-    let ba = db
-        .load_dependency_context(pipeline_id, &names(&["extract_b", "extract_a"]))
-        .await
-        .unwrap();
+    let ba = merged_context(&db, pipeline_id, &["extract_b", "extract_a"]).await;
     assert_eq!(
         ba,
         json!({"source": "a", "rows": [2, 3, 1], "meta": {"a": true, "b": true, "shared": "a"}})
@@ -597,17 +555,9 @@ async fn dependency_contexts_merge_in_the_order_given() {
     );
 
     // Dependencies without a saved context add nothing.
-    let with_gaps = db
-        .load_dependency_context(pipeline_id, &names(&["load", "extract_a", "ghost"]))
-        .await
-        .unwrap();
+    let with_gaps = merged_context(&db, pipeline_id, &["load", "extract_a", "ghost"]).await;
     assert_eq!(with_gaps, a);
-    assert_eq!(
-        db.load_dependency_context(pipeline_id, &names(&["load"]))
-            .await
-            .unwrap(),
-        json!({})
-    );
+    assert_eq!(merged_context(&db, pipeline_id, &["load"]).await, json!({}));
 
     // No dependencies: the pipeline's initial context, or {} without one.
     assert_eq!(
@@ -621,17 +571,14 @@ async fn dependency_contexts_merge_in_the_order_given() {
     );
 
     let unknown = Uuid::new_v4();
-    assert!(
-        db.load_dependency_context(unknown, &[])
-            .await
-            .unwrap_err()
-            .is_not_found()
+    assert_not_found(
+        db.load_dependency_context(unknown, &[]).await,
+        "pipeline execution",
     );
-    assert!(
+    assert_not_found(
         db.load_dependency_context(unknown, &names(&["extract_a"]))
-            .await
-            .unwrap_err()
-            .is_not_found()
+            .await,
+        "pipeline execution",
     );
     assert!(matches!(
         db.load_dependency_context(pipeline_id, &names(&["extract_a", " "]))
@@ -670,10 +617,7 @@ async fn an_undecodable_stored_context_is_an_error_never_a_partial_result() {
     let db = TestDb::new().await;
     let (pipeline_id, tasks) = dag_with_contexts(
         &db,
-        &[
-            ("extract_a", json!({"good": 1})),
-            ("extract_b", json!({"good": 2})),
-        ],
+        &json!({"extract_a": {"good": 1}, "extract_b": {"good": 2}}),
     )
     .await;
 
@@ -683,15 +627,8 @@ async fn an_undecodable_stored_context_is_an_error_never_a_partial_result() {
     let broken = db
         .run(move |conn| {
             let broken = insert_undecodable_context(conn, now)?;
-            diesel::insert_into(task_execution_metadata::table)
-                .values(metadata_row(
-                    pipeline_id,
-                    validate,
-                    "validate",
-                    Some(broken),
-                    now,
-                ))
-                .execute(conn)?;
+            let row = metadata_row(pipeline_id, validate, "validate", Some(broken), now);
+            te_core::toolkit::insert_metadata(conn, &[row])?;
             diesel::update(pipeline_executions::table.find(bind::id(bad_pipeline)))
                 .set(pipeline_executions::context_id.eq(bind::opt_id(Some(broken))))
                 .execute(conn)?;

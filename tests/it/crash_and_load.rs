@@ -13,12 +13,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use te_core::schema::{execution_events, task_executions};
+use te_core::schema::task_executions;
 use te_core::toolkit::bind;
 use te_testkit::TestDb;
 use uuid::Uuid;
 
-use crate::common::events;
+use crate::common::{events, task_statuses, terminate_backends};
 
 use task_execution_dal::prelude::*;
 
@@ -49,32 +49,18 @@ async fn ready_tasks(db: &TestDb, name: &str, n: usize) -> Uuid {
 
 /// Per task: its status and how many `TaskClaimed` and `TaskCompleted` events it has.
 async fn ledger(dal: &TaskExecutionDal) -> HashMap<Uuid, (TaskStatus, usize, usize)> {
-    let (rows, events) = dal
-        .run(|conn| {
-            let rows = task_executions::table
-                .select((task_executions::id, task_executions::status))
-                .load::<(Uuid, TaskStatus)>(conn)?;
-            let events = execution_events::table
-                .filter(
-                    execution_events::event_type
-                        .eq_any([EventType::TaskClaimed, EventType::TaskCompleted]),
-                )
-                .select((
-                    execution_events::task_execution_id,
-                    execution_events::event_type,
-                ))
-                .load::<(Option<Uuid>, EventType)>(conn)?;
-            Ok((rows, events))
-        })
+    let mut out: HashMap<Uuid, (TaskStatus, usize, usize)> = task_statuses(dal)
         .await
-        .unwrap();
-    let mut out: HashMap<Uuid, (TaskStatus, usize, usize)> =
-        rows.into_iter().map(|(id, s)| (id, (s, 0, 0))).collect();
-    for (task, event) in events {
+        .into_iter()
+        .map(|(id, s)| (id, (s, 0, 0)))
+        .collect();
+    let claimed = events(dal, None, Some(EventType::TaskClaimed)).await;
+    let completed = events(dal, None, Some(EventType::TaskCompleted)).await;
+    for event in claimed.iter().chain(&completed) {
         let entry = out
-            .get_mut(&task.unwrap())
+            .get_mut(&event.task_execution_id.unwrap())
             .expect("an event of a known task");
-        match event {
+        match event.event_type {
             EventType::TaskClaimed => entry.1 += 1,
             _ => entry.2 += 1,
         }
@@ -211,25 +197,6 @@ async fn a_runner_killed_mid_work_is_recovered_and_no_task_runs_twice() {
 
 const DROP_TASKS: usize = 600;
 const DROP_WORKERS: usize = 6;
-
-/// Terminates every other session on this database (PostgreSQL); returns how many.
-async fn terminate_backends(db: &TestDb) -> i64 {
-    #[derive(QueryableByName)]
-    struct Killed {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    db.run(|conn| {
-        let row: Killed = diesel::sql_query(
-            "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
-             WHERE datname = current_database() AND pid <> pg_backend_pid()",
-        )
-        .get_result(conn)?;
-        Ok(row.n)
-    })
-    .await
-    .unwrap()
-}
 
 /// A write that changes a task and then panics before it commits.
 async fn half_write_then_panic(dal: &TaskExecutionDal) -> DalError {

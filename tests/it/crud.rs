@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use task_execution_dal::prelude::*;
 
-use crate::common::{RowCounts, assert_invalid, assert_not_found, events, pipeline, row_counts};
+use crate::common::{
+    RowCounts, assert_empty, assert_invalid, assert_not_found, events, pipeline, row_counts,
+};
 
 #[tokio::test]
 async fn creates_and_reads_a_pipeline_execution_with_its_context_and_event() {
@@ -362,12 +364,7 @@ async fn lists_only_the_pipelines_own_tasks() {
         vec![a1, a2]
     );
     assert_eq!(db.get_all_tasks_for_pipeline(b.id).await.unwrap(), vec![b1]);
-    assert!(
-        db.get_all_tasks_for_pipeline(Uuid::new_v4())
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_empty(db.get_all_tasks_for_pipeline(Uuid::new_v4()).await);
 }
 
 #[tokio::test]

@@ -3,28 +3,22 @@
 //! transaction) and `mark_ready_many` (promoting dependents in one call).
 
 use serde_json::json;
-use te_testkit::TestDb;
 use uuid::Uuid;
 
 use task_execution_dal::prelude::*;
 
-use crate::common::{assert_invalid, assert_not_found, count_events, events, pipeline, row_counts};
+use crate::common::{
+    assert_invalid, assert_not_found, count_events, db_with_pipeline, events, ids,
+    ready_and_claimed, row_counts, task_in,
+};
 
 use TaskStatus::{Completed, NotStarted, Ready, Running};
 
-async fn task_in(db: &TestDb, pipeline_id: Uuid, name: &str, status: TaskStatus) -> TaskExecution {
-    db.create(NewTaskExecution::new(pipeline_id, name).status(status))
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn complete_with_context_completes_and_stores_the_output_together() {
-    let db = TestDb::new().await;
-    let p = pipeline(&db).await.id;
+    let (db, p) = db_with_pipeline().await;
     let runner = Uuid::new_v4();
-    task_in(&db, p, "extract", Ready).await;
-    let task = db.claim_ready_tasks_for_runner(runner, 1).await.unwrap()[0].id;
+    let task = ready_and_claimed(&db, p, "extract", runner).await;
     let output = json!({"rows": 42, "files": ["a.csv"]});
 
     assert!(
@@ -54,11 +48,9 @@ async fn complete_with_context_completes_and_stores_the_output_together() {
 
 #[tokio::test]
 async fn complete_with_context_writes_nothing_when_refused() {
-    let db = TestDb::new().await;
-    let p = pipeline(&db).await.id;
+    let (db, p) = db_with_pipeline().await;
     let (holder, stale) = (Uuid::new_v4(), Uuid::new_v4());
-    task_in(&db, p, "held", Ready).await;
-    let held = db.claim_ready_tasks_for_runner(holder, 1).await.unwrap()[0].id;
+    let held = ready_and_claimed(&db, p, "held", holder).await;
     let waiting = task_in(&db, p, "waiting", NotStarted).await;
     let output = json!({"late": true});
     let before = row_counts(&db).await;
@@ -99,8 +91,7 @@ async fn complete_with_context_writes_nothing_when_refused() {
 
 #[tokio::test]
 async fn mark_ready_many_promotes_only_waiting_tasks_with_an_event_each() {
-    let db = TestDb::new().await;
-    let p = pipeline(&db).await.id;
+    let (db, p) = db_with_pipeline().await;
     let a = task_in(&db, p, "a", NotStarted).await;
     let b = task_in(&db, p, "b", NotStarted).await;
     let c = task_in(&db, p, "c", Ready).await;
@@ -134,12 +125,6 @@ async fn mark_ready_many_promotes_only_waiting_tasks_with_an_event_each() {
     assert_eq!(db.mark_ready_many(Vec::new()).await.unwrap(), 0);
 
     // The promoted tasks are claimable, in creation order.
-    let claimed: Vec<Uuid> = db
-        .claim_ready_task(10)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
+    let claimed = ids(&db.claim_ready_task(10).await.unwrap());
     assert_eq!(claimed, vec![a.id, b.id, c.id]);
 }

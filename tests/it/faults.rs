@@ -12,6 +12,8 @@ use te_testkit::TestDb;
 
 use task_execution_dal::prelude::*;
 
+use crate::common::{db_with_pipeline, task_in};
+
 /// The timeouts the bounded-wait tests configure.
 const TIMEOUT: Duration = Duration::from_millis(1500);
 /// How long the lock or the connection is held: longer than the 8 queued
@@ -175,16 +177,8 @@ async fn an_unmigrated_database_says_to_run_the_migrations() {
 
 #[tokio::test]
 async fn a_vanished_database_fails_clearly_and_writes_nothing() {
-    let db = TestDb::new().await;
-    let pid = db
-        .create_pipeline_execution(NewPipelineExecution::new("p"))
-        .await
-        .unwrap()
-        .id;
-    let task = db
-        .create(NewTaskExecution::new(pid, "t").status(TaskStatus::Ready))
-        .await
-        .unwrap();
+    let (db, pid) = db_with_pipeline().await;
+    let task = task_in(&db, pid, "t", TaskStatus::Ready).await;
     match db.sqlite_path() {
         Some(path) => {
             // The file (and its WAL) is deleted under the running handle.

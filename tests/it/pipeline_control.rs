@@ -8,39 +8,16 @@ use std::collections::{HashMap, HashSet};
 use chrono::Duration;
 use diesel::prelude::*;
 use serde_json::json;
-use te_core::schema::{
-    contexts, execution_events, pipeline_executions, task_execution_metadata, task_executions,
-};
 use te_testkit::TestDb;
 use uuid::Uuid;
 
 use task_execution_dal::prelude::*;
 
+use crate::common::{
+    RowCounts, assert_invalid, assert_not_found, handle_with_pool, ids, row_counts,
+};
+
 use TaskStatus::{Completed, NotStarted, Ready, Running, Skipped};
-
-/// Rows in each table: pipelines, tasks, metadata, contexts, events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Counts {
-    pipelines: i64,
-    tasks: i64,
-    metadata: i64,
-    contexts: i64,
-    events: i64,
-}
-
-async fn counts(dal: &TaskExecutionDal) -> Counts {
-    dal.run(|conn| {
-        Ok(Counts {
-            pipelines: pipeline_executions::table.count().get_result(conn)?,
-            tasks: task_executions::table.count().get_result(conn)?,
-            metadata: task_execution_metadata::table.count().get_result(conn)?,
-            contexts: contexts::table.count().get_result(conn)?,
-            events: execution_events::table.count().get_result(conn)?,
-        })
-    })
-    .await
-    .unwrap()
-}
 
 /// Every event of `pipeline_id` (and its tasks), in log order.
 async fn events_of(dal: &TaskExecutionDal, pipeline_id: Uuid) -> Vec<ExecutionEvent> {
@@ -77,6 +54,26 @@ async fn tasks(
     .unwrap()
 }
 
+/// A pipeline named `name` with `n` tasks in `Ready`, named after it;
+/// returns its id and the tasks.
+async fn pipeline_of_ready(
+    dal: &TaskExecutionDal,
+    name: &str,
+    n: usize,
+) -> (Uuid, Vec<TaskExecution>) {
+    let pipeline_id = pipeline(dal, name).await;
+    (pipeline_id, tasks(dal, pipeline_id, name, n, Ready).await)
+}
+
+/// Sets the priority of the task `task_id`.
+async fn set_priority(dal: &TaskExecutionDal, task_id: Uuid, priority: i32) {
+    let update = TaskUpdate {
+        priority: Some(priority),
+        ..TaskUpdate::default()
+    };
+    dal.update_task(task_id, update).await.unwrap();
+}
+
 fn assert_illegal_pipeline(
     result: Result<impl std::fmt::Debug, DalError>,
     id: Uuid,
@@ -94,20 +91,6 @@ fn assert_illegal_pipeline(
             assert!(err.to_string().contains(expected_from.as_str()), "{err}");
         }
         other => panic!("expected IllegalPipelineTransition, got {other:?}"),
-    }
-}
-
-fn assert_not_found(result: Result<impl std::fmt::Debug, DalError>) {
-    match result {
-        Err(DalError::NotFound { .. }) => {}
-        other => panic!("expected NotFound, got {other:?}"),
-    }
-}
-
-fn assert_invalid(result: Result<impl std::fmt::Debug, DalError>, expected_field: &str) {
-    match result {
-        Err(DalError::InvalidInput { field, .. }) => assert_eq!(field, expected_field),
-        other => panic!("expected InvalidInput for {expected_field}, got {other:?}"),
     }
 }
 
@@ -129,24 +112,8 @@ async fn cancel_skips_unstarted_tasks_and_leaves_running_ones_to_their_runner() 
         RunnerClaimResult::Claimed
     );
     // Claim `running` (reserved for the runner) and `done`, then finish `done`.
-    db.update_task(
-        running.id,
-        TaskUpdate {
-            priority: Some(5),
-            ..TaskUpdate::default()
-        },
-    )
-    .await
-    .unwrap();
-    db.update_task(
-        done.id,
-        TaskUpdate {
-            priority: Some(10),
-            ..TaskUpdate::default()
-        },
-    )
-    .await
-    .unwrap();
+    set_priority(&db, running.id, 5).await;
+    set_priority(&db, done.id, 10).await;
     let claimed = db.claim_ready_task(1).await.unwrap();
     assert_eq!(claimed[0].id, done.id);
     assert!(db.mark_completed(done.id, None).await.unwrap());
@@ -219,13 +186,13 @@ async fn cancel_skips_unstarted_tasks_and_leaves_running_ones_to_their_runner() 
         PipelineStatus::Cancelled
     );
     // No retry for a task of a cancelled pipeline.
-    let before = counts(&db).await;
+    let before = row_counts(&db).await;
     assert_illegal_pipeline(
         db.schedule_retry(running.id, chrono::Utc::now(), 1).await,
         p,
         PipelineStatus::Cancelled,
     );
-    assert_eq!(counts(&db).await, before);
+    assert_eq!(row_counts(&db).await, before);
 
     // Cancelling again: idempotent, no event.
     assert_eq!(
@@ -235,7 +202,7 @@ async fn cancel_skips_unstarted_tasks_and_leaves_running_ones_to_their_runner() 
             running: 0
         }
     );
-    assert_eq!(counts(&db).await, before);
+    assert_eq!(row_counts(&db).await, before);
 }
 
 #[tokio::test]
@@ -245,7 +212,7 @@ async fn cancelling_a_finished_or_unknown_pipeline_is_refused_writing_nothing() 
         let p = pipeline(&db, "etl").await;
         tasks(&db, p, "t", 2, NotStarted).await;
         db.update_pipeline_status(p, status, None).await.unwrap();
-        let before = counts(&db).await;
+        let before = row_counts(&db).await;
         let row = db.get_pipeline_execution(p).await.unwrap();
         let result = db.cancel_pipeline(p, "late").await;
         if let Err(err) = &result {
@@ -253,19 +220,22 @@ async fn cancelling_a_finished_or_unknown_pipeline_is_refused_writing_nothing() 
             assert!(message.contains("Cancelled"), "{message}");
         }
         assert_illegal_pipeline(result, p, status);
-        assert_eq!(counts(&db).await, before);
+        assert_eq!(row_counts(&db).await, before);
         assert_eq!(db.get_pipeline_execution(p).await.unwrap(), row);
     }
-    let before = counts(&db).await;
-    assert_not_found(db.cancel_pipeline(Uuid::new_v4(), "x").await);
-    assert_eq!(counts(&db).await, before);
+    let before = row_counts(&db).await;
+    assert_not_found(
+        db.cancel_pipeline(Uuid::new_v4(), "x").await,
+        "pipeline execution",
+    );
+    assert_eq!(row_counts(&db).await, before);
 
     // A reason neither backend can store alike is refused before anything.
     let p = pipeline(&db, "etl").await;
     tasks(&db, p, "t", 2, NotStarted).await;
-    let before = counts(&db).await;
+    let before = row_counts(&db).await;
     assert_invalid(db.cancel_pipeline(p, "nul\0byte").await, "reason");
-    assert_eq!(counts(&db).await, before);
+    assert_eq!(row_counts(&db).await, before);
     assert_eq!(
         db.get_pipeline_execution(p).await.unwrap().status,
         PipelineStatus::Running
@@ -277,10 +247,8 @@ async fn cancelling_a_finished_or_unknown_pipeline_is_refused_writing_nothing() 
 #[tokio::test]
 async fn paused_pipelines_are_not_claimed_until_resumed_in_their_order() {
     let db = TestDb::new().await;
-    let a = pipeline(&db, "a").await;
-    let b = pipeline(&db, "b").await;
-    let a_tasks = tasks(&db, a, "a", 4, Ready).await;
-    let b_tasks = tasks(&db, b, "b", 2, Ready).await;
+    let (a, a_tasks) = pipeline_of_ready(&db, "a", 4).await;
+    let (b, b_tasks) = pipeline_of_ready(&db, "b", 2).await;
     let runner = Uuid::new_v4();
     // A runner reservation on a paused pipeline's task is not claimed either.
     db.claim_for_runner(a_tasks[0].id, runner).await.unwrap();
@@ -314,13 +282,7 @@ async fn paused_pipelines_are_not_claimed_until_resumed_in_their_order() {
         1
     );
     assert!(!db.get_pipeline_execution(a).await.unwrap().paused);
-    let claimed: Vec<Uuid> = db
-        .claim_ready_task(10)
-        .await
-        .unwrap()
-        .iter()
-        .map(|c| c.id)
-        .collect();
+    let claimed = ids(&db.claim_ready_task(10).await.unwrap());
     assert_eq!(
         claimed,
         a_tasks[1..].iter().map(|t| t.id).collect::<Vec<_>>(),
@@ -335,11 +297,17 @@ async fn paused_pipelines_are_not_claimed_until_resumed_in_their_order() {
     db.update_pipeline_status(b, PipelineStatus::Completed, None)
         .await
         .unwrap();
-    let before = counts(&db).await;
+    let before = row_counts(&db).await;
     assert_illegal_pipeline(db.pause_pipeline(b).await, b, PipelineStatus::Completed);
-    assert_not_found(db.pause_pipeline(Uuid::new_v4()).await);
-    assert_not_found(db.resume_pipeline(Uuid::new_v4()).await);
-    assert_eq!(counts(&db).await, before);
+    assert_not_found(
+        db.pause_pipeline(Uuid::new_v4()).await,
+        "pipeline execution",
+    );
+    assert_not_found(
+        db.resume_pipeline(Uuid::new_v4()).await,
+        "pipeline execution",
+    );
+    assert_eq!(row_counts(&db).await, before);
 }
 
 // --- priorities ----------------------------------------------------------------
@@ -377,15 +345,7 @@ async fn claims_take_the_highest_priority_first_across_pipelines() {
     // A default task has priority 0, and update_task changes it.
     let low = tasks(&db, a, "low", 2, Ready).await;
     assert_eq!(low[0].priority, 0);
-    db.update_task(
-        low[1].id,
-        TaskUpdate {
-            priority: Some(3),
-            ..TaskUpdate::default()
-        },
-    )
-    .await
-    .unwrap();
+    set_priority(&db, low[1].id, 3).await;
     let claimed = db.claim_ready_task(1).await.unwrap();
     assert_eq!(claimed[0].id, low[1].id);
 }
@@ -501,36 +461,20 @@ async fn list_pipelines_filters_and_pages() {
         vec![made[0].id, made[3].id, made[4].id, made[5].id]
     );
 
+    let list_with = |set: fn(&mut PipelineFilter)| {
+        let mut filter = PipelineFilter::default();
+        set(&mut filter);
+        db.list_pipelines(filter)
+    };
+    assert_invalid(list_with(|f| f.limit = 1_001).await, "limit");
+    assert_invalid(list_with(|f| f.limit = -1).await, "limit");
     assert_invalid(
-        db.list_pipelines(PipelineFilter {
-            limit: 1_001,
-            ..PipelineFilter::default()
-        })
-        .await,
-        "limit",
-    );
-    assert_invalid(
-        db.list_pipelines(PipelineFilter {
-            limit: -1,
-            ..PipelineFilter::default()
-        })
-        .await,
-        "limit",
-    );
-    assert_invalid(
-        db.list_pipelines(PipelineFilter {
-            pipeline_name: Some(String::new()),
-            ..PipelineFilter::default()
-        })
-        .await,
+        list_with(|f| f.pipeline_name = Some(String::new())).await,
         "pipeline_name",
     );
     assert_not_found(
-        db.list_pipelines(PipelineFilter {
-            after: Some(Uuid::new_v4()),
-            ..PipelineFilter::default()
-        })
-        .await,
+        list_with(|f| f.after = Some(Uuid::new_v4())).await,
+        "pipeline execution",
     );
 }
 
@@ -592,7 +536,7 @@ async fn keyset_pages_cover_every_row_once_under_inserts() {
 async fn the_final_context_is_stored_and_replaced_with_an_event() {
     let db = TestDb::new().await;
     let p = pipeline(&db, "etl").await;
-    let before = counts(&db).await;
+    let before = row_counts(&db).await;
     let first = db
         .set_pipeline_final_context(p, &json!({"rows": 1}))
         .await
@@ -605,8 +549,8 @@ async fn the_final_context_is_stored_and_replaced_with_an_event() {
     let second = db.set_pipeline_final_context(p, &json!({})).await.unwrap();
     assert_ne!(first, second);
     assert_eq!(db.read_context(second).await.unwrap(), json!({}));
-    assert_not_found(db.read_context(first).await);
-    let after = counts(&db).await;
+    assert_not_found(db.read_context(first).await, "context");
+    let after = row_counts(&db).await;
     assert_eq!(after.contexts, before.contexts + 1, "replaced, not added");
     assert_eq!(
         of_type(&events_of(&db, p).await, EventType::PipelineFinalContextSet).len(),
@@ -617,8 +561,9 @@ async fn the_final_context_is_stored_and_replaced_with_an_event() {
     assert_not_found(
         db.set_pipeline_final_context(Uuid::new_v4(), &json!({"a": 1}))
             .await,
+        "pipeline execution",
     );
-    assert_eq!(counts(&db).await, after);
+    assert_eq!(row_counts(&db).await, after);
 }
 
 // --- pruning -------------------------------------------------------------------
@@ -661,7 +606,7 @@ async fn prune_removes_every_row_of_finished_pipelines_and_nothing_else() {
     let cancelled = full_pipeline(&db, 2, None).await;
     db.cancel_pipeline(cancelled, "stop").await.unwrap();
     pruned.push(cancelled);
-    let empty_before = counts(&db).await;
+    let empty_before = row_counts(&db).await;
 
     // Kept: running, pending, and a cancelled one with a task still running.
     let kept_running = full_pipeline(&db, 2, None).await;
@@ -683,8 +628,8 @@ async fn prune_removes_every_row_of_finished_pipelines_and_nothing_else() {
     db.cancel_pipeline(busy, "stop").await.unwrap();
     let kept = [kept_running, kept_pending, busy];
     let cutoff = chrono::Utc::now() + Duration::seconds(1);
-    let all_before = counts(&db).await;
-    let kept_rows = Counts {
+    let all_before = row_counts(&db).await;
+    let kept_rows = RowCounts {
         pipelines: all_before.pipelines - empty_before.pipelines,
         tasks: all_before.tasks - empty_before.tasks,
         metadata: all_before.metadata - empty_before.metadata,
@@ -700,7 +645,7 @@ async fn prune_removes_every_row_of_finished_pipelines_and_nothing_else() {
     ] {
         assert_invalid(db.prune_pipelines(instant, 10).await, "finished_before");
     }
-    assert_eq!(counts(&db).await, all_before);
+    assert_eq!(row_counts(&db).await, all_before);
     // Nothing finished before an early instant.
     let early = chrono::Utc::now() - Duration::days(1);
     assert_eq!(
@@ -719,9 +664,13 @@ async fn prune_removes_every_row_of_finished_pipelines_and_nothing_else() {
             events: empty_before.events as usize,
         }
     );
-    assert_eq!(counts(&db).await, kept_rows, "every row of the pruned ones");
+    assert_eq!(
+        row_counts(&db).await,
+        kept_rows,
+        "every row of the pruned ones"
+    );
     for id in &pruned {
-        assert_not_found(db.get_pipeline_execution(*id).await);
+        assert_not_found(db.get_pipeline_execution(*id).await, "pipeline execution");
     }
     for id in kept {
         db.get_pipeline_execution(id).await.unwrap();
@@ -739,13 +688,9 @@ async fn prune_removes_every_row_of_finished_pipelines_and_nothing_else() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cancel_racing_with_workers_claims_nothing_after_it_commits() {
     let db = TestDb::new().await;
-    let doomed = pipeline(&db, "doomed").await;
-    let survivor = pipeline(&db, "survivor").await;
-    tasks(&db, doomed, "d", 300, Ready).await;
-    tasks(&db, survivor, "s", 300, Ready).await;
-    let dal = TaskExecutionDal::connect_with(DalConfig::new(db.url()).max_connections(8))
-        .await
-        .unwrap();
+    let (doomed, _) = pipeline_of_ready(&db, "doomed", 300).await;
+    let (survivor, _) = pipeline_of_ready(&db, "survivor", 300).await;
+    let dal = handle_with_pool(&db, 8).await;
 
     let workers: Vec<_> = (0..4)
         .map(|w| {
@@ -803,13 +748,9 @@ async fn cancel_racing_with_workers_claims_nothing_after_it_commits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pause_and_resume_racing_with_claimers() {
     let db = TestDb::new().await;
-    let held = pipeline(&db, "held").await;
-    let free = pipeline(&db, "free").await;
-    tasks(&db, held, "h", 200, Ready).await;
-    tasks(&db, free, "f", 400, Ready).await;
-    let dal = TaskExecutionDal::connect_with(DalConfig::new(db.url()).max_connections(8))
-        .await
-        .unwrap();
+    let (held, _) = pipeline_of_ready(&db, "held", 200).await;
+    let (free, _) = pipeline_of_ready(&db, "free", 400).await;
+    let dal = handle_with_pool(&db, 8).await;
     let paused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
 
     let claimers: Vec<_> = (0..4)

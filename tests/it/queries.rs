@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use task_execution_dal::prelude::*;
 
-use crate::common;
+use crate::common::{self, assert_empty, assert_invalid, assert_not_found};
 
 /// One task of a fixture pipeline.
 struct Spec {
@@ -150,21 +150,11 @@ async fn pending_orphaned_and_exhausted_tasks_keep_to_their_pipeline() {
         ["validate", "cleanup"],
         "failed with attempt >= max_attempts; archive still has attempts left"
     );
-    assert!(
-        db.get_exhausted_retry_tasks(other)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_empty(db.get_exhausted_retry_tasks(other).await);
 
     let unknown = Uuid::new_v4();
     assert!(db.get_pending_tasks(unknown).await.unwrap().is_empty());
-    assert!(
-        db.get_exhausted_retry_tasks(unknown)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_empty(db.get_exhausted_retry_tasks(unknown).await);
 }
 
 #[tokio::test]
@@ -173,12 +163,7 @@ async fn pending_tasks_batch_covers_many_pipelines_once_each() {
     let (dag, rows, other, other_rows) = dag_and_neighbour(&db).await;
     let (_, _) = pipeline_with(&db, &[spec("load", TaskStatus::NotStarted, 1, 1)]).await;
 
-    assert!(
-        db.get_pending_tasks_batch(Vec::new())
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_empty(db.get_pending_tasks_batch(Vec::new()).await);
 
     let pending = db
         .get_pending_tasks_batch(vec![dag, other, dag, Uuid::new_v4()])
@@ -262,17 +247,13 @@ async fn completion_and_failure_of_pipelines() {
     assert!(!db.check_pipeline_failure(empty).await.unwrap());
 
     let unknown = Uuid::new_v4();
-    assert!(
-        db.check_pipeline_completion(unknown)
-            .await
-            .unwrap_err()
-            .is_not_found()
+    assert_not_found(
+        db.check_pipeline_completion(unknown).await,
+        "pipeline execution",
     );
-    assert!(
-        db.check_pipeline_failure(unknown)
-            .await
-            .unwrap_err()
-            .is_not_found()
+    assert_not_found(
+        db.check_pipeline_failure(unknown).await,
+        "pipeline execution",
     );
 }
 
@@ -296,11 +277,9 @@ async fn task_status_one_by_one_and_in_batches() {
         matches!(&err, DalError::NotFound { key, .. } if key == "no_such_task"),
         "{err:?}"
     );
-    assert!(
-        db.get_task_status(Uuid::new_v4(), "load")
-            .await
-            .unwrap_err()
-            .is_not_found()
+    assert_not_found(
+        db.get_task_status(Uuid::new_v4(), "load").await,
+        "task execution",
     );
     assert!(matches!(
         db.get_task_status(dag, "").await,
@@ -317,17 +296,10 @@ async fn task_status_one_by_one_and_in_batches() {
         .collect();
     assert_eq!(statuses, expected, "unknown names are absent");
 
-    assert!(
-        db.get_task_statuses_batch(dag, Vec::new())
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
+    assert_empty(db.get_task_statuses_batch(dag, Vec::new()).await);
+    assert_empty(
         db.get_task_statuses_batch(Uuid::new_v4(), vec!["load".into()])
-            .await
-            .unwrap()
-            .is_empty()
+            .await,
     );
     assert!(matches!(
         db.get_task_statuses_batch(dag, vec!["load".into(), " ".into()])
@@ -382,12 +354,7 @@ async fn all_task_statuses_for_many_pipelines() {
     let empty = db.insert_new_pipeline("etl").await;
     let unknown = Uuid::new_v4();
 
-    assert!(
-        db.get_all_task_statuses_for_pipelines(Vec::new())
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_empty(db.get_all_task_statuses_for_pipelines(Vec::new()).await);
 
     let all = db
         .get_all_task_statuses_for_pipelines(vec![dag, other, empty, unknown, dag])
@@ -498,11 +465,9 @@ async fn retry_stats_are_computed_by_the_database() {
         db.get_retry_stats(empty).await.unwrap(),
         RetryStats::default()
     );
-    assert!(
-        db.get_retry_stats(Uuid::new_v4())
-            .await
-            .unwrap_err()
-            .is_not_found()
+    assert_not_found(
+        db.get_retry_stats(Uuid::new_v4()).await,
+        "pipeline execution",
     );
 }
 
@@ -595,24 +560,13 @@ async fn list_tasks_pages_without_gaps_or_duplicates() {
         after: Some(Uuid::new_v4()),
         ..TaskFilter::default()
     };
-    assert!(
-        db.list_tasks(unknown_cursor)
-            .await
-            .unwrap_err()
-            .is_not_found()
-    );
+    assert_not_found(db.list_tasks(unknown_cursor).await, "task execution");
     for limit in [-1, te_queries::MAX_PAGE_SIZE + 1] {
-        let err = db
-            .list_tasks(TaskFilter {
-                limit,
-                ..TaskFilter::default()
-            })
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, DalError::InvalidInput { field: "limit", .. }),
-            "{limit}: {err:?}"
-        );
+        let filter = TaskFilter {
+            limit,
+            ..TaskFilter::default()
+        };
+        assert_invalid(db.list_tasks(filter).await, "limit");
     }
     let all = db
         .list_tasks(TaskFilter {
@@ -763,23 +717,15 @@ async fn list_tasks_applies_every_filter() {
         .unwrap()
         .is_empty()
     );
-    assert!(
+    assert_empty(
         db.list_tasks(TaskFilter::for_pipeline(Uuid::new_v4()))
-            .await
-            .unwrap()
-            .is_empty()
+            .await,
     );
-    assert!(matches!(
-        db.list_tasks(TaskFilter {
-            task_name: Some(String::new()),
-            ..TaskFilter::default()
-        })
-        .await,
-        Err(DalError::InvalidInput {
-            field: "task_name",
-            ..
-        })
-    ));
+    let empty_name = TaskFilter {
+        task_name: Some(String::new()),
+        ..TaskFilter::default()
+    };
+    assert_invalid(db.list_tasks(empty_name).await, "task_name");
 }
 
 #[tokio::test]
@@ -829,18 +775,8 @@ async fn events_come_back_in_sequence_order() {
     assert_eq!(of_dag[0].task_execution_id, None);
     assert_eq!(db.get_events_for_pipeline(other).await.unwrap().len(), 1);
 
-    assert!(
-        db.get_events_for_task(Uuid::new_v4())
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        db.get_events_for_pipeline(Uuid::new_v4())
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_empty(db.get_events_for_task(Uuid::new_v4()).await);
+    assert_empty(db.get_events_for_pipeline(Uuid::new_v4()).await);
 }
 
 #[tokio::test]

@@ -6,20 +6,27 @@ use std::time::Duration;
 use diesel::prelude::*;
 use te_core::schema::pipeline_executions;
 use te_core::{
-    AnyConnection, Backend, DalConfig, DalError, NewPipelineExecution, TaskExecutionDal,
+    AnyConnection, Backend, DalError, NewPipelineExecution, PipelineExecution, TaskExecutionDal,
 };
 use te_testkit::TestDb;
+
+use crate::common::{handle_with_pool, terminate_backends};
 
 fn count_pipelines(conn: &mut AnyConnection) -> Result<i64, DalError> {
     Ok(pipeline_executions::table.count().get_result(conn)?)
 }
 
+fn insert_pipeline(conn: &mut AnyConnection, row: PipelineExecution) -> Result<(), DalError> {
+    diesel::insert_into(pipeline_executions::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_panicking_query_is_an_error_and_the_pool_recovers() {
     let db = TestDb::new().await;
-    let dal = TaskExecutionDal::connect_with(DalConfig::new(db.url()).max_connections(1))
-        .await
-        .unwrap();
+    let dal = handle_with_pool(&db, 1).await;
     let err = dal
         .run(|_conn| -> Result<(), DalError> { panic!("boom inside a query") })
         .await
@@ -38,30 +45,13 @@ async fn a_panicking_query_is_an_error_and_the_pool_recovers() {
 #[tokio::test]
 async fn dropped_server_connections_are_replaced() {
     let db = TestDb::new().await;
-    let dal = TaskExecutionDal::connect_with(DalConfig::new(db.url()).max_connections(2))
-        .await
-        .unwrap();
+    let dal = handle_with_pool(&db, 2).await;
     assert_eq!(dal.run(count_pipelines).await.unwrap(), 0);
     match db.backend() {
         Backend::Postgres => {
             // Terminate every other session on this database, as a server
             // restart or a network cut would.
-            let killed = db
-                .run(|conn| {
-                    #[derive(QueryableByName)]
-                    struct Killed {
-                        #[diesel(sql_type = diesel::sql_types::BigInt)]
-                        n: i64,
-                    }
-                    let row: Killed = diesel::sql_query(
-                        "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
-                         WHERE datname = current_database() AND pid <> pg_backend_pid()",
-                    )
-                    .get_result(conn)?;
-                    Ok(row.n)
-                })
-                .await
-                .unwrap();
+            let killed = terminate_backends(&db).await;
             assert!(killed >= 1, "the other handle's connection was terminated");
         }
         Backend::Sqlite => {
@@ -97,9 +87,7 @@ async fn a_second_writer_waits_for_the_first_instead_of_failing() {
     let (first_row, second_row) = (row("first"), row("second"));
     let (started_tx, started_rx) = tokio::sync::oneshot::channel();
     let first = db.write(move |conn| {
-        diesel::insert_into(pipeline_executions::table)
-            .values(first_row)
-            .execute(conn)?;
+        insert_pipeline(conn, first_row)?;
         let _ = started_tx.send(());
         std::thread::sleep(Duration::from_millis(300));
         Ok(())
@@ -107,12 +95,7 @@ async fn a_second_writer_waits_for_the_first_instead_of_failing() {
     let second = async move {
         started_rx.await.unwrap();
         other
-            .write(move |conn| {
-                diesel::insert_into(pipeline_executions::table)
-                    .values(second_row)
-                    .execute(conn)?;
-                Ok(())
-            })
+            .write(move |conn| insert_pipeline(conn, second_row))
             .await
     };
     let (a, b) = tokio::join!(first, second);

@@ -12,15 +12,21 @@ use uuid::Uuid;
 
 use task_execution_dal::prelude::*;
 
-use crate::common::{count_events, events, pipeline};
+use crate::common::{count_events, db_with_pipeline, events, ready_and_claimed, task_in};
 
 use TaskStatus::{Completed, Failed, NotStarted, Ready, Running, Skipped};
 
-/// A task created directly in `status`.
-async fn task_in(db: &TestDb, pipeline_id: Uuid, name: &str, status: TaskStatus) -> TaskExecution {
-    db.create(NewTaskExecution::new(pipeline_id, name).status(status))
-        .await
-        .unwrap()
+/// A `Running` task of `pipeline_id` named `name` whose claim `runner`
+/// holds.
+async fn claimed_task_in(
+    db: &TestDb,
+    pipeline_id: Uuid,
+    name: &str,
+    runner: Uuid,
+) -> TaskExecution {
+    let task = task_in(db, pipeline_id, name, Running).await;
+    claim(db, task.id, runner).await;
+    task
 }
 
 /// Makes `runner` hold the claim on `task_id` (as te-claiming would).
@@ -140,8 +146,7 @@ impl Op {
 
 #[tokio::test]
 async fn every_operation_from_every_status_follows_the_legality_table() {
-    let db = TestDb::new().await;
-    let p = pipeline(&db).await.id;
+    let (db, p) = db_with_pipeline().await;
     for op in Op::ALL {
         for &from in TaskStatus::ALL {
             let task = task_in(&db, p, &format!("{op:?}-{from}"), from).await;
@@ -204,8 +209,7 @@ async fn every_operation_on_an_unknown_task_is_not_found() {
 
 #[tokio::test]
 async fn a_task_runs_its_whole_life_with_one_event_per_step_in_order() {
-    let db = TestDb::new().await;
-    let p = pipeline(&db).await.id;
+    let (db, p) = db_with_pipeline().await;
     let task = task_in(&db, p, "t", NotStarted).await;
     db.mark_ready(task.id).await.unwrap();
     db.mark_started(task.id).await.unwrap();
@@ -254,8 +258,7 @@ async fn a_task_runs_its_whole_life_with_one_event_per_step_in_order() {
 
 #[tokio::test]
 async fn mark_started_is_idempotent_and_keeps_the_first_start() {
-    let db = TestDb::new().await;
-    let p = pipeline(&db).await.id;
+    let (db, p) = db_with_pipeline().await;
     let task = task_in(&db, p, "t", Ready).await;
     db.mark_started(task.id).await.unwrap();
     let first = db.get_by_id(task.id).await.unwrap();
@@ -274,11 +277,9 @@ async fn mark_started_is_idempotent_and_keeps_the_first_start() {
 
 #[tokio::test]
 async fn completing_sets_completed_at_and_clears_claim_and_sub_status() {
-    let db = TestDb::new().await;
-    let p = pipeline(&db).await.id;
+    let (db, p) = db_with_pipeline().await;
     let runner = Uuid::new_v4();
-    let task = task_in(&db, p, "t", Running).await;
-    claim(&db, task.id, runner).await;
+    let task = claimed_task_in(&db, p, "t", runner).await;
     db.set_sub_status(task.id, Some(SubStatus::Active))
         .await
         .unwrap();
@@ -297,11 +298,9 @@ async fn completing_sets_completed_at_and_clears_claim_and_sub_status() {
 
 #[tokio::test]
 async fn failing_records_the_error() {
-    let db = TestDb::new().await;
-    let p = pipeline(&db).await.id;
+    let (db, p) = db_with_pipeline().await;
     let runner = Uuid::new_v4();
-    let task = task_in(&db, p, "t", Running).await;
-    claim(&db, task.id, runner).await;
+    let task = claimed_task_in(&db, p, "t", runner).await;
     assert!(
         db.mark_failed(task.id, "disk full ✗", Some(runner))
             .await
@@ -321,8 +320,7 @@ async fn failing_records_the_error() {
 
 #[tokio::test]
 async fn skipping_and_abandoning_record_the_reason() {
-    let db = TestDb::new().await;
-    let p = pipeline(&db).await.id;
+    let (db, p) = db_with_pipeline().await;
     let skipped = task_in(&db, p, "skipped", NotStarted).await;
     db.mark_skipped(skipped.id, "branch not taken")
         .await
@@ -360,8 +358,7 @@ async fn skipping_and_abandoning_record_the_reason() {
 
 #[tokio::test]
 async fn reset_retry_state_clears_everything_of_the_last_attempts() {
-    let db = TestDb::new().await;
-    let p = pipeline(&db).await.id;
+    let (db, p) = db_with_pipeline().await;
     let mut new = NewTaskExecution::new(p, "t")
         .max_attempts(5)
         .status(Running);
@@ -390,8 +387,7 @@ async fn reset_retry_state_clears_everything_of_the_last_attempts() {
 
 #[tokio::test]
 async fn recovery_reset_counts_attempts_and_releases_the_claim() {
-    let db = TestDb::new().await;
-    let p = pipeline(&db).await.id;
+    let (db, p) = db_with_pipeline().await;
     let task = task_in(&db, p, "t", Ready).await;
     for round in 1..=2 {
         db.mark_started(task.id).await.unwrap();
@@ -419,11 +415,9 @@ async fn recovery_reset_counts_attempts_and_releases_the_claim() {
 
 #[tokio::test]
 async fn a_runner_without_the_claim_can_neither_complete_nor_fail() {
-    let db = TestDb::new().await;
-    let p = pipeline(&db).await.id;
+    let (db, p) = db_with_pipeline().await;
     let (holder, intruder) = (Uuid::new_v4(), Uuid::new_v4());
-    let held = task_in(&db, p, "held", Running).await;
-    claim(&db, held.id, holder).await;
+    let held = claimed_task_in(&db, p, "held", holder).await;
     let held = db.get_by_id(held.id).await.unwrap();
     let unclaimed = task_in(&db, p, "unclaimed", Running).await;
     let ready = task_in(&db, p, "ready", Ready).await;
@@ -474,8 +468,7 @@ async fn a_runner_without_the_claim_can_neither_complete_nor_fail() {
 
 #[tokio::test]
 async fn a_runner_that_still_holds_the_claim_gets_illegal_transitions() {
-    let db = TestDb::new().await;
-    let p = pipeline(&db).await.id;
+    let (db, p) = db_with_pipeline().await;
     let runner = Uuid::new_v4();
     let task = task_in(&db, p, "reserved", Ready).await;
     assert_eq!(
@@ -491,13 +484,9 @@ async fn a_runner_that_still_holds_the_claim_gets_illegal_transitions() {
 
 #[tokio::test]
 async fn a_stale_runner_is_fenced_off_after_recovery_whatever_happened_since() {
-    let db = TestDb::new().await;
-    let p = pipeline(&db).await.id;
+    let (db, p) = db_with_pipeline().await;
     let (stale, fresh) = (Uuid::new_v4(), Uuid::new_v4());
-    db.create(NewTaskExecution::new(p, "job").status(Ready))
-        .await
-        .unwrap();
-    let task = db.claim_ready_tasks_for_runner(stale, 1).await.unwrap()[0].id;
+    let task = ready_and_claimed(&db, p, "job", stale).await;
 
     // Recovery gives the task back: it is `Ready`, unclaimed.
     db.reset_task_for_recovery(task).await.unwrap();
@@ -523,8 +512,7 @@ async fn a_stale_runner_is_fenced_off_after_recovery_whatever_happened_since() {
 
 #[tokio::test]
 async fn mark_completed_many_completes_only_running_tasks() {
-    let db = TestDb::new().await;
-    let p = pipeline(&db).await.id;
+    let (db, p) = db_with_pipeline().await;
     let mut running = Vec::new();
     for i in 0..3 {
         running.push(task_in(&db, p, &format!("run{i}"), Running).await.id);
@@ -556,8 +544,7 @@ async fn mark_completed_many_completes_only_running_tasks() {
 
 #[tokio::test]
 async fn mark_completed_many_with_a_runner_completes_only_its_claims() {
-    let db = TestDb::new().await;
-    let p = pipeline(&db).await.id;
+    let (db, p) = db_with_pipeline().await;
     let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
     let tasks = db
         .create_many(
@@ -591,8 +578,7 @@ async fn mark_completed_many_with_a_runner_completes_only_its_claims() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_completions_of_one_task_succeed_exactly_once() {
-    let db = TestDb::new().await;
-    let p = pipeline(&db).await.id;
+    let (db, p) = db_with_pipeline().await;
     for round in 0..5 {
         let runner = Uuid::new_v4();
         let task = task_in(&db, p, &format!("t{round}"), Running).await;

@@ -11,6 +11,10 @@ use uuid::Uuid;
 
 use task_execution_dal::prelude::*;
 
+use crate::common::{assert_invalid, task_in};
+
+use TaskStatus::{NotStarted, Ready};
+
 /// Long enough never to be reached when a wake-up is due: reaching it fails
 /// the test, it is not a speed figure.
 const GENEROUS: Duration = Duration::from_secs(60);
@@ -38,16 +42,20 @@ async fn other_handle(db: &TestDb) -> TaskExecutionDal {
     TaskExecutionDal::connect(db.url()).await.unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn creating_a_ready_task_elsewhere_wakes_a_waiter() {
+/// A fresh database, a second handle on it (standing in for another
+/// process), and a pipeline named `name` that handle created.
+async fn pipeline_elsewhere(name: &str) -> (TestDb, TaskExecutionDal, Uuid) {
     let db = TestDb::new().await;
     let other = other_handle(&db).await;
-    let p = pipeline(&other, "wake-create").await;
+    let pipeline_id = pipeline(&other, name).await;
+    (db, other, pipeline_id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creating_a_ready_task_elsewhere_wakes_a_waiter() {
+    let (db, other, p) = pipeline_elsewhere("wake-create").await;
     let waiting = waiter(&db).await;
-    other
-        .create(NewTaskExecution::new(p, "t").status(TaskStatus::Ready))
-        .await
-        .unwrap();
+    task_in(&other, p, "t", Ready).await;
     assert!(waiting.await.unwrap().unwrap(), "woken before the timeout");
     assert_eq!(db.claim_ready_task(1).await.unwrap().len(), 1);
 }
@@ -57,21 +65,14 @@ async fn creating_a_ready_task_on_the_same_handle_wakes_a_waiter() {
     let db = TestDb::new().await;
     let p = pipeline(&db, "wake-same").await;
     let waiting = waiter(&db).await;
-    db.create(NewTaskExecution::new(p, "t").status(TaskStatus::Ready))
-        .await
-        .unwrap();
+    task_in(&db, p, "t", Ready).await;
     assert!(waiting.await.unwrap().unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn marking_a_task_ready_elsewhere_wakes_a_waiter() {
-    let db = TestDb::new().await;
-    let other = other_handle(&db).await;
-    let p = pipeline(&other, "wake-mark").await;
-    let task = other
-        .create(NewTaskExecution::new(p, "t").status(TaskStatus::NotStarted))
-        .await
-        .unwrap();
+    let (db, other, p) = pipeline_elsewhere("wake-mark").await;
+    let task = task_in(&other, p, "t", NotStarted).await;
     let waiting = waiter(&db).await;
     other.mark_ready(task.id).await.unwrap();
     assert!(waiting.await.unwrap().unwrap());
@@ -80,13 +81,8 @@ async fn marking_a_task_ready_elsewhere_wakes_a_waiter() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resuming_a_paused_pipeline_elsewhere_wakes_a_waiter() {
-    let db = TestDb::new().await;
-    let other = other_handle(&db).await;
-    let p = pipeline(&other, "wake-resume").await;
-    other
-        .create(NewTaskExecution::new(p, "t").status(TaskStatus::Ready))
-        .await
-        .unwrap();
+    let (db, other, p) = pipeline_elsewhere("wake-resume").await;
+    task_in(&other, p, "t", Ready).await;
     other.pause_pipeline(p).await.unwrap();
     assert!(db.claim_ready_task(1).await.unwrap().is_empty());
     let waiting = waiter(&db).await;
@@ -97,15 +93,10 @@ async fn resuming_a_paused_pipeline_elsewhere_wakes_a_waiter() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_waiter_wakes_on_one_ready_task() {
-    let db = TestDb::new().await;
-    let other = other_handle(&db).await;
-    let p = pipeline(&other, "wake-all").await;
+    let (db, other, p) = pipeline_elsewhere("wake-all").await;
     let first = waiter(&db).await;
     let second = waiter(&db).await;
-    other
-        .create(NewTaskExecution::new(p, "t").status(TaskStatus::Ready))
-        .await
-        .unwrap();
+    task_in(&other, p, "t", Ready).await;
     assert!(first.await.unwrap().unwrap());
     assert!(second.await.unwrap().unwrap());
 }
@@ -115,9 +106,7 @@ async fn returns_false_at_the_timeout_and_not_before_when_nothing_is_written() {
     let db = TestDb::new().await;
     let _other = other_handle(&db).await;
     let p = pipeline(&db, "wake-none").await;
-    db.create(NewTaskExecution::new(p, "t").status(TaskStatus::Ready))
-        .await
-        .unwrap();
+    task_in(&db, p, "t", Ready).await;
     // A claim that finds nothing to do must not wake anyone either.
     db.claim_ready_task(1).await.unwrap();
     db.wait_for_ready(Duration::from_millis(1)).await.unwrap();
@@ -132,18 +121,6 @@ async fn returns_false_at_the_timeout_and_not_before_when_nothing_is_written() {
 #[tokio::test]
 async fn an_absurd_timeout_is_refused() {
     let db = TestDb::new().await;
-    let err = db
-        .wait_for_ready(Duration::from_secs(25 * 60 * 60))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            DalError::InvalidInput {
-                field: "timeout",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    let absurd = Duration::from_secs(25 * 60 * 60);
+    assert_invalid(db.wait_for_ready(absurd).await, "timeout");
 }
