@@ -26,6 +26,7 @@ use uuid::Uuid;
 use crate::cli::DemoArgs;
 use crate::error::CliError;
 use crate::output::human_duration;
+use crate::recovery::Policy;
 use crate::{db, output};
 use monitor::{get, quantile};
 use shared::{PipelineOutcome, Settings, Shared};
@@ -63,10 +64,10 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), CliError> {
     let settings = Settings {
         workers: args.workers as usize,
         batch: args.batch as usize,
-        stale_after: args.stale_after,
-        heartbeat_every: (args.stale_after / 5).max(Duration::from_millis(5)),
-        max_recoveries: args.max_recoveries,
-        work: Duration::from_millis(1),
+        recovery: Policy {
+            stale_after: args.stale_after,
+            max_recoveries: args.max_recoveries,
+        },
         first_worker_dies_on: (!args.no_crash).then_some(FIRST_WORKER_DIES_ON),
     };
     // Each worker uses up to two connections (its claims, its heartbeats),
