@@ -141,8 +141,8 @@ pub(crate) struct DemoArgs {
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub(crate) pipelines: u32,
     /// How many workers claim and run tasks.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
-    pub(crate) workers: u32,
+    #[arg(long, default_value_t = 4, value_parser = count(1..=256))]
+    pub(crate) workers: usize,
     /// Share of task attempts that fail (0 to 1).
     #[arg(long, default_value_t = 0.1, value_parser = parse_rate)]
     pub(crate) failure_rate: f64,
@@ -152,8 +152,8 @@ pub(crate) struct DemoArgs {
     /// How many tasks a worker claims at once. A worker that dies leaves all
     /// of them to recovery, so above 1, tasks that merely shared a batch with
     /// a task that kills workers can be abandoned too, and results vary by run.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub(crate) batch: u32,
+    #[arg(long, default_value_t = 1, value_parser = count(1..=1000))]
+    pub(crate) batch: usize,
     /// A claim whose heartbeat is older than this is recovered (workers heartbeat 5 times as often).
     #[arg(long, default_value = "500ms", value_parser = parse_duration)]
     pub(crate) stale_after: Duration,
@@ -167,8 +167,8 @@ pub(crate) struct DemoArgs {
     #[arg(long)]
     pub(crate) no_crash: bool,
     /// Cancel this many pipeline executions mid-run (their unstarted tasks are skipped).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100_000))]
-    pub(crate) cancel: u32,
+    #[arg(long, default_value_t = 0, value_parser = count(0..=100_000))]
+    pub(crate) cancel: usize,
 }
 
 /// Flags of `te status`.

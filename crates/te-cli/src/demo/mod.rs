@@ -62,8 +62,8 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), CliError> {
         }
     };
     let settings = Settings {
-        workers: args.workers as usize,
-        batch: args.batch as usize,
+        workers: args.workers,
+        batch: args.batch,
         recovery: Policy {
             stale_after: args.stale_after,
             max_recoveries: args.max_recoveries,
@@ -84,7 +84,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), CliError> {
     let shared = Arc::new(Shared::new(dal, workload, settings, pipelines, tasks));
     let bar = progress_bar(shared.tasks.len() as u64);
     let running = Instant::now();
-    let end = supervise(&shared, args.timeout, args.cancel as usize, &bar).await;
+    let end = supervise(&shared, args.timeout, args.cancel, &bar).await;
     let ran_for = running.elapsed();
     bar.finish_and_clear();
     let end = end?;
