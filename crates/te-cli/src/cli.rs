@@ -1,8 +1,10 @@
 //! The command line of `te`: commands, flags (also read from the
 //! environment), and the parsers of their values.
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
+use clap::builder::RangedI64ValueParser;
 use clap::{Args, Parser, Subcommand};
 use task_execution_dal::prelude::PipelineStatus;
 use uuid::Uuid;
@@ -139,8 +141,8 @@ pub(crate) struct DemoArgs {
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub(crate) pipelines: u32,
     /// How many workers claim and run tasks.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
-    pub(crate) workers: u32,
+    #[arg(long, default_value_t = 4, value_parser = count(1..=256))]
+    pub(crate) workers: usize,
     /// Share of task attempts that fail (0 to 1).
     #[arg(long, default_value_t = 0.1, value_parser = parse_rate)]
     pub(crate) failure_rate: f64,
@@ -150,8 +152,8 @@ pub(crate) struct DemoArgs {
     /// How many tasks a worker claims at once. A worker that dies leaves all
     /// of them to recovery, so above 1, tasks that merely shared a batch with
     /// a task that kills workers can be abandoned too, and results vary by run.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub(crate) batch: u32,
+    #[arg(long, default_value_t = 1, value_parser = count(1..=1000))]
+    pub(crate) batch: usize,
     /// A claim whose heartbeat is older than this is recovered (workers heartbeat 5 times as often).
     #[arg(long, default_value = "500ms", value_parser = parse_duration)]
     pub(crate) stale_after: Duration,
@@ -165,8 +167,8 @@ pub(crate) struct DemoArgs {
     #[arg(long)]
     pub(crate) no_crash: bool,
     /// Cancel this many pipeline executions mid-run (their unstarted tasks are skipped).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100_000))]
-    pub(crate) cancel: u32,
+    #[arg(long, default_value_t = 0, value_parser = count(0..=100_000))]
+    pub(crate) cancel: usize,
 }
 
 /// Flags of `te status`.
@@ -204,45 +206,59 @@ pub(crate) struct BenchArgs {
     /// database, dropped afterwards). Default: a new SQLite file in the temporary directory.
     #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
     pub(crate) database_url: Option<String>,
-    /// Pipelines of `create` and `drain`.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub(crate) pipelines: u32,
-    /// Tasks per pipeline of `create` and `drain`.
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub(crate) tasks: u32,
-    /// Concurrent clients of `create`, `drain` and `history`; idle workers of `wakeup`.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
-    pub(crate) workers: u32,
-    /// Tasks per `create_many` call in `create`.
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub(crate) batch: u32,
-    /// Tasks per claim in the batched half of `drain`.
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub(crate) claim_batch: u32,
-    /// Tasks of the pipeline `stats` queries.
-    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub(crate) stats_tasks: u32,
-    /// Completed tasks present while `history` drains a second time.
-    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
-    pub(crate) history_rows: u32,
-    /// Tasks `history` drains each time.
-    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub(crate) history_tasks: u32,
-    /// Pipelines of the demo's workload in `engine` (about 10 tasks each).
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub(crate) engine_pipelines: u32,
-    /// Workers of `engine`.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
-    pub(crate) engine_workers: u32,
-    /// Tasks `wakeup` makes ready, one at a time.
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub(crate) wakeup_tasks: u32,
+    /// The sizes of the workloads.
+    #[command(flatten)]
+    pub(crate) sizes: Sizes,
     /// Runs of each workload.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub(crate) runs: u32,
     /// Print one JSON object per run and workload on stdout instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// The sizes of `te bench`'s workloads.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct Sizes {
+    /// Pipelines of `create` and `drain`.
+    #[arg(long, default_value_t = 50, value_parser = count(1..=100_000))]
+    pub(crate) pipelines: usize,
+    /// Tasks per pipeline of `create` and `drain`.
+    #[arg(long, default_value_t = 200, value_parser = count(1..=1_000_000))]
+    pub(crate) tasks: usize,
+    /// Concurrent clients of `create`, `drain` and `history`; idle workers of `wakeup`.
+    #[arg(long, default_value_t = 8, value_parser = count(1..=256))]
+    pub(crate) workers: usize,
+    /// Tasks per `create_many` call in `create`.
+    #[arg(long, default_value_t = 200, value_parser = count(1..=10_000))]
+    pub(crate) batch: usize,
+    /// Tasks per claim in the batched half of `drain`.
+    #[arg(long, default_value_t = 32, value_parser = count(1..=10_000))]
+    pub(crate) claim_batch: usize,
+    /// Tasks of the pipeline `stats` queries.
+    #[arg(long, default_value_t = 20_000, value_parser = count(1..=1_000_000))]
+    pub(crate) stats_tasks: usize,
+    /// Completed tasks present while `history` drains a second time.
+    #[arg(long, default_value_t = 200_000, value_parser = count(0..=10_000_000))]
+    pub(crate) history_rows: usize,
+    /// Tasks `history` drains each time.
+    #[arg(long, default_value_t = 2_000, value_parser = count(1..=1_000_000))]
+    pub(crate) history_tasks: usize,
+    /// Pipelines of the demo's workload in `engine` (about 10 tasks each).
+    #[arg(long, default_value_t = 100, value_parser = count(1..=100_000))]
+    pub(crate) engine_pipelines: usize,
+    /// Workers of `engine`.
+    #[arg(long, default_value_t = 4, value_parser = count(1..=256))]
+    pub(crate) engine_workers: usize,
+    /// Tasks `wakeup` makes ready, one at a time.
+    #[arg(long, default_value_t = 200, value_parser = count(1..=100_000))]
+    pub(crate) wakeup_tasks: usize,
+}
+
+/// Parses a whole number within `range` (as `clap::value_parser!(u32).range`
+/// does, with the same messages) into a `usize`.
+fn count(range: RangeInclusive<i64>) -> RangedI64ValueParser<usize> {
+    RangedI64ValueParser::new().range(range)
 }
 
 /// Parses a duration as `humantime` reads it (`500ms`, `60s`, `5m`, `1h`,

@@ -6,27 +6,27 @@ use task_execution_dal::prelude::*;
 use crate::cli::RecoverArgs;
 use crate::error::CliError;
 use crate::output::human_duration;
-use crate::recovery::{Pass, recover_once};
+use crate::recovery::{Pass, Policy, recover_once};
 use crate::{db, output, table};
 
 /// Runs `te recover`.
 pub(crate) async fn run(args: RecoverArgs) -> Result<(), CliError> {
     let dal = db::connect_existing(&args.db.database_url).await?;
     let target = dal.target();
-    let pass = recover_once(&dal, args.stale_after, args.max_recoveries, |_| true)
+    let policy = Policy {
+        stale_after: args.stale_after,
+        max_recoveries: args.max_recoveries,
+    };
+    let pass = recover_once(&dal, policy, |_| true)
         .await
         .map_err(|err| CliError::from_dal(err, &target))?;
-    let text = report(&dal, &pass, &args).await?;
+    let text = report(&dal, &pass, policy).await?;
     output::print(&text)
 }
 
 /// One row per recovered task, then a line of totals.
-async fn report(
-    dal: &TaskExecutionDal,
-    pass: &Pass,
-    args: &RecoverArgs,
-) -> Result<String, CliError> {
-    let stale = human_duration(args.stale_after);
+async fn report(dal: &TaskExecutionDal, pass: &Pass, policy: Policy) -> Result<String, CliError> {
+    let stale = human_duration(policy.stale_after);
     if pass.reset.is_empty() && pass.abandoned.is_empty() {
         return Ok(format!("no stale claims (no heartbeat for {stale})\n"));
     }
@@ -63,6 +63,6 @@ async fn report(
         table::render(&table),
         pass.reset.len(),
         pass.abandoned.len(),
-        args.max_recoveries
+        policy.max_recoveries
     ))
 }

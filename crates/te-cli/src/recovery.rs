@@ -6,6 +6,15 @@ use std::time::Duration;
 
 use task_execution_dal::prelude::*;
 
+/// When a claim is stale, and when its task is abandoned instead of reset.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Policy {
+    /// A claim whose heartbeat is older than this is stale.
+    pub(crate) stale_after: Duration,
+    /// A stale task already recovered this many times is abandoned.
+    pub(crate) max_recoveries: i32,
+}
+
 /// What one recovery pass did.
 #[derive(Debug, Default)]
 pub(crate) struct Pass {
@@ -18,19 +27,19 @@ pub(crate) struct Pass {
 }
 
 /// One pass of recovery over the stale claims `include` accepts: a task
-/// recovered fewer than `max_recoveries` times is reset, any other abandoned.
+/// recovered fewer than `policy.max_recoveries` times is reset, any other
+/// abandoned.
 pub(crate) async fn recover_once(
     dal: &TaskExecutionDal,
-    stale_after: Duration,
-    max_recoveries: i32,
+    policy: Policy,
     include: impl Fn(&StaleClaim) -> bool,
 ) -> Result<Pass, DalError> {
     let mut pass = Pass::default();
-    for claim in dal.find_stale_claims(stale_after).await? {
+    for claim in dal.find_stale_claims(policy.stale_after).await? {
         if !include(&claim) {
             continue;
         }
-        let abandon = claim.recovery_attempts >= max_recoveries;
+        let abandon = claim.recovery_attempts >= policy.max_recoveries;
         let result = if abandon {
             let reason = format!(
                 "runner {} went silent; the task was already recovered {} times",

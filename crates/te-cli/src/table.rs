@@ -34,26 +34,29 @@ pub(crate) fn render(table: &Table) -> String {
 mod tests {
     use super::*;
 
+    /// `header` and `rows` as rendered.
+    fn rendered(header: &[&str], rows: &[&[&str]]) -> String {
+        let mut table = new(header);
+        for row in rows {
+            table.add_row(row.iter());
+        }
+        render(&table)
+    }
+
     #[test]
     fn columns_align() {
-        let mut t = new(&["NAME", ">COUNT"]);
-        t.add_row(["a", "1"]);
-        t.add_row(["longer", "100"]);
-        assert_eq!(render(&t), "NAME    COUNT\na           1\nlonger    100\n");
+        let text = rendered(&["NAME", ">COUNT"], &[&["a", "1"], &["longer", "100"]]);
+        assert_eq!(text, "NAME    COUNT\na           1\nlonger    100\n");
     }
 
     #[test]
     fn short_rows_are_padded() {
-        let mut t = new(&["A", "B"]);
-        t.add_row(["x"]);
-        assert_eq!(render(&t), "A  B\nx\n");
+        assert_eq!(rendered(&["A", "B"], &[&["x"]]), "A  B\nx\n");
     }
 
     #[test]
     fn widths_count_characters_not_bytes() {
-        let mut t = new(&["TOOK", "NEXT"]);
-        t.add_row(["850µs", "…"]);
-        t.add_row(["1s", "x"]);
-        assert_eq!(render(&t), "TOOK   NEXT\n850µs  …\n1s     x\n");
+        let text = rendered(&["TOOK", "NEXT"], &[&["850µs", "…"], &["1s", "x"]]);
+        assert_eq!(text, "TOOK   NEXT\n850µs  …\n1s     x\n");
     }
 }

@@ -14,7 +14,7 @@ use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use task_execution_dal::prelude::*;
 
-use crate::cli::BenchArgs;
+use crate::cli::{BenchArgs, Sizes};
 use crate::error::CliError;
 use crate::output;
 use database::FreshDb;
@@ -81,33 +81,33 @@ impl Workload {
         sizes: &Sizes,
         bar: &ProgressBar,
     ) -> Result<Figures, CliError> {
+        let run = workloads::Run { dal, sizes, bar };
         match self {
-            Workload::Create => workloads::create(dal, sizes, bar).await,
-            Workload::Drain => workloads::drain(dal, sizes, bar).await,
-            Workload::Stats => workloads::stats(dal, sizes, bar).await,
-            Workload::History => workloads::history(dal, sizes, bar).await,
-            Workload::Engine => workloads::engine(dal, sizes, bar).await,
-            Workload::Prune => workloads::prune(dal, sizes, bar).await,
-            Workload::Wakeup => workloads::wakeup(dal, sizes, bar).await,
+            Workload::Create => workloads::create(&run).await,
+            Workload::Drain => workloads::drain(&run).await,
+            Workload::Stats => workloads::stats(&run).await,
+            Workload::History => workloads::history(&run).await,
+            Workload::Engine => workloads::engine(&run).await,
+            Workload::Prune => workloads::prune(&run).await,
+            Workload::Wakeup => workloads::wakeup(&run).await,
         }
     }
 
     /// The sizes the workload uses, as reported beside its figures.
     fn params(self, sizes: &Sizes) -> Vec<(&'static str, u64)> {
         let n = |v: usize| v as u64;
+        // `create` and `drain` work on the same pipelines, each with its own batch.
+        let pipelines_and = |batch: (&'static str, usize)| {
+            vec![
+                ("pipelines", n(sizes.pipelines)),
+                ("tasks_per_pipeline", n(sizes.tasks)),
+                ("workers", n(sizes.workers)),
+                (batch.0, n(batch.1)),
+            ]
+        };
         match self {
-            Workload::Create => vec![
-                ("pipelines", n(sizes.pipelines)),
-                ("tasks_per_pipeline", n(sizes.tasks)),
-                ("workers", n(sizes.workers)),
-                ("batch", n(sizes.batch)),
-            ],
-            Workload::Drain => vec![
-                ("pipelines", n(sizes.pipelines)),
-                ("tasks_per_pipeline", n(sizes.tasks)),
-                ("workers", n(sizes.workers)),
-                ("claim_batch", n(sizes.claim_batch)),
-            ],
+            Workload::Create => pipelines_and(("batch", sizes.batch)),
+            Workload::Drain => pipelines_and(("claim_batch", sizes.claim_batch)),
             Workload::Stats => vec![("stats_tasks", n(sizes.stats_tasks))],
             Workload::History | Workload::Prune => vec![
                 ("history_rows", n(sizes.history_rows)),
@@ -127,48 +127,9 @@ impl Workload {
     }
 }
 
-/// The sizes of the workloads, from the command line.
-#[derive(Debug, Clone)]
-pub(crate) struct Sizes {
-    /// Pipelines of `create` and `drain`.
-    pub(crate) pipelines: usize,
-    /// Tasks per pipeline of `create` and `drain`.
-    pub(crate) tasks: usize,
-    /// Concurrent clients of `create`, `drain` and `history`.
-    pub(crate) workers: usize,
-    /// Tasks per `create_many` call.
-    pub(crate) batch: usize,
-    /// Tasks per claim in the batched drain.
-    pub(crate) claim_batch: usize,
-    /// Tasks of the `stats` pipeline.
-    pub(crate) stats_tasks: usize,
-    /// Completed tasks present in the second half of `history`.
-    pub(crate) history_rows: usize,
-    /// Tasks drained in each half of `history`.
-    pub(crate) history_tasks: usize,
-    /// Pipelines of the demo's workload in `engine`.
-    pub(crate) engine_pipelines: usize,
-    /// Workers of `engine`.
-    pub(crate) engine_workers: usize,
-    /// Tasks `wakeup` makes ready, one at a time.
-    pub(crate) wakeup_tasks: usize,
-}
-
 /// Runs `te bench`.
 pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
-    let sizes = Sizes {
-        pipelines: args.pipelines as usize,
-        tasks: args.tasks as usize,
-        workers: args.workers as usize,
-        batch: args.batch as usize,
-        claim_batch: args.claim_batch as usize,
-        stats_tasks: args.stats_tasks as usize,
-        history_rows: args.history_rows as usize,
-        history_tasks: args.history_tasks as usize,
-        engine_pipelines: args.engine_pipelines as usize,
-        engine_workers: args.engine_workers as usize,
-        wakeup_tasks: args.wakeup_tasks as usize,
-    };
+    let sizes = &args.sizes;
     let selected: Vec<Workload> = if args.workloads.is_empty() {
         Workload::ALL.to_vec()
     } else {
@@ -179,7 +140,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
         for workload in &selected {
             let bar = progress_bar(workload.name(), run, args.runs);
             let (backend, figures) =
-                once(*workload, args.database_url.as_deref(), &sizes, &bar).await;
+                once(*workload, args.database_url.as_deref(), sizes, &bar).await;
             bar.finish_and_clear();
             let figures = figures?;
             if args.json {
@@ -187,7 +148,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
                     workload.name(),
                     backend,
                     run,
-                    &workload.params(&sizes),
+                    &workload.params(sizes),
                     &figures,
                 );
                 output::print(&format!("{line}\n"))?;

@@ -14,8 +14,8 @@ use tokio::sync::{Mutex, Notify};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use super::Sizes;
 use super::report::{Figures, median_ms};
+use crate::cli::Sizes;
 use crate::demo::workload::{PipelinePlan, Workload as DemoWorkload};
 use crate::error::CliError;
 
@@ -32,6 +32,31 @@ const WAKEUP_IDLE_WAIT: Duration = Duration::from_secs(1);
 /// task is made ready.
 const WAKEUP_SETTLE: Duration = Duration::from_millis(5);
 
+/// What every workload runs with: the database, the sizes from the command
+/// line, and the progress bar to advance.
+pub(crate) struct Run<'a> {
+    /// The fresh, migrated database.
+    pub(crate) dal: &'a TaskExecutionDal,
+    /// The sizes of the workloads.
+    pub(crate) sizes: &'a Sizes,
+    /// The progress bar, advanced as the workload goes.
+    pub(crate) bar: &'a ProgressBar,
+}
+
+/// Starts `workers` workers, each the future `worker` makes.
+fn spawn_workers<T, F, Fut>(workers: usize, worker: F) -> JoinSet<Result<T, CliError>>
+where
+    T: Send + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, CliError>> + Send + 'static,
+{
+    let mut set = JoinSet::new();
+    for _ in 0..workers {
+        set.spawn(worker());
+    }
+    set
+}
+
 /// Waits for every worker; the first error (or panic) fails the workload.
 async fn join_all<T: 'static>(mut set: JoinSet<Result<T, CliError>>) -> Result<Vec<T>, CliError> {
     let mut out = Vec::with_capacity(set.len());
@@ -39,6 +64,32 @@ async fn join_all<T: 'static>(mut set: JoinSet<Result<T, CliError>>) -> Result<V
         out.push(joined.map_err(|e| CliError::Bench(format!("a worker stopped: {e}")))??);
     }
     Ok(out)
+}
+
+/// `run.sizes.workers` concurrent clients share out items `0..items`: each
+/// takes the next item `i` and awaits `item(dal, i)`, which returns how many
+/// tasks it wrote, until none is left.
+async fn share_out<F, Fut>(run: &Run<'_>, items: usize, item: F) -> Result<(), CliError>
+where
+    F: Fn(TaskExecutionDal, usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<usize, DalError>> + Send,
+{
+    let (item, next) = (Arc::new(item), Arc::new(AtomicUsize::new(0)));
+    join_all(spawn_workers(run.sizes.workers, || {
+        let (dal, bar, item, next) = (run.dal.clone(), run.bar.clone(), item.clone(), next.clone());
+        async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= items {
+                    return Ok(());
+                }
+                let written = item(dal.clone(), i).await?;
+                bar.inc(written as u64);
+            }
+        }
+    }))
+    .await?;
+    Ok(())
 }
 
 /// Creates `pipelines` pipeline executions named `{prefix}-{i}` (not timed).
@@ -79,118 +130,112 @@ async fn fill(
     Ok(())
 }
 
+/// Creates `rows` completed tasks in pipelines `{prefix}-{i}` of at most
+/// `per_pipeline` tasks each; returns the pipelines (not timed).
+async fn history_rows(
+    dal: &TaskExecutionDal,
+    prefix: &str,
+    rows: usize,
+    per_pipeline: usize,
+) -> Result<Vec<Uuid>, CliError> {
+    let ids = pipelines(dal, prefix, rows.div_ceil(per_pipeline)).await?;
+    let mut left = rows;
+    for pipeline in &ids {
+        let n = left.min(per_pipeline);
+        fill(dal, &[*pipeline], n, TaskStatus::Completed).await?;
+        left -= n;
+    }
+    Ok(ids)
+}
+
 /// `create`: P × T tasks created one by one by W concurrent clients, then
 /// P × T more in `create_many` calls of `batch` by W clients.
-pub(crate) async fn create(
-    dal: &TaskExecutionDal,
-    sizes: &Sizes,
-    bar: &ProgressBar,
-) -> Result<Figures, CliError> {
-    let total = sizes.pipelines * sizes.tasks;
-    bar.set_length(2 * total as u64);
+pub(crate) async fn create(run: &Run<'_>) -> Result<Figures, CliError> {
+    let (tasks, batch) = (run.sizes.tasks, run.sizes.batch);
+    let total = run.sizes.pipelines * tasks;
+    run.bar.set_length(2 * total as u64);
     let mut figures = Figures::default();
 
-    let ids = Arc::new(pipelines(dal, "create-one", sizes.pipelines).await?);
-    let next = Arc::new(AtomicUsize::new(0));
+    let ids = pipelines(run.dal, "create-one", run.sizes.pipelines).await?;
     let start = Instant::now();
-    let mut set = JoinSet::new();
-    for _ in 0..sizes.workers {
-        let (dal, ids, next, bar, tasks) = (
-            dal.clone(),
-            ids.clone(),
-            next.clone(),
-            bar.clone(),
-            sizes.tasks,
-        );
-        set.spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= total {
-                    return Ok(());
-                }
-                let new = NewTaskExecution::new(ids[i / tasks], format!("task-{}", i % tasks))
-                    .status(TaskStatus::Ready);
-                dal.create(new).await?;
-                bar.inc(1);
-            }
-        });
-    }
-    join_all(set).await?;
+    share_out(run, total, move |dal, i| {
+        let new = NewTaskExecution::new(ids[i / tasks], format!("task-{}", i % tasks))
+            .status(TaskStatus::Ready);
+        async move { dal.create(new).await.map(|_| 1) }
+    })
+    .await?;
     figures.rate("create_one_tasks_per_sec", total, start.elapsed());
 
-    let ids = Arc::new(pipelines(dal, "create-many", sizes.pipelines).await?);
-    let chunks_per_pipeline = sizes.tasks.div_ceil(sizes.batch);
-    let chunks = sizes.pipelines * chunks_per_pipeline;
-    let next = Arc::new(AtomicUsize::new(0));
+    let ids = pipelines(run.dal, "create-many", run.sizes.pipelines).await?;
+    let chunks_per_pipeline = tasks.div_ceil(batch);
     let start = Instant::now();
-    let mut set = JoinSet::new();
-    for _ in 0..sizes.workers {
-        let (dal, ids, next, bar) = (dal.clone(), ids.clone(), next.clone(), bar.clone());
-        let (tasks, batch) = (sizes.tasks, sizes.batch);
-        set.spawn(async move {
-            loop {
-                let c = next.fetch_add(1, Ordering::Relaxed);
-                if c >= chunks {
-                    return Ok(());
-                }
-                let pipeline = ids[c / chunks_per_pipeline];
-                let from = (c % chunks_per_pipeline) * batch;
-                let to = (from + batch).min(tasks);
-                let new: Vec<_> = (from..to)
-                    .map(|t| {
-                        NewTaskExecution::new(pipeline, format!("task-{t}"))
-                            .status(TaskStatus::Ready)
-                    })
-                    .collect();
-                dal.create_many(new).await?;
-                bar.inc((to - from) as u64);
-            }
-        });
-    }
-    join_all(set).await?;
+    share_out(run, ids.len() * chunks_per_pipeline, move |dal, c| {
+        let pipeline = ids[c / chunks_per_pipeline];
+        let from = (c % chunks_per_pipeline) * batch;
+        let to = (from + batch).min(tasks);
+        let new: Vec<_> = (from..to)
+            .map(|t| NewTaskExecution::new(pipeline, format!("task-{t}")).status(TaskStatus::Ready))
+            .collect();
+        async move { dal.create_many(new).await.map(|created| created.len()) }
+    })
+    .await?;
     figures.rate("create_batched_tasks_per_sec", total, start.elapsed());
     Ok(figures)
 }
 
-/// What a drain measured: throughput, claim and completion latencies, and
-/// the claimed ids.
-struct Drained {
-    elapsed: Duration,
-    claimed: Vec<Uuid>,
-    claim: Vec<Duration>,
-    complete: Vec<Duration>,
+/// The tasks some workers claimed, and the latency they measured per
+/// claimed task or claim call (what the workload reports as its percentiles).
+#[derive(Default)]
+struct Claims {
+    ids: Vec<Uuid>,
+    latencies: Vec<Duration>,
 }
 
-impl Drained {
+impl Claims {
+    /// Every worker's claims together.
+    fn merge(parts: impl IntoIterator<Item = Claims>) -> Claims {
+        parts.into_iter().fold(Claims::default(), |mut all, part| {
+            all.ids.extend(part.ids);
+            all.latencies.extend(part.latencies);
+            all
+        })
+    }
+
+    /// How many distinct tasks were claimed.
+    fn unique(&self) -> usize {
+        self.ids.iter().collect::<HashSet<&Uuid>>().len()
+    }
+
     /// A task id returned by more than one claim counts once per extra claim.
     fn duplicates(&self) -> usize {
-        let unique: HashSet<&Uuid> = self.claimed.iter().collect();
-        self.claimed.len() - unique.len()
+        self.ids.len() - self.unique()
     }
+}
+
+/// What a drain measured: throughput, claims and completion latencies.
+struct Drained {
+    elapsed: Duration,
+    claims: Claims,
+    complete: Vec<Duration>,
 }
 
 /// W workers claim `batch` at a time (`claim_ready_task`) and complete what
 /// they claimed (`mark_completed` for one, `mark_completed_many` for more)
 /// until a claim comes back empty. Latencies of empty claims are left out.
-async fn drain_loop(
-    dal: &TaskExecutionDal,
-    workers: usize,
-    batch: usize,
-    bar: &ProgressBar,
-) -> Result<Drained, CliError> {
+/// Fails unless `expected` distinct tasks were claimed.
+async fn drain_all(run: &Run<'_>, batch: usize, expected: usize) -> Result<Drained, CliError> {
     let start = Instant::now();
-    let mut set = JoinSet::new();
-    for _ in 0..workers {
-        let (dal, bar) = (dal.clone(), bar.clone());
-        set.spawn(async move {
-            let (mut claimed, mut claim, mut complete) = (Vec::new(), Vec::new(), Vec::new());
+    let parts = join_all(spawn_workers(run.sizes.workers, || {
+        let (dal, bar) = (run.dal.clone(), run.bar.clone());
+        async move {
+            let (mut claims, mut complete) = (Claims::default(), Vec::new());
             loop {
                 let t = Instant::now();
                 let got = dal.claim_ready_task(batch).await?;
                 if got.is_empty() {
-                    return Ok((claimed, claim, complete));
+                    return Ok((claims, complete));
                 }
-                claim.push(t.elapsed());
+                claims.latencies.push(t.elapsed());
                 let t = Instant::now();
                 if batch == 1 {
                     dal.mark_completed(got[0].id, None).await?;
@@ -200,103 +245,95 @@ async fn drain_loop(
                 }
                 complete.push(t.elapsed());
                 bar.inc(got.len() as u64);
-                claimed.extend(got.into_iter().map(|c| c.id));
+                claims.ids.extend(got.into_iter().map(|c| c.id));
             }
-        });
-    }
-    let mut drained = Drained {
-        elapsed: Duration::ZERO,
-        claimed: Vec::new(),
-        claim: Vec::new(),
-        complete: Vec::new(),
+        }
+    }))
+    .await?;
+    let elapsed = start.elapsed();
+    let (claims, complete): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+    let drained = Drained {
+        elapsed,
+        claims: Claims::merge(claims),
+        complete: complete.concat(),
     };
-    for (claimed, claim, complete) in join_all(set).await? {
-        drained.claimed.extend(claimed);
-        drained.claim.extend(claim);
-        drained.complete.extend(complete);
+    let claimed = drained.claims.unique();
+    if claimed != expected {
+        return Err(CliError::Bench(format!(
+            "{claimed} of {expected} ready tasks were claimed"
+        )));
     }
-    drained.elapsed = start.elapsed();
     Ok(drained)
 }
 
-/// Checks that a drain claimed every one of `expected` tasks.
-fn check_all_claimed(drained: &Drained, expected: usize) -> Result<(), CliError> {
-    let unique: HashSet<&Uuid> = drained.claimed.iter().collect();
-    if unique.len() == expected {
-        Ok(())
-    } else {
-        Err(CliError::Bench(format!(
-            "{} of {expected} ready tasks were claimed",
-            unique.len()
-        )))
-    }
+/// Creates `pipelines` pipelines named `{prefix}-{i}` of `tasks` ready
+/// tasks each (not timed), then drains them `batch` at a time.
+async fn drain_new(
+    run: &Run<'_>,
+    prefix: &str,
+    pipeline_count: usize,
+    tasks: usize,
+    batch: usize,
+) -> Result<Drained, CliError> {
+    let ids = pipelines(run.dal, prefix, pipeline_count).await?;
+    fill(run.dal, &ids, tasks, TaskStatus::Ready).await?;
+    drain_all(run, batch, pipeline_count * tasks).await
 }
 
 /// `drain`: P × T ready tasks drained per task (`claim_ready_task(1)` +
 /// `mark_completed`), then P × T more drained in batches of `claim_batch`
 /// (`mark_completed_many`).
-pub(crate) async fn drain(
-    dal: &TaskExecutionDal,
-    sizes: &Sizes,
-    bar: &ProgressBar,
-) -> Result<Figures, CliError> {
-    let total = sizes.pipelines * sizes.tasks;
-    bar.set_length(2 * total as u64);
+pub(crate) async fn drain(run: &Run<'_>) -> Result<Figures, CliError> {
+    let (pipelines, tasks) = (run.sizes.pipelines, run.sizes.tasks);
+    let total = pipelines * tasks;
+    run.bar.set_length(2 * total as u64);
+    let mut one = drain_new(run, "drain-one", pipelines, tasks, 1).await?;
+    let mut many = drain_new(run, "drain-many", pipelines, tasks, run.sizes.claim_batch).await?;
     let mut figures = Figures::default();
-
-    let ids = pipelines(dal, "drain-one", sizes.pipelines).await?;
-    fill(dal, &ids, sizes.tasks, TaskStatus::Ready).await?;
-    let mut one = drain_loop(dal, sizes.workers, 1, bar).await?;
-    check_all_claimed(&one, total)?;
     figures
         .rate("drain_per_task_tasks_per_sec", total, one.elapsed)
-        .latency("claim_p50_ms", "claim_p99_ms", &mut one.claim)
-        .latency("complete_p50_ms", "complete_p99_ms", &mut one.complete);
-
-    let ids = pipelines(dal, "drain-many", sizes.pipelines).await?;
-    fill(dal, &ids, sizes.tasks, TaskStatus::Ready).await?;
-    let mut many = drain_loop(dal, sizes.workers, sizes.claim_batch, bar).await?;
-    check_all_claimed(&many, total)?;
-    figures
+        .latency("claim_p50_ms", "claim_p99_ms", &mut one.claims.latencies)
+        .latency("complete_p50_ms", "complete_p99_ms", &mut one.complete)
         .rate("drain_batched_tasks_per_sec", total, many.elapsed)
-        .latency("claim_batch_p50_ms", "claim_batch_p99_ms", &mut many.claim)
+        .latency(
+            "claim_batch_p50_ms",
+            "claim_batch_p99_ms",
+            &mut many.claims.latencies,
+        )
         .latency(
             "complete_many_p50_ms",
             "complete_many_p99_ms",
             &mut many.complete,
         )
-        .add("duplicates", (one.duplicates() + many.duplicates()) as f64);
+        .add(
+            "duplicates",
+            (one.claims.duplicates() + many.claims.duplicates()) as f64,
+        );
     Ok(figures)
 }
 
 /// `stats`: `get_retry_stats` and `get_task_statuses_batch` (every name) on
 /// one pipeline of `stats_tasks` tasks; the median of several calls each.
-pub(crate) async fn stats(
-    dal: &TaskExecutionDal,
-    sizes: &Sizes,
-    bar: &ProgressBar,
-) -> Result<Figures, CliError> {
-    bar.set_length(2 * STATS_CALLS as u64);
+pub(crate) async fn stats(run: &Run<'_>) -> Result<Figures, CliError> {
+    let (dal, tasks) = (run.dal, run.sizes.stats_tasks);
+    run.bar.set_length(2 * STATS_CALLS as u64);
     let ids = pipelines(dal, "stats", 1).await?;
-    fill(dal, &ids, sizes.stats_tasks, TaskStatus::Ready).await?;
-    let names: Vec<String> = (0..sizes.stats_tasks)
-        .map(|t| format!("task-{t}"))
-        .collect();
+    fill(dal, &ids, tasks, TaskStatus::Ready).await?;
+    let names: Vec<String> = (0..tasks).map(|t| format!("task-{t}")).collect();
     let (mut retry, mut statuses) = (Vec::new(), Vec::new());
     for _ in 0..STATS_CALLS {
         let t = Instant::now();
         dal.get_retry_stats(ids[0]).await?;
         retry.push(t.elapsed());
-        bar.inc(1);
+        run.bar.inc(1);
         let t = Instant::now();
         let map = dal.get_task_statuses_batch(ids[0], names.clone()).await?;
         statuses.push(t.elapsed());
-        bar.inc(1);
-        if map.len() != sizes.stats_tasks {
+        run.bar.inc(1);
+        if map.len() != tasks {
             return Err(CliError::Bench(format!(
-                "get_task_statuses_batch returned {} of {} names",
+                "get_task_statuses_batch returned {} of {tasks} names",
                 map.len(),
-                sizes.stats_tasks
             )));
         }
     }
@@ -309,38 +346,25 @@ pub(crate) async fn stats(
 
 /// `history`: the per-task drain of `history_tasks` tasks on an empty
 /// database, then again with `history_rows` completed tasks present.
-pub(crate) async fn history(
-    dal: &TaskExecutionDal,
-    sizes: &Sizes,
-    bar: &ProgressBar,
-) -> Result<Figures, CliError> {
-    let tasks = sizes.history_tasks;
-    bar.set_length(2 * tasks as u64);
-    let ids = pipelines(dal, "history-empty", 1).await?;
-    fill(dal, &ids, tasks, TaskStatus::Ready).await?;
-    let mut empty = drain_loop(dal, sizes.workers, 1, bar).await?;
-    check_all_claimed(&empty, tasks)?;
-
-    let old = pipelines(dal, "history-old", sizes.history_rows.div_ceil(10_000)).await?;
-    let mut left = sizes.history_rows;
-    for pipeline in &old {
-        let n = left.min(10_000);
-        fill(dal, &[*pipeline], n, TaskStatus::Completed).await?;
-        left -= n;
-    }
-    let ids = pipelines(dal, "history-full", 1).await?;
-    fill(dal, &ids, tasks, TaskStatus::Ready).await?;
-    let mut full = drain_loop(dal, sizes.workers, 1, bar).await?;
-    check_all_claimed(&full, tasks)?;
+pub(crate) async fn history(run: &Run<'_>) -> Result<Figures, CliError> {
+    let tasks = run.sizes.history_tasks;
+    run.bar.set_length(2 * tasks as u64);
+    let mut empty = drain_new(run, "history-empty", 1, tasks, 1).await?;
+    history_rows(run.dal, "history-old", run.sizes.history_rows, 10_000).await?;
+    let mut full = drain_new(run, "history-full", 1, tasks, 1).await?;
 
     let mut figures = Figures::default();
     let mut a = Figures::default();
-    a.latency("claim_p50_empty_ms", "claim_p99_empty_ms", &mut empty.claim);
+    a.latency(
+        "claim_p50_empty_ms",
+        "claim_p99_empty_ms",
+        &mut empty.claims.latencies,
+    );
     let mut b = Figures::default();
     b.latency(
         "claim_p50_history_ms",
         "claim_p99_history_ms",
-        &mut full.claim,
+        &mut full.claims.latencies,
     );
     let ratio = b.get("claim_p50_history_ms").unwrap_or(0.0)
         / a.get("claim_p50_empty_ms").unwrap_or(0.0).max(1e-9);
@@ -352,7 +376,7 @@ pub(crate) async fn history(
         .add("claim_p50_ratio", ratio)
         .add(
             "duplicates",
-            (empty.duplicates() + full.duplicates()) as f64,
+            (empty.claims.duplicates() + full.claims.duplicates()) as f64,
         );
     Ok(figures)
 }
@@ -361,27 +385,14 @@ pub(crate) async fn history(
 /// while `prune_pipelines` deletes `history_rows` finished tasks (finished
 /// pipelines of 1,000 tasks each, 10 pipelines per transaction): how much a
 /// prune slows the claims that go on beside it.
-pub(crate) async fn prune(
-    dal: &TaskExecutionDal,
-    sizes: &Sizes,
-    bar: &ProgressBar,
-) -> Result<Figures, CliError> {
-    const PER_PIPELINE: usize = 1_000;
-    let tasks = sizes.history_tasks;
-    bar.set_length(2 * tasks as u64);
-    let ids = pipelines(dal, "prune-alone", 1).await?;
-    fill(dal, &ids, tasks, TaskStatus::Ready).await?;
-    let mut alone = drain_loop(dal, sizes.workers, 1, bar).await?;
-    check_all_claimed(&alone, tasks)?;
+pub(crate) async fn prune(run: &Run<'_>) -> Result<Figures, CliError> {
+    let (dal, tasks, rows) = (run.dal, run.sizes.history_tasks, run.sizes.history_rows);
+    run.bar.set_length(2 * tasks as u64);
+    let mut alone = drain_new(run, "prune-alone", 1, tasks, 1).await?;
 
-    let finished = pipelines(dal, "prune-old", sizes.history_rows.div_ceil(PER_PIPELINE)).await?;
-    let mut left = sizes.history_rows;
-    for pipeline in &finished {
-        let n = left.min(PER_PIPELINE);
-        fill(dal, &[*pipeline], n, TaskStatus::Completed).await?;
-        dal.update_pipeline_status(*pipeline, PipelineStatus::Completed, None)
+    for pipeline in history_rows(dal, "prune-old", rows, 1_000).await? {
+        dal.update_pipeline_status(pipeline, PipelineStatus::Completed, None)
             .await?;
-        left -= n;
     }
     let ids = pipelines(dal, "prune-during", 1).await?;
     fill(dal, &ids, tasks, TaskStatus::Ready).await?;
@@ -394,32 +405,35 @@ pub(crate) async fn prune(
             (outcome, start.elapsed())
         })
     };
-    let mut during = drain_loop(dal, sizes.workers, 1, bar).await?;
-    check_all_claimed(&during, tasks)?;
+    let mut during = drain_all(run, 1, tasks).await?;
     let (outcome, took) = pruner
         .await
         .map_err(|e| CliError::Bench(format!("the prune stopped: {e}")))?;
     let outcome = outcome?;
-    if outcome.tasks != sizes.history_rows {
+    if outcome.tasks != rows {
         return Err(CliError::Bench(format!(
-            "pruned {} of {} finished tasks",
-            outcome.tasks, sizes.history_rows
+            "pruned {} of {rows} finished tasks",
+            outcome.tasks
         )));
     }
     let mut figures = Figures::default();
     figures
-        .latency("claim_p50_alone_ms", "claim_p99_alone_ms", &mut alone.claim)
+        .latency(
+            "claim_p50_alone_ms",
+            "claim_p99_alone_ms",
+            &mut alone.claims.latencies,
+        )
         .latency(
             "claim_p50_during_prune_ms",
             "claim_p99_during_prune_ms",
-            &mut during.claim,
+            &mut during.claims.latencies,
         )
         .rate("drain_during_prune_tasks_per_sec", tasks, during.elapsed)
         .add("pruned_tasks", outcome.tasks as f64)
         .add("prune_secs", took.as_secs_f64())
         .add(
             "duplicates",
-            (alone.duplicates() + during.duplicates()) as f64,
+            (alone.claims.duplicates() + during.claims.duplicates()) as f64,
         );
     Ok(figures)
 }
@@ -437,15 +451,12 @@ struct EnginePipeline {
 /// dependencies' context, work 1 ms, save its output context, complete it,
 /// and mark ready each dependent whose dependencies are all complete. An
 /// idle worker waits in `wait_for_ready` (at most [`ENGINE_IDLE_WAIT`]).
-pub(crate) async fn engine(
-    dal: &TaskExecutionDal,
-    sizes: &Sizes,
-    bar: &ProgressBar,
-) -> Result<Figures, CliError> {
+pub(crate) async fn engine(run: &Run<'_>) -> Result<Figures, CliError> {
     const WORK: Duration = Duration::from_millis(1);
-    let demo = DemoWorkload::generate(42, sizes.engine_pipelines as u32, 0.0, false);
+    let dal = run.dal;
+    let demo = DemoWorkload::generate(42, run.sizes.engine_pipelines as u32, 0.0, false);
     let total = demo.task_count();
-    bar.set_length(total as u64);
+    run.bar.set_length(total as u64);
 
     let mut by_pipeline = HashMap::new();
     let mut roots = Vec::new();
@@ -487,17 +498,16 @@ pub(crate) async fn engine(
     for root in roots {
         dal.mark_ready(root).await?;
     }
-    let mut set = JoinSet::new();
-    for _ in 0..sizes.engine_workers {
+    let workers = spawn_workers(run.sizes.engine_workers, || {
         let (dal, by_pipeline, done, wake, bar) = (
             dal.clone(),
             by_pipeline.clone(),
             done.clone(),
             wake.clone(),
-            bar.clone(),
+            run.bar.clone(),
         );
-        set.spawn(async move {
-            let (mut claimed, mut claims) = (Vec::new(), Vec::new());
+        async move {
+            let mut claims = Claims::default();
             while done.load(Ordering::Acquire) < total {
                 let t = Instant::now();
                 let Some(task) = dal.claim_ready_task(1).await?.pop() else {
@@ -508,8 +518,8 @@ pub(crate) async fn engine(
                     }
                     continue;
                 };
-                claims.push(t.elapsed());
-                claimed.push(task.id);
+                claims.latencies.push(t.elapsed());
+                claims.ids.push(task.id);
                 let pipeline = by_pipeline
                     .get(&task.pipeline_execution_id)
                     .ok_or_else(|| {
@@ -526,7 +536,7 @@ pub(crate) async fn engine(
                     .await?;
                 tokio::time::sleep(WORK).await;
                 if let Value::Object(map) = &mut context {
-                    map.insert(task.task_name.clone(), json!({ "rows": claimed.len() }));
+                    map.insert(task.task_name.clone(), json!({ "rows": claims.ids.len() }));
                 }
                 dal.complete_with_context(task.id, None, &context).await?;
                 let mut ready = Vec::new();
@@ -554,22 +564,20 @@ pub(crate) async fn engine(
                 }
                 bar.inc(1);
             }
-            Ok((claimed, claims))
-        });
-    }
-    let (mut claimed, mut claims) = (Vec::new(), Vec::new());
-    for (c, l) in join_all(set).await? {
-        claimed.extend(c);
-        claims.extend(l);
-    }
+            Ok(claims)
+        }
+    });
+    let mut claims = Claims::merge(join_all(workers).await?);
     let elapsed = start.elapsed();
-    let unique: HashSet<&Uuid> = claimed.iter().collect();
-    let duplicates = claimed.len() - unique.len();
     let mut figures = Figures::default();
     figures
         .rate("engine_tasks_per_sec", total, elapsed)
-        .latency("engine_claim_p50_ms", "engine_claim_p99_ms", &mut claims)
-        .add("duplicates", duplicates as f64);
+        .latency(
+            "engine_claim_p50_ms",
+            "engine_claim_p99_ms",
+            &mut claims.latencies,
+        )
+        .add("duplicates", claims.duplicates() as f64);
     Ok(figures)
 }
 
@@ -579,13 +587,9 @@ pub(crate) async fn engine(
 /// is waiting again. The latency runs from just before the producer's
 /// `mark_ready` call (so it includes that write's commit) to the moment a
 /// worker's claim returned the task.
-pub(crate) async fn wakeup(
-    dal: &TaskExecutionDal,
-    sizes: &Sizes,
-    bar: &ProgressBar,
-) -> Result<Figures, CliError> {
-    let total = sizes.wakeup_tasks;
-    bar.set_length(total as u64);
+pub(crate) async fn wakeup(run: &Run<'_>) -> Result<Figures, CliError> {
+    let (dal, total) = (run.dal, run.sizes.wakeup_tasks);
+    run.bar.set_length(total as u64);
     let pipeline = dal
         .create_pipeline_execution(NewPipelineExecution::new("bench-wakeup"))
         .await?;
@@ -604,9 +608,8 @@ pub(crate) async fn wakeup(
     let claimed_one = Arc::new(Notify::new());
     // Workers waiting now: each task is made ready only when all are idle.
     let idle = Arc::new(AtomicUsize::new(0));
-    let workers = sizes.workers.max(1);
-    let mut set = JoinSet::new();
-    for _ in 0..workers {
+    let workers = run.sizes.workers.max(1);
+    let set = spawn_workers(workers, || {
         let (dal, ready_at, done, claimed_one, idle) = (
             dal.clone(),
             ready_at.clone(),
@@ -614,8 +617,8 @@ pub(crate) async fn wakeup(
             claimed_one.clone(),
             idle.clone(),
         );
-        set.spawn(async move {
-            let (mut claimed, mut latencies) = (Vec::new(), Vec::new());
+        async move {
+            let mut claims = Claims::default();
             while done.load(Ordering::Acquire) < total {
                 let Some(task) = dal.claim_ready_task(1).await?.pop() else {
                     idle.fetch_add(1, Ordering::AcqRel);
@@ -634,16 +637,18 @@ pub(crate) async fn wakeup(
                     .get(&task.id)
                     .copied();
                 if let Some(made_ready) = made_ready {
-                    latencies.push(at.saturating_duration_since(made_ready));
+                    claims
+                        .latencies
+                        .push(at.saturating_duration_since(made_ready));
                 }
-                claimed.push(task.id);
+                claims.ids.push(task.id);
                 dal.mark_completed(task.id, None).await?;
                 done.fetch_add(1, Ordering::AcqRel);
                 claimed_one.notify_waiters();
             }
-            Ok((claimed, latencies))
-        });
-    }
+            Ok(claims)
+        }
+    });
     for (i, task) in tasks.iter().enumerate() {
         // Every worker back in its wait (then a moment to be in place).
         // (Bounded, so that a worker that failed cannot hang the producer:
@@ -675,20 +680,14 @@ pub(crate) async fn wakeup(
             finished.set(claimed_one.notified());
             finished.as_mut().enable();
         }
-        bar.inc(1);
+        run.bar.inc(1);
     }
     claimed_one.notify_waiters();
-    let (mut claimed, mut latencies) = (Vec::new(), Vec::new());
-    for (c, l) in join_all(set).await? {
-        claimed.extend(c);
-        latencies.extend(l);
-    }
-    let unique: HashSet<&Uuid> = claimed.iter().collect();
-    let duplicates = claimed.len() - unique.len();
+    let mut claims = Claims::merge(join_all(set).await?);
     let mut figures = Figures::default();
     figures
-        .add("wakeup_tasks", latencies.len() as f64)
-        .latency("wakeup_p50_ms", "wakeup_p99_ms", &mut latencies)
-        .add("duplicates", duplicates as f64);
+        .add("wakeup_tasks", claims.latencies.len() as f64)
+        .latency("wakeup_p50_ms", "wakeup_p99_ms", &mut claims.latencies)
+        .add("duplicates", claims.duplicates() as f64);
     Ok(figures)
 }

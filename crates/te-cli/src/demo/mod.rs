@@ -26,6 +26,7 @@ use uuid::Uuid;
 use crate::cli::DemoArgs;
 use crate::error::CliError;
 use crate::output::human_duration;
+use crate::recovery::Policy;
 use crate::{db, output};
 use monitor::{get, quantile};
 use shared::{PipelineOutcome, Settings, Shared};
@@ -61,12 +62,12 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), CliError> {
         }
     };
     let settings = Settings {
-        workers: args.workers as usize,
-        batch: args.batch as usize,
-        stale_after: args.stale_after,
-        heartbeat_every: (args.stale_after / 5).max(Duration::from_millis(5)),
-        max_recoveries: args.max_recoveries,
-        work: Duration::from_millis(1),
+        workers: args.workers,
+        batch: args.batch,
+        recovery: Policy {
+            stale_after: args.stale_after,
+            max_recoveries: args.max_recoveries,
+        },
         first_worker_dies_on: (!args.no_crash).then_some(FIRST_WORKER_DIES_ON),
     };
     // Each worker uses up to two connections (its claims, its heartbeats),
@@ -83,7 +84,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), CliError> {
     let shared = Arc::new(Shared::new(dal, workload, settings, pipelines, tasks));
     let bar = progress_bar(shared.tasks.len() as u64);
     let running = Instant::now();
-    let end = supervise(&shared, args.timeout, args.cancel as usize, &bar).await;
+    let end = supervise(&shared, args.timeout, args.cancel, &bar).await;
     let ran_for = running.elapsed();
     bar.finish_and_clear();
     let end = end?;

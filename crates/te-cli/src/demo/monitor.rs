@@ -95,8 +95,7 @@ impl Monitor {
     /// `runner` was handed `task` by a claim. A task still held by another
     /// live worker is a duplicate claim.
     pub(crate) fn claimed(&self, task: Uuid, runner: Uuid) {
-        let previous = lock(&self.holders).claimed.insert(task, runner);
-        if let Some(other) = previous.filter(|other| *other != runner) {
+        if let Some(other) = self.take(|h| &mut h.claimed, task, runner) {
             bump(&self.counters.duplicate_claims);
             self.violation(format!(
                 "task {task} was claimed by runner {runner} while runner {other} held it"
@@ -108,13 +107,24 @@ impl Monitor {
     /// is an overlapping run: the invariant "no task ran twice at once" fails.
     pub(crate) fn started(&self, task: Uuid, runner: Uuid) {
         bump(&self.counters.attempts);
-        let previous = lock(&self.holders).running.insert(task, runner);
-        if let Some(other) = previous.filter(|other| *other != runner) {
+        if let Some(other) = self.take(|h| &mut h.running, task, runner) {
             bump(&self.counters.overlapping_runs);
             self.violation(format!(
                 "task {task} started on runner {runner} while runner {other} was running it"
             ));
         }
+    }
+
+    /// Makes `runner` the holder of `task` in the map `which` picks; returns
+    /// the other live worker that held it before, if any.
+    fn take(
+        &self,
+        which: impl FnOnce(&mut Holders) -> &mut HashMap<Uuid, Uuid>,
+        task: Uuid,
+        runner: Uuid,
+    ) -> Option<Uuid> {
+        let previous = which(&mut lock(&self.holders)).insert(task, runner);
+        previous.filter(|other| *other != runner)
     }
 
     /// `runner` is done with `task` (finished it, or gave it up).

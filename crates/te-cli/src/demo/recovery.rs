@@ -2,7 +2,6 @@
 //! over the demo's own tasks several times a second, until the demo stops.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::monitor::bump;
 use super::shared::Shared;
@@ -11,15 +10,12 @@ use crate::recovery::recover_once;
 
 /// Recovers the demo's stale claims until the demo stops.
 pub(crate) async fn run(shared: Arc<Shared>) -> Result<(), CliError> {
-    let every = (shared.settings.stale_after / 5).max(Duration::from_millis(10));
+    let every = shared.settings.recover_every();
     while !shared.stopping() {
         tokio::time::sleep(every).await;
-        let pass = recover_once(
-            &shared.dal,
-            shared.settings.stale_after,
-            shared.settings.max_recoveries,
-            |claim| shared.tasks.contains_key(&claim.task_id),
-        )
+        let pass = recover_once(&shared.dal, shared.settings.recovery, |claim| {
+            shared.tasks.contains_key(&claim.task_id)
+        })
         .await?;
         for claim in &pass.reset {
             bump(&shared.monitor.counters.recoveries);

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::monitor::Monitor;
 use super::workload::{PipelinePlan, TaskPlan, Workload};
 use crate::error::CliError;
+use crate::recovery::Policy;
 
 /// How the demo runs, beside its workload.
 #[derive(Debug, Clone)]
@@ -22,16 +23,24 @@ pub(crate) struct Settings {
     pub(crate) workers: usize,
     /// Tasks a worker claims per call.
     pub(crate) batch: usize,
-    /// A claim whose heartbeat is older than this is stale.
-    pub(crate) stale_after: Duration,
-    /// How often a worker heartbeats its claims.
-    pub(crate) heartbeat_every: Duration,
-    /// Recoveries after which a stale task is abandoned.
-    pub(crate) max_recoveries: i32,
-    /// The simulated work of one attempt.
-    pub(crate) work: Duration,
+    /// When a claim is stale, and when a stale task is abandoned.
+    pub(crate) recovery: Policy,
     /// The task start on which the first worker dies (`None`: it does not).
     pub(crate) first_worker_dies_on: Option<u64>,
+}
+
+impl Settings {
+    /// How often a worker heartbeats its claims: five times per
+    /// [`Policy::stale_after`], and no more often than every 5 ms.
+    pub(crate) fn heartbeat_every(&self) -> Duration {
+        (self.recovery.stale_after / 5).max(Duration::from_millis(5))
+    }
+
+    /// How often the recovery loop looks for stale claims: five times per
+    /// [`Policy::stale_after`], and no more often than every 10 ms.
+    pub(crate) fn recover_every(&self) -> Duration {
+        (self.recovery.stale_after / 5).max(Duration::from_millis(10))
+    }
 }
 
 /// How a pipeline execution ended, as the scheduler decided from its tasks.

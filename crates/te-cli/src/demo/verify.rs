@@ -227,20 +227,17 @@ async fn check_cancelled(
     let cancel_at = events
         .iter()
         .find(|e| {
-            e.event_type == EventType::PipelineStatusChanged
-                && e.event_data
-                    .as_ref()
-                    .is_some_and(|d| d["to"] == PipelineStatus::Cancelled.as_str())
+            is_event(
+                e,
+                EventType::PipelineStatusChanged,
+                "to",
+                PipelineStatus::Cancelled.as_str(),
+            )
         })
         .map_or(i64::MAX, |e| e.sequence);
     let skipped = events
         .iter()
-        .filter(|e| {
-            e.event_type == EventType::TaskSkipped
-                && e.event_data
-                    .as_ref()
-                    .is_some_and(|d| d["reason"] == super::cancel::REASON)
-        })
+        .filter(|e| is_event(e, EventType::TaskSkipped, "reason", super::cancel::REASON))
         .count() as u64;
     let claimed_late = events
         .iter()
@@ -258,4 +255,13 @@ async fn check_cancelled(
         .count() as u64;
     debug_assert_eq!(rows.len(), tasks.len());
     Ok((skipped, claimed_late, not_skipped))
+}
+
+/// True when `event` is of type `kind` and its data has `key` set to `value`.
+fn is_event(event: &ExecutionEvent, kind: EventType, key: &str, value: &str) -> bool {
+    event.event_type == kind
+        && event
+            .event_data
+            .as_ref()
+            .is_some_and(|data| data[key] == value)
 }

@@ -26,6 +26,8 @@ use crate::error::CliError;
 const IDLE_WAIT_MIN: Duration = Duration::from_millis(2);
 /// The longest wait between two empty claims.
 const IDLE_WAIT_MAX: Duration = Duration::from_millis(50);
+/// The simulated work of one attempt.
+const WORK: Duration = Duration::from_millis(1);
 /// The first retry's delay; each further retry waits twice as long.
 const BACKOFF: Duration = Duration::from_millis(25);
 
@@ -184,7 +186,7 @@ async fn attempt(
     if dies {
         return Ok(Attempt::Died);
     }
-    tokio::time::sleep(shared.settings.work).await;
+    tokio::time::sleep(WORK).await;
     if claims.is_lost(claim.id) {
         bump(&shared.monitor.counters.claims_lost);
         return Ok(Attempt::Lost);
@@ -245,7 +247,7 @@ async fn attempt(
 
 /// Heartbeats every claim the worker holds, until aborted.
 async fn heartbeat(shared: Arc<Shared>, runner: Uuid, claims: Arc<Claims>) {
-    let mut ticks = tokio::time::interval(shared.settings.heartbeat_every);
+    let mut ticks = tokio::time::interval(shared.settings.heartbeat_every());
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         ticks.tick().await;
