@@ -23,8 +23,11 @@
 //! in the same statement on PostgreSQL, in the same transaction on SQLite.
 
 use chrono::{DateTime, Utc};
+use diesel::backend::Backend;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text};
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{Array, BigInt, HasSqlType, Integer, Nullable, Text};
 use serde_json::json;
 use te_core::sql_types::{DbUuid, UtcTimestamp};
 use te_core::toolkit::{NewEvent, new_id, now, record_events};
@@ -137,6 +140,20 @@ impl ClaimedRow {
     fn claim_order(&self) -> (std::cmp::Reverse<i32>, DateTime<Utc>, Uuid) {
         (std::cmp::Reverse(self.priority), self.created_at, self.id)
     }
+
+    /// The `TaskClaimed` event of this row, claimed by `runner` at `now`: what
+    /// SQLite writes after its claim (PostgreSQL's claim statement writes
+    /// the same event itself).
+    fn event(&self, runner: Option<Uuid>, now: DateTime<Utc>) -> NewEvent {
+        NewEvent::task(
+            self.pipeline_execution_id,
+            self.id,
+            EventType::TaskClaimed,
+            now,
+        )
+        .data(json!({ "attempt": self.attempt }))
+        .runner(runner)
+    }
 }
 
 /// Claims up to `limit` (checked by the caller) ready tasks, for `runner`
@@ -149,22 +166,16 @@ pub(crate) fn claim_ready(
 ) -> Result<Vec<ClaimResult>, DalError> {
     let now = now();
     let rows = match conn {
-        AnyConnection::Postgres(pg) => claim_postgres(pg, runner, limit, now)?,
+        AnyConnection::Postgres(pg) => in_claim_order(
+            claim_query(POSTGRES_CLAIM_SQL, runner, limit, now)
+                .bind::<Array<DbUuid>, _>(event_ids(limit))
+                .load::<ClaimedRow>(pg)?,
+        ),
         AnyConnection::Sqlite(lite) => {
-            let rows = claim_sqlite(lite, runner, limit, now)?;
-            let events: Vec<NewEvent> = rows
-                .iter()
-                .map(|row| {
-                    NewEvent::task(
-                        row.pipeline_execution_id,
-                        row.id,
-                        EventType::TaskClaimed,
-                        now,
-                    )
-                    .data(json!({ "attempt": row.attempt }))
-                    .runner(runner)
-                })
-                .collect();
+            let rows = in_claim_order(
+                claim_query(SQLITE_CLAIM_SQL, runner, limit, now).load::<ClaimedRow>(lite)?,
+            );
+            let events: Vec<NewEvent> = rows.iter().map(|row| row.event(runner, now)).collect();
             record_events(conn, &events)?;
             rows
         }
@@ -180,46 +191,40 @@ pub(crate) fn claim_ready(
         .collect())
 }
 
-fn claim_postgres(
-    conn: &mut diesel::PgConnection,
+/// The claim statement `sql` (either backend's) with the parameters both
+/// take: `now`, the runner, its heartbeat (`now` when there is a runner)
+/// and the limit. PostgreSQL's also takes the events' ids.
+fn claim_query<DB>(
+    sql: &str,
     runner: Option<Uuid>,
     limit: i64,
     now: DateTime<Utc>,
-) -> Result<Vec<ClaimedRow>, DalError> {
-    let heartbeat = runner.map(|_| now);
-    let mut rows = diesel::sql_query(POSTGRES_CLAIM_SQL)
+) -> BoxedSqlQuery<'static, DB, SqlQuery>
+where
+    DB: Backend + HasSqlType<UtcTimestamp> + HasSqlType<DbUuid> + HasSqlType<BigInt>,
+    DateTime<Utc>: ToSql<UtcTimestamp, DB>,
+    Option<DateTime<Utc>>: ToSql<Nullable<UtcTimestamp>, DB>,
+    Option<Uuid>: ToSql<Nullable<DbUuid>, DB>,
+    i64: ToSql<BigInt, DB>,
+{
+    diesel::sql_query(sql)
+        .into_boxed()
         .bind::<UtcTimestamp, _>(now)
         .bind::<Nullable<DbUuid>, _>(runner)
-        .bind::<Nullable<UtcTimestamp>, _>(heartbeat)
+        .bind::<Nullable<UtcTimestamp>, _>(runner.map(|_| now))
         .bind::<BigInt, _>(limit)
-        .bind::<Array<DbUuid>, _>(event_ids(limit))
-        .load::<ClaimedRow>(conn)?;
-    // RETURNING gives no order: hand the tasks out in claim order.
+}
+
+/// `rows` in claim order: `RETURNING` gives no order, and the tasks are
+/// handed out (and their events written) in the order they were claimed.
+fn in_claim_order(mut rows: Vec<ClaimedRow>) -> Vec<ClaimedRow> {
     rows.sort_by_key(ClaimedRow::claim_order);
-    Ok(rows)
+    rows
 }
 
 /// Fresh ids for the events of a claim of at most `limit` tasks.
 fn event_ids(limit: i64) -> Vec<Uuid> {
     (0..limit).map(|_| new_id()).collect()
-}
-
-fn claim_sqlite(
-    conn: &mut diesel::SqliteConnection,
-    runner: Option<Uuid>,
-    limit: i64,
-    now: DateTime<Utc>,
-) -> Result<Vec<ClaimedRow>, DalError> {
-    let heartbeat = runner.map(|_| now);
-    let mut rows = diesel::sql_query(SQLITE_CLAIM_SQL)
-        .bind::<UtcTimestamp, _>(now)
-        .bind::<Nullable<DbUuid>, _>(runner)
-        .bind::<Nullable<UtcTimestamp>, _>(heartbeat)
-        .bind::<BigInt, _>(limit)
-        .load::<ClaimedRow>(conn)?;
-    // RETURNING gives no order: hand the tasks out in claim order.
-    rows.sort_by_key(ClaimedRow::claim_order);
-    Ok(rows)
 }
 
 /// One line of a query plan.

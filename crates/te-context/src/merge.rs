@@ -302,18 +302,6 @@ mod tests {
         value
     }
 
-    /// Drops a value level by level (dropping it whole recurses per level).
-    fn dismantle(value: Value) {
-        let mut stack = vec![value];
-        while let Some(value) = stack.pop() {
-            match value {
-                Value::Array(items) => stack.extend(items),
-                Value::Object(map) => stack.extend(map.into_iter().map(|(_, v)| v)),
-                _ => {}
-            }
-        }
-    }
-
     #[test]
     fn any_depth_merges_without_exhausting_the_stack() {
         // 100,000 levels on a test thread's 2 MB stack: a recursive merge,
@@ -340,9 +328,8 @@ mod tests {
         let y = with_deep(&y, deep(DEPTH, "a"));
         let items = merge(&x, &y);
         assert_eq!(items.as_array().map(Vec::len), Some(1));
-        for value in [a, b, merged, x, y, items] {
-            dismantle(value);
-        }
+        // Dropped level by level: dropping them whole recurses per level.
+        te_core::toolkit::validate::discard([a, b, merged, x, y, items]);
     }
 
     #[test]

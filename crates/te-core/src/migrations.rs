@@ -1,8 +1,8 @@
 //! The embedded migrations (`migrations/postgres`, `migrations/sqlite`) and
 //! how they are applied without two processes racing.
 
+use diesel::PgConnection;
 use diesel::connection::SimpleConnection;
-use diesel::{PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::connection::{AnyConnection, write_transaction};
@@ -16,8 +16,10 @@ pub(crate) const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migr
 /// A constant key for PostgreSQL's advisory lock that serializes migration runs.
 const MIGRATION_LOCK_KEY: i64 = 0x7465_5f64_616c_6d69; // "te_dalmi"
 
-fn migration_error(err: Box<dyn std::error::Error + Send + Sync>) -> DalError {
-    DalError::Migration(err)
+/// How many migrations a harness call applied or reverted, or its error as
+/// [`DalError::Migration`].
+fn counted<T>(done: diesel::migration::Result<Vec<T>>) -> Result<usize, DalError> {
+    done.map(|done| done.len()).map_err(DalError::Migration)
 }
 
 /// Applies every pending migration. Safe to call again (it then does nothing)
@@ -26,38 +28,24 @@ fn migration_error(err: Box<dyn std::error::Error + Send + Sync>) -> DalError {
 pub(crate) fn run_pending(conn: &mut AnyConnection) -> Result<usize, DalError> {
     match conn {
         AnyConnection::Postgres(pg) => with_pg_lock(pg, |pg| {
-            pg.run_pending_migrations(POSTGRES_MIGRATIONS)
-                .map(|applied| applied.len())
-                .map_err(migration_error)
+            counted(pg.run_pending_migrations(POSTGRES_MIGRATIONS))
         }),
         AnyConnection::Sqlite(_) => write_transaction(conn, |conn| {
             let AnyConnection::Sqlite(sqlite) = conn else {
                 unreachable!("checked above")
             };
-            sqlite_run(sqlite)
+            counted(sqlite.run_pending_migrations(SQLITE_MIGRATIONS))
         }),
     }
-}
-
-fn sqlite_run(sqlite: &mut SqliteConnection) -> Result<usize, DalError> {
-    sqlite
-        .run_pending_migrations(SQLITE_MIGRATIONS)
-        .map(|applied| applied.len())
-        .map_err(migration_error)
 }
 
 /// Reverts every applied migration (used by tests of `down.sql`).
 pub(crate) fn revert_all(conn: &mut AnyConnection) -> Result<usize, DalError> {
     match conn {
         AnyConnection::Postgres(pg) => with_pg_lock(pg, |pg| {
-            pg.revert_all_migrations(POSTGRES_MIGRATIONS)
-                .map(|reverted| reverted.len())
-                .map_err(migration_error)
+            counted(pg.revert_all_migrations(POSTGRES_MIGRATIONS))
         }),
-        AnyConnection::Sqlite(sqlite) => sqlite
-            .revert_all_migrations(SQLITE_MIGRATIONS)
-            .map(|reverted| reverted.len())
-            .map_err(migration_error),
+        AnyConnection::Sqlite(sqlite) => counted(sqlite.revert_all_migrations(SQLITE_MIGRATIONS)),
     }
 }
 
@@ -79,10 +67,10 @@ mod tests {
     use std::path::{Path, PathBuf};
     use std::sync::{Arc, Mutex};
 
-    use diesel::Connection;
     use diesel::connection::{Instrumentation, InstrumentationEvent};
     use diesel::migration::MigrationSource;
     use diesel::sqlite::Sqlite;
+    use diesel::{Connection, SqliteConnection};
 
     use super::*;
 

@@ -64,25 +64,33 @@ macro_rules! multi_backend_type {
     };
 }
 
+/// PostgreSQL has a native type for each custom SQL type: its impls forward
+/// to diesel's impls for that type (`$pg_type`).
+macro_rules! postgres_native {
+    ($sql_type:ident, $rust_type:ty, $pg_type:ty) => {
+        impl ToSql<$sql_type, Pg> for $rust_type {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+                <$rust_type as ToSql<$pg_type, Pg>>::to_sql(self, out)
+            }
+        }
+
+        impl FromSql<$sql_type, Pg> for $rust_type {
+            fn from_sql(
+                bytes: <Pg as diesel::backend::Backend>::RawValue<'_>,
+            ) -> deserialize::Result<Self> {
+                <$rust_type as FromSql<$pg_type, Pg>>::from_sql(bytes)
+            }
+        }
+    };
+}
+
 multi_backend_type!(DbUuid, Uuid);
 multi_backend_type!(UtcTimestamp, DateTime<Utc>);
 multi_backend_type!(DbJson, Value);
 
 // --- UUID ---------------------------------------------------------------
 
-impl ToSql<DbUuid, Pg> for Uuid {
-    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
-        <Uuid as ToSql<diesel::sql_types::Uuid, Pg>>::to_sql(self, out)
-    }
-}
-
-impl FromSql<DbUuid, Pg> for Uuid {
-    fn from_sql(
-        bytes: <Pg as diesel::backend::Backend>::RawValue<'_>,
-    ) -> deserialize::Result<Self> {
-        <Uuid as FromSql<diesel::sql_types::Uuid, Pg>>::from_sql(bytes)
-    }
-}
+postgres_native!(DbUuid, Uuid, diesel::sql_types::Uuid);
 
 impl ToSql<DbUuid, Sqlite> for Uuid {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
@@ -102,19 +110,7 @@ impl FromSql<DbUuid, Sqlite> for Uuid {
 
 // --- timestamps ---------------------------------------------------------
 
-impl ToSql<UtcTimestamp, Pg> for DateTime<Utc> {
-    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
-        <DateTime<Utc> as ToSql<diesel::sql_types::Timestamptz, Pg>>::to_sql(self, out)
-    }
-}
-
-impl FromSql<UtcTimestamp, Pg> for DateTime<Utc> {
-    fn from_sql(
-        bytes: <Pg as diesel::backend::Backend>::RawValue<'_>,
-    ) -> deserialize::Result<Self> {
-        <DateTime<Utc> as FromSql<diesel::sql_types::Timestamptz, Pg>>::from_sql(bytes)
-    }
-}
+postgres_native!(UtcTimestamp, DateTime<Utc>, diesel::sql_types::Timestamptz);
 
 impl ToSql<UtcTimestamp, Sqlite> for DateTime<Utc> {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
@@ -136,19 +132,7 @@ impl FromSql<UtcTimestamp, Sqlite> for DateTime<Utc> {
 
 // --- JSON ---------------------------------------------------------------
 
-impl ToSql<DbJson, Pg> for Value {
-    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
-        <Value as ToSql<diesel::sql_types::Jsonb, Pg>>::to_sql(self, out)
-    }
-}
-
-impl FromSql<DbJson, Pg> for Value {
-    fn from_sql(
-        bytes: <Pg as diesel::backend::Backend>::RawValue<'_>,
-    ) -> deserialize::Result<Self> {
-        <Value as FromSql<diesel::sql_types::Jsonb, Pg>>::from_sql(bytes)
-    }
-}
+postgres_native!(DbJson, Value, diesel::sql_types::Jsonb);
 
 impl ToSql<DbJson, Sqlite> for Value {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {

@@ -60,62 +60,100 @@ impl TaskFilter {
     /// The page size this filter asks for, checked: [`DEFAULT_PAGE_SIZE`] for
     /// 0, [`DalError::InvalidInput`] when negative or above [`MAX_PAGE_SIZE`].
     pub fn page_size(&self) -> Result<i64, DalError> {
-        match self.limit {
-            0 => Ok(DEFAULT_PAGE_SIZE),
-            n if n < 0 => Err(DalError::invalid(
-                "limit",
-                format!("must not be negative, got {n}"),
-            )),
-            n if n > MAX_PAGE_SIZE => Err(DalError::invalid(
-                "limit",
-                format!("must be at most {MAX_PAGE_SIZE}, got {n}"),
-            )),
-            n => Ok(n),
-        }
+        page_size(self.limit, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     }
 
     /// Checks every field: the page size, `task_name` (see
     /// [`validate::name`]), and every time bound (see [`validate::instant`]:
     /// not before [`validate::earliest_instant`]).
     pub fn validate(&self) -> Result<i64, DalError> {
-        if let Some(name) = &self.task_name {
-            validate::name("task_name", name)?;
-        }
-        for (field, bound) in [
-            ("created_after", self.created_after),
-            ("created_before", self.created_before),
-            ("updated_after", self.updated_after),
-            ("updated_before", self.updated_before),
-        ] {
-            if let Some(bound) = bound {
-                validate::instant(field, bound)?;
-            }
-        }
+        check_name_and_bounds(
+            ("task_name", self.task_name.as_deref()),
+            &[
+                ("created_after", self.created_after),
+                ("created_before", self.created_before),
+                ("updated_after", self.updated_after),
+                ("updated_before", self.updated_before),
+            ],
+        )?;
         self.page_size()
     }
+}
+
+/// A filter's `limit`, checked: `default` for 0, [`DalError::InvalidInput`]
+/// naming `limit` when negative or above `max`.
+pub(crate) fn page_size(limit: i64, default: i64, max: i64) -> Result<i64, DalError> {
+    match limit {
+        0 => Ok(default),
+        n if n < 0 => Err(DalError::invalid(
+            "limit",
+            format!("must not be negative, got {n}"),
+        )),
+        n if n > max => Err(DalError::invalid(
+            "limit",
+            format!("must be at most {max}, got {n}"),
+        )),
+        n => Ok(n),
+    }
+}
+
+/// A filter's name (see [`validate::name`]) and time bounds (see
+/// [`validate::instant`]), each checked when given, under its field's name.
+pub(crate) fn check_name_and_bounds(
+    (name_field, name): (&'static str, Option<&str>),
+    bounds: &[(&'static str, Option<DateTime<Utc>>)],
+) -> Result<(), DalError> {
+    if let Some(name) = name {
+        validate::name(name_field, name)?;
+    }
+    for &(field, bound) in bounds {
+        if let Some(bound) = bound {
+            validate::instant(field, bound)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{DEFAULT_PIPELINE_PAGE_SIZE, MAX_PIPELINE_PAGE_SIZE};
+
+    /// The page size a default filter with this `limit` validates to.
+    type PageSize = fn(i64) -> Result<i64, DalError>;
 
     #[test]
-    fn page_sizes() {
-        let with = |limit| TaskFilter {
-            limit,
-            ..TaskFilter::default()
+    fn page_sizes_of_both_filters() {
+        let task: PageSize = |limit| {
+            TaskFilter {
+                limit,
+                ..TaskFilter::default()
+            }
+            .validate()
         };
-        assert_eq!(with(0).page_size().unwrap(), DEFAULT_PAGE_SIZE);
-        assert_eq!(with(7).page_size().unwrap(), 7);
-        assert_eq!(with(MAX_PAGE_SIZE).page_size().unwrap(), MAX_PAGE_SIZE);
-        assert!(matches!(
-            with(-1).page_size(),
-            Err(DalError::InvalidInput { field: "limit", .. })
-        ));
-        assert!(matches!(
-            with(MAX_PAGE_SIZE + 1).page_size(),
-            Err(DalError::InvalidInput { field: "limit", .. })
-        ));
+        let pipeline: PageSize = |limit| {
+            crate::PipelineFilter {
+                limit,
+                ..crate::PipelineFilter::default()
+            }
+            .validate()
+        };
+        let filters = [
+            (task, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
+            (pipeline, DEFAULT_PIPELINE_PAGE_SIZE, MAX_PIPELINE_PAGE_SIZE),
+        ];
+        for (page_size, default, max) in filters {
+            assert_eq!(page_size(0).unwrap(), default);
+            assert_eq!(page_size(7).unwrap(), 7);
+            assert_eq!(page_size(max).unwrap(), max);
+            for refused in [-1, max + 1] {
+                assert!(matches!(
+                    page_size(refused),
+                    Err(DalError::InvalidInput { field: "limit", .. })
+                ));
+            }
+        }
+        assert_eq!(MAX_PIPELINE_PAGE_SIZE, 1_000);
     }
 
     #[test]

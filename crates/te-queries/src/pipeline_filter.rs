@@ -1,9 +1,10 @@
 //! `PipelineFilter`: what `list_pipelines` selects, and how its page size is checked.
 
 use chrono::{DateTime, Utc};
-use te_core::toolkit::validate;
 use te_core::{DalError, PipelineStatus};
 use uuid::Uuid;
+
+use crate::filter::{check_name_and_bounds, page_size};
 
 /// The page size `list_pipelines` uses when [`PipelineFilter::limit`] is 0.
 pub const DEFAULT_PIPELINE_PAGE_SIZE: i64 = 100;
@@ -42,29 +43,18 @@ impl PipelineFilter {
     /// `pipeline_name`, and a limit between 0 (the default page) and
     /// [`MAX_PIPELINE_PAGE_SIZE`].
     pub fn validate(&self) -> Result<i64, DalError> {
-        if let Some(name) = &self.pipeline_name {
-            validate::name("pipeline_name", name)?;
-        }
-        for (field, instant) in [
-            ("created_after", self.created_after),
-            ("created_before", self.created_before),
-        ] {
-            if let Some(instant) = instant {
-                validate::instant(field, instant)?;
-            }
-        }
-        match self.limit {
-            0 => Ok(DEFAULT_PIPELINE_PAGE_SIZE),
-            n if n < 0 => Err(DalError::invalid(
-                "limit",
-                format!("must not be negative, got {n}"),
-            )),
-            n if n > MAX_PIPELINE_PAGE_SIZE => Err(DalError::invalid(
-                "limit",
-                format!("must be at most {MAX_PIPELINE_PAGE_SIZE}, got {n}"),
-            )),
-            n => Ok(n),
-        }
+        check_name_and_bounds(
+            ("pipeline_name", self.pipeline_name.as_deref()),
+            &[
+                ("created_after", self.created_after),
+                ("created_before", self.created_before),
+            ],
+        )?;
+        page_size(
+            self.limit,
+            DEFAULT_PIPELINE_PAGE_SIZE,
+            MAX_PIPELINE_PAGE_SIZE,
+        )
     }
 }
 
@@ -72,16 +62,10 @@ impl PipelineFilter {
 mod tests {
     use super::*;
 
+    // Page sizes: `crate::filter`'s test covers both filters.
+
     #[test]
-    fn page_sizes_and_names() {
-        let with = |limit| PipelineFilter {
-            limit,
-            ..PipelineFilter::default()
-        };
-        assert_eq!(with(0).validate().unwrap(), DEFAULT_PIPELINE_PAGE_SIZE);
-        assert_eq!(with(MAX_PIPELINE_PAGE_SIZE).validate().unwrap(), 1_000);
-        assert!(with(-1).validate().is_err());
-        assert!(with(MAX_PIPELINE_PAGE_SIZE + 1).validate().is_err());
+    fn empty_pipeline_name_is_rejected() {
         let unnamed = PipelineFilter {
             pipeline_name: Some(String::new()),
             ..PipelineFilter::default()

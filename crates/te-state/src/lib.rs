@@ -219,11 +219,10 @@ impl TaskTransitions for TaskExecutionDal {
     #[tracing::instrument(skip(self, task_ids), fields(count = task_ids.len(), runner_id = ?runner_id), err(level = "debug"))]
     async fn mark_completed_many(
         &self,
-        mut task_ids: Vec<Uuid>,
+        task_ids: Vec<Uuid>,
         runner_id: Option<Uuid>,
     ) -> Result<usize, DalError> {
-        task_ids.sort_unstable();
-        task_ids.dedup();
+        let task_ids = distinct(task_ids);
         if task_ids.is_empty() {
             return Ok(0);
         }
@@ -232,9 +231,8 @@ impl TaskTransitions for TaskExecutionDal {
     }
 
     #[tracing::instrument(skip(self, task_ids), fields(count = task_ids.len()), err(level = "debug"))]
-    async fn mark_ready_many(&self, mut task_ids: Vec<Uuid>) -> Result<usize, DalError> {
-        task_ids.sort_unstable();
-        task_ids.dedup();
+    async fn mark_ready_many(&self, task_ids: Vec<Uuid>) -> Result<usize, DalError> {
+        let task_ids = distinct(task_ids);
         if task_ids.is_empty() {
             return Ok(0);
         }
@@ -316,4 +314,12 @@ impl TaskTransitions for TaskExecutionDal {
         self.write(move |conn| pipeline::set_paused(conn, pipeline_id, false))
             .await
     }
+}
+
+/// `ids` sorted, each once: the rows a batch transition locks, in one order
+/// whoever calls.
+fn distinct(mut ids: Vec<Uuid>) -> Vec<Uuid> {
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }

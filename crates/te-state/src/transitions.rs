@@ -2,14 +2,16 @@
 //! one connection: a [`Transition`] (the compare-and-set and its event) and
 //! the columns it sets. Call them inside a write transaction.
 
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::query_builder::QueryFragment;
 use serde_json::json;
 use te_core::schema::task_executions as te;
 use te_core::toolkit::{
     Holder, NewEvent, Transition, bind, compare_and_set, completion, finished, now, record_events,
     unclaimed,
 };
-use te_core::{AnyConnection, DalError, EventType, SubStatus, TaskStatus};
+use te_core::{AnyConnection, DalError, EventType, MultiBackend, SubStatus, TaskStatus};
 use uuid::Uuid;
 
 use TaskStatus::{Completed, Failed, NotStarted, Ready, Running, Skipped};
@@ -53,25 +55,16 @@ pub(crate) fn mark_ready_many(
     conn: &mut AnyConnection,
     task_ids: &[Uuid],
 ) -> Result<usize, DalError> {
-    let now = now();
-    let mut changed = compare_and_set(
+    let changes = |_| te::sub_status.eq(None::<SubStatus>);
+    transition_many(
         conn,
         task_ids,
         READY_FROM,
         Ready,
         None,
-        now,
-        te::sub_status.eq(None::<SubStatus>),
-    )?;
-    changed.sort_unstable();
-    let events: Vec<NewEvent> = changed
-        .iter()
-        .map(|&(task_id, pipeline_id)| {
-            NewEvent::task(pipeline_id, task_id, EventType::TaskReady, now)
-        })
-        .collect();
-    record_events(conn, &events)?;
-    Ok(changed.len())
+        EventType::TaskReady,
+        changes,
+    )
 }
 
 pub(crate) fn mark_completed_many(
@@ -79,21 +72,36 @@ pub(crate) fn mark_completed_many(
     task_ids: &[Uuid],
     runner_id: Option<Uuid>,
 ) -> Result<usize, DalError> {
+    let event = EventType::TaskCompleted;
+    transition_many(
+        conn, task_ids, RUNNING, Completed, runner_id, event, finished,
+    )
+}
+
+/// Moves each of `task_ids` that is in one of `from` (and held by
+/// `runner_id`, when given) to `to`, setting `changes(now)`
+/// ([`compare_and_set`]), and records an `event_type` event naming
+/// `runner_id` for each task changed, in id order; returns how many changed.
+fn transition_many<C>(
+    conn: &mut AnyConnection,
+    task_ids: &[Uuid],
+    from: &[TaskStatus],
+    to: TaskStatus,
+    runner_id: Option<Uuid>,
+    event_type: EventType,
+    changes: impl FnOnce(DateTime<Utc>) -> C,
+) -> Result<usize, DalError>
+where
+    C: AsChangeset<Target = te::table> + Clone,
+    C::Changeset: QueryFragment<MultiBackend>,
+{
     let now = now();
-    let mut changed = compare_and_set(
-        conn,
-        task_ids,
-        RUNNING,
-        Completed,
-        runner_id,
-        now,
-        finished(now),
-    )?;
+    let mut changed = compare_and_set(conn, task_ids, from, to, runner_id, now, changes(now))?;
     changed.sort_unstable();
     let events: Vec<NewEvent> = changed
         .iter()
         .map(|&(task_id, pipeline_id)| {
-            NewEvent::task(pipeline_id, task_id, EventType::TaskCompleted, now).runner(runner_id)
+            NewEvent::task(pipeline_id, task_id, event_type, now).runner(runner_id)
         })
         .collect();
     record_events(conn, &events)?;

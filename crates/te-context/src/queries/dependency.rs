@@ -1,11 +1,10 @@
 //! The input context of a task: its pipeline's initial context, or its
 //! dependencies' contexts merged in order.
 
-use diesel::dsl::exists;
 use diesel::prelude::*;
 use serde_json::{Map, Value};
 use te_core::schema::{contexts, pipeline_executions};
-use te_core::toolkit::bind;
+use te_core::toolkit::{bind, require_row};
 use te_core::{AnyConnection, DalError};
 use uuid::Uuid;
 
@@ -46,15 +45,10 @@ pub fn dependency_context(
     }
     let found = task_contexts_batch(conn, pipeline_id, dependency_task_names)?;
     if found.is_empty() {
-        let pipeline_exists = diesel::select(exists(
-            pipeline_executions::table
-                .find(bind::id(pipeline_id))
-                .select(pipeline_executions::id),
-        ))
-        .get_result::<bool>(conn)?;
-        if !pipeline_exists {
-            return Err(DalError::pipeline_not_found(pipeline_id));
-        }
+        let pipeline = pipeline_executions::table
+            .find(bind::id(pipeline_id))
+            .select(pipeline_executions::id);
+        require_row(conn, pipeline, DalError::pipeline_not_found(pipeline_id))?;
     }
     let mut merged = Value::Object(Map::new());
     for name in dependency_task_names {

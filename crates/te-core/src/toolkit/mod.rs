@@ -20,7 +20,7 @@ pub use crate::models::NewEvent;
 pub use clock::{new_id, now};
 pub use rows::{
     insert_context, insert_contexts, insert_metadata, insert_tasks, record_event, record_events,
-    store_context,
+    require_row, store_context,
 };
 pub use transition::{
     Holder, Outcome, Transition, compare_and_set, completion, finished, unclaimed,

@@ -1,8 +1,10 @@
 //! Writing rows that several operation crates write: context documents, task
-//! executions in bulk, and audit events. Each is written here once.
+//! executions in bulk, and audit events; and telling whether a row exists.
+//! Each is written here once.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::query_dsl::LoadQuery;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -131,4 +133,20 @@ pub fn store_context(
         return Ok(None);
     }
     insert_context(conn, value, now).map(Some)
+}
+
+/// `Ok(())` when `row` (a query of at most one row, such as
+/// `table.find(id).select(table::id)`) finds one, else `Err(missing)`: one
+/// `SELECT EXISTS (…)`.
+pub fn require_row<Q>(conn: &mut AnyConnection, row: Q, missing: DalError) -> Result<(), DalError>
+where
+    diesel::dsl::exists<Q>: Expression,
+    diesel::dsl::select<diesel::dsl::exists<Q>>:
+        diesel::query_builder::AsQuery + for<'a> LoadQuery<'a, AnyConnection, bool>,
+{
+    if diesel::select(diesel::dsl::exists(row)).get_result::<bool>(conn)? {
+        Ok(())
+    } else {
+        Err(missing)
+    }
 }

@@ -110,6 +110,25 @@ macro_rules! condition {
     }};
 }
 
+/// The compare-and-set `UPDATE … RETURNING pipeline_execution_id` of one
+/// [`Transition`] (`$transition`) for backend `$db`: its task, guarded by
+/// `condition!`, set to its changeset with `$changes`.
+macro_rules! guarded_update {
+    ($db:ty, $transition:expr, $now:expr, $changes:expr) => {{
+        let transition: &Transition = $transition;
+        let condition = condition!(
+            $db,
+            task_executions::id.eq(bind::id(transition.task_id)),
+            transition.from,
+            transition.holder,
+            transition.max_attempts_at_least
+        );
+        diesel::update(task_executions::table.filter(condition))
+            .set(transition.changeset($now, $changes))
+            .returning(task_executions::pipeline_execution_id)
+    }};
+}
+
 /// `claimed_by = runner` (false, not NULL, for an unclaimed task).
 fn claimed_by_is(
     runner: Uuid,
@@ -219,11 +238,7 @@ impl Transition {
         // update and the read that explains a miss; the update is then
         // simply tried again against the row as it is now.
         for _ in 0..3 {
-            let updated = match conn {
-                AnyConnection::Postgres(pg) => self.update_postgres(pg, now, changes.clone())?,
-                AnyConnection::Sqlite(_) => self.update_then_log(conn, now, changes.clone())?,
-            };
-            if let Some(pipeline_id) = updated {
+            if let Some(pipeline_id) = self.update(conn, now, changes.clone())? {
                 return Ok(Outcome::Applied { pipeline_id });
             }
             if let Some(refusal) = self.refusal(conn)? {
@@ -254,9 +269,14 @@ impl Transition {
         Some(event)
     }
 
-    /// The compare-and-set `UPDATE … RETURNING`, then the event's `INSERT`:
-    /// two statements, inside the caller's write transaction.
-    fn update_then_log<C>(
+    /// The compare-and-set `UPDATE … RETURNING` and the event's `INSERT`;
+    /// the changed task's pipeline, or `None` when no row matched.
+    ///
+    /// On PostgreSQL they are ONE statement (a data-modifying CTE): atomic on
+    /// its own, so that a transition costs one round trip and one commit,
+    /// with or without a surrounding transaction. On SQLite they are two
+    /// statements, inside the caller's write transaction.
+    fn update<C>(
         &self,
         conn: &mut AnyConnection,
         now: DateTime<Utc>,
@@ -264,18 +284,18 @@ impl Transition {
     ) -> Result<Option<Uuid>, DalError>
     where
         C: AsChangeset<Target = task_executions::table>,
-        C::Changeset: QueryFragment<MultiBackend>,
+        C::Changeset: QueryFragment<MultiBackend> + QueryFragment<Pg>,
     {
-        let condition = condition!(
-            MultiBackend,
-            task_executions::id.eq(bind::id(self.task_id)),
-            self.from,
-            self.holder,
-            self.max_attempts_at_least
-        );
-        let updated = diesel::update(task_executions::table.filter(condition))
-            .set(self.changeset(now, changes))
-            .returning(task_executions::pipeline_execution_id)
+        if let AnyConnection::Postgres(pg) = conn {
+            let update = guarded_update!(Pg, self, now, changes);
+            return Ok(match self.new_event(Uuid::nil(), now) {
+                Some(event) => UpdateLogged { update, event }
+                    .get_result::<Uuid>(pg)
+                    .optional()?,
+                None => update.get_result::<Uuid>(pg).optional()?,
+            });
+        }
+        let updated = guarded_update!(MultiBackend, self, now, changes)
             .get_result::<Uuid>(conn)
             .optional()?;
         if let Some(pipeline_id) = updated
@@ -283,38 +303,6 @@ impl Transition {
         {
             record_event(conn, event)?;
         }
-        Ok(updated)
-    }
-
-    /// The same update and event as ONE statement (a data-modifying CTE):
-    /// atomic on its own, so that a transition costs one round trip and one
-    /// commit, with or without a surrounding transaction.
-    fn update_postgres<C>(
-        &self,
-        conn: &mut PgConnection,
-        now: DateTime<Utc>,
-        changes: C,
-    ) -> Result<Option<Uuid>, DalError>
-    where
-        C: AsChangeset<Target = task_executions::table>,
-        C::Changeset: QueryFragment<Pg>,
-    {
-        let condition = condition!(
-            Pg,
-            task_executions::id.eq(bind::id(self.task_id)),
-            self.from,
-            self.holder,
-            self.max_attempts_at_least
-        );
-        let update = diesel::update(task_executions::table.filter(condition))
-            .set(self.changeset(now, changes))
-            .returning(task_executions::pipeline_execution_id);
-        let updated = match self.new_event(Uuid::nil(), now) {
-            Some(event) => UpdateLogged { update, event }
-                .get_result::<Uuid>(conn)
-                .optional()?,
-            None => update.get_result::<Uuid>(conn).optional()?,
-        };
         Ok(updated)
     }
 

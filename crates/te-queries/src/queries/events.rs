@@ -11,11 +11,12 @@ pub fn events_for_task(
     conn: &mut AnyConnection,
     task_id: Uuid,
 ) -> Result<Vec<ExecutionEvent>, DalError> {
-    Ok(execution_events::table
-        .filter(execution_events::task_execution_id.eq(bind::opt_id(Some(task_id))))
-        .order(execution_events::sequence.asc())
-        .select(ExecutionEvent::as_select())
-        .load(conn)?)
+    super::load_ordered(
+        conn,
+        execution_events::table
+            .filter(execution_events::task_execution_id.eq(bind::opt_id(Some(task_id)))),
+        execution_events::sequence.asc(),
+    )
 }
 
 /// The events of pipeline execution `pipeline_id` and of all its tasks, in
@@ -24,9 +25,10 @@ pub fn events_for_pipeline(
     conn: &mut AnyConnection,
     pipeline_id: Uuid,
 ) -> Result<Vec<ExecutionEvent>, DalError> {
-    Ok(execution_events::table
-        .filter(execution_events::pipeline_execution_id.eq(bind::id(pipeline_id)))
-        .order(execution_events::sequence.asc())
-        .select(ExecutionEvent::as_select())
-        .load(conn)?)
+    super::load_ordered(
+        conn,
+        execution_events::table
+            .filter(execution_events::pipeline_execution_id.eq(bind::id(pipeline_id))),
+        execution_events::sequence.asc(),
+    )
 }

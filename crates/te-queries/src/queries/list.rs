@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 use te_core::schema::task_executions;
-use te_core::toolkit::bind;
+use te_core::toolkit::{bind, require_row};
 use te_core::{AnyConnection, DalError, MultiBackend, TaskExecution};
 
 use crate::TaskFilter;
@@ -13,10 +13,10 @@ diesel::alias!(task_executions as cursor_row: CursorRow);
 /// `(created_at, id)`, in one query (never `OFFSET`).
 ///
 /// With [`TaskFilter::after`], the page starts after that row: `(created_at,
-/// id) > (c, after)` where `c` is read by a subquery, written as
-/// `created_at > c OR (created_at = c AND id > after)`. Only when such a page
-/// comes back empty is a second query made, to tell the end of the list from
-/// a cursor naming no task execution ([`DalError::NotFound`]).
+/// id) > (c, after)` where `c` is read by a subquery (`after_cursor!`).
+/// Only when such a page comes back empty is a second query made, to tell
+/// the end of the list from a cursor naming no task execution
+/// ([`DalError::NotFound`]).
 ///
 /// Validates `filter` first ([`TaskFilter::validate`]).
 pub fn list_tasks(
@@ -26,7 +26,7 @@ pub fn list_tasks(
     let page_size = filter.validate()?;
     let mut query = task_executions::table
         .select(TaskExecution::as_select())
-        .order((task_executions::created_at.asc(), task_executions::id.asc()))
+        .order(super::by_creation())
         .limit(page_size)
         .into_boxed::<MultiBackend>();
     if let Some(pipeline_id) = filter.pipeline_execution_id {
@@ -52,35 +52,16 @@ pub fn list_tasks(
         query = query.filter(task_executions::updated_at.lt(bind::ts(t)));
     }
     if let Some(after) = filter.after {
-        let cursor_created_at = || {
-            cursor_row
-                .filter(cursor_row.field(task_executions::id).eq(bind::id(after)))
-                .select(cursor_row.field(task_executions::created_at))
-                .single_value()
-        };
-        query = query.filter(
-            task_executions::created_at
-                .nullable()
-                .gt(cursor_created_at())
-                .or(task_executions::created_at
-                    .nullable()
-                    .eq(cursor_created_at())
-                    .and(task_executions::id.gt(bind::id(after)))),
-        );
+        query = query.filter(after_cursor!(task_executions, cursor_row, after));
     }
     let page = query.load(conn)?;
     if page.is_empty()
         && let Some(after) = filter.after
     {
-        let cursor_exists = diesel::select(diesel::dsl::exists(
-            task_executions::table
-                .find(bind::id(after))
-                .select(task_executions::id),
-        ))
-        .get_result::<bool>(conn)?;
-        if !cursor_exists {
-            return Err(DalError::task_not_found(after));
-        }
+        let cursor = task_executions::table
+            .find(bind::id(after))
+            .select(task_executions::id);
+        require_row(conn, cursor, DalError::task_not_found(after))?;
     }
     Ok(page)
 }

@@ -2,6 +2,29 @@
 //! on one connection (so that tests can run several on one connection and
 //! count the statements each issues).
 
+/// The keyset condition of a page after row `$after` of `$table` (a schema
+/// module with `id` and `created_at`), ordered by `(created_at, id)`:
+/// `created_at > c OR (created_at = c AND id > after)`, where `c`, the
+/// cursor row's `created_at`, is read by a subquery on alias `$cursor`.
+macro_rules! after_cursor {
+    ($table:ident, $cursor:ident, $after:expr) => {{
+        let after: uuid::Uuid = $after;
+        let cursor_created_at = || {
+            $cursor
+                .filter($cursor.field($table::id).eq(bind::id(after)))
+                .select($cursor.field($table::created_at))
+                .single_value()
+        };
+        $table::created_at
+            .nullable()
+            .gt(cursor_created_at())
+            .or($table::created_at
+                .nullable()
+                .eq(cursor_created_at())
+                .and($table::id.gt(bind::id(after))))
+    }};
+}
+
 mod completion;
 mod counts;
 mod events;
@@ -21,3 +44,30 @@ pub use status::{all_task_statuses_for_pipelines, task_status, task_statuses_bat
 pub use tasks::{exhausted_retry_tasks, orphaned_tasks, pending_tasks, pending_tasks_batch};
 
 pub(crate) use te_core::toolkit::batch::unique;
+
+use diesel::dsl::{AsSelect, Asc, Order, Select};
+use diesel::prelude::*;
+use diesel::query_builder::QueryId;
+use diesel::query_dsl::LoadQuery;
+use diesel::query_dsl::methods::{OrderDsl, SelectDsl};
+use te_core::schema::task_executions;
+use te_core::{AnyConnection, DalError, MultiBackend};
+
+/// The rows `source` (a table, filtered) selects, as `T`, ordered by
+/// `order`: `SELECT <T's columns> FROM … WHERE … ORDER BY …`, one query.
+fn load_ordered<S, O, T>(conn: &mut AnyConnection, source: S, order: O) -> Result<Vec<T>, DalError>
+where
+    O: Expression,
+    S: OrderDsl<O>,
+    T: Selectable<MultiBackend>,
+    T::SelectExpression: QueryId,
+    Order<S, O>: SelectDsl<AsSelect<T, MultiBackend>>,
+    Select<Order<S, O>, AsSelect<T, MultiBackend>>: for<'a> LoadQuery<'a, AnyConnection, T>,
+{
+    Ok(source.order(order).select(T::as_select()).load(conn)?)
+}
+
+/// `(created_at, id)`: the order of every list of task executions.
+fn by_creation() -> (Asc<task_executions::created_at>, Asc<task_executions::id>) {
+    (task_executions::created_at.asc(), task_executions::id.asc())
+}

@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 use te_core::schema::pipeline_executions as pe;
-use te_core::toolkit::bind;
+use te_core::toolkit::{bind, require_row};
 use te_core::{AnyConnection, DalError, MultiBackend, PipelineExecution, PipelineStatus};
 
 use crate::PipelineFilter;
@@ -38,33 +38,14 @@ pub fn list_pipelines(
         query = query.filter(pe::created_at.lt(bind::ts(t)));
     }
     if let Some(after) = filter.after {
-        let cursor_created_at = || {
-            cursor_pipeline
-                .filter(cursor_pipeline.field(pe::id).eq(bind::id(after)))
-                .select(cursor_pipeline.field(pe::created_at))
-                .single_value()
-        };
-        query = query.filter(
-            pe::created_at
-                .nullable()
-                .gt(cursor_created_at())
-                .or(pe::created_at
-                    .nullable()
-                    .eq(cursor_created_at())
-                    .and(pe::id.gt(bind::id(after)))),
-        );
+        query = query.filter(after_cursor!(pe, cursor_pipeline, after));
     }
     let page = query.load(conn)?;
     if page.is_empty()
         && let Some(after) = filter.after
     {
-        let cursor_exists = diesel::select(diesel::dsl::exists(
-            pe::table.find(bind::id(after)).select(pe::id),
-        ))
-        .get_result::<bool>(conn)?;
-        if !cursor_exists {
-            return Err(DalError::pipeline_not_found(after));
-        }
+        let cursor = pe::table.find(bind::id(after)).select(pe::id);
+        require_row(conn, cursor, DalError::pipeline_not_found(after))?;
     }
     Ok(page)
 }
@@ -76,9 +57,9 @@ pub fn active_pipelines(conn: &mut AnyConnection) -> Result<Vec<PipelineExecutio
         .copied()
         .filter(|status| !status.is_terminal())
         .collect();
-    Ok(pe::table
-        .filter(pe::status.eq_any(active))
-        .order((pe::created_at.asc(), pe::id.asc()))
-        .select(PipelineExecution::as_select())
-        .load(conn)?)
+    super::load_ordered(
+        conn,
+        pe::table.filter(pe::status.eq_any(active)),
+        (pe::created_at.asc(), pe::id.asc()),
+    )
 }

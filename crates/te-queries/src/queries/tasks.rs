@@ -1,5 +1,6 @@
 //! Queries returning whole task executions: pending, orphaned and exhausted ones.
 
+use diesel::dsl::{Eq, Filter};
 use diesel::prelude::*;
 use te_core::schema::task_executions;
 use te_core::toolkit::batch::MAX_IN_LIST;
@@ -7,17 +8,16 @@ use te_core::toolkit::bind;
 use te_core::{AnyConnection, DalError, TaskExecution, TaskStatus};
 use uuid::Uuid;
 
+use super::{by_creation, load_ordered};
+
 /// The `NotStarted` tasks of `pipeline_id`, ordered by `(created_at, id)`.
 pub fn pending_tasks(
     conn: &mut AnyConnection,
     pipeline_id: Uuid,
 ) -> Result<Vec<TaskExecution>, DalError> {
-    Ok(task_executions::table
-        .filter(task_executions::pipeline_execution_id.eq(bind::id(pipeline_id)))
-        .filter(task_executions::status.eq(TaskStatus::NotStarted))
-        .order((task_executions::created_at.asc(), task_executions::id.asc()))
-        .select(TaskExecution::as_select())
-        .load(conn)?)
+    let source = in_status(TaskStatus::NotStarted)
+        .filter(task_executions::pipeline_execution_id.eq(bind::id(pipeline_id)));
+    load_ordered(conn, source, by_creation())
 }
 
 /// The `NotStarted` tasks of every pipeline in `pipeline_ids`, ordered by
@@ -28,16 +28,11 @@ pub fn pending_tasks_batch(
     pipeline_ids: Vec<Uuid>,
 ) -> Result<Vec<TaskExecution>, DalError> {
     let pipeline_ids = super::unique(pipeline_ids);
-    let mut tasks = Vec::new();
+    let mut tasks: Vec<TaskExecution> = Vec::new();
     for chunk in pipeline_ids.chunks(MAX_IN_LIST) {
-        tasks.extend(
-            task_executions::table
-                .filter(task_executions::pipeline_execution_id.eq_any(bind::ids(chunk)))
-                .filter(task_executions::status.eq(TaskStatus::NotStarted))
-                .order((task_executions::created_at.asc(), task_executions::id.asc()))
-                .select(TaskExecution::as_select())
-                .load(conn)?,
-        );
+        let source = in_status(TaskStatus::NotStarted)
+            .filter(task_executions::pipeline_execution_id.eq_any(bind::ids(chunk)));
+        tasks.extend(load_ordered(conn, source, by_creation())?);
     }
     if pipeline_ids.len() > MAX_IN_LIST {
         tasks.sort_by_key(|task| (task.created_at, task.id));
@@ -47,11 +42,8 @@ pub fn pending_tasks_batch(
 
 /// Every `Running` task, of any pipeline, ordered by `(created_at, id)`.
 pub fn orphaned_tasks(conn: &mut AnyConnection) -> Result<Vec<TaskExecution>, DalError> {
-    Ok(task_executions::table
-        .filter(task_executions::status.eq(TaskStatus::Running))
-        .order((task_executions::created_at.asc(), task_executions::id.asc()))
-        .select(TaskExecution::as_select())
-        .load(conn)?)
+    let source = in_status(TaskStatus::Running);
+    load_ordered(conn, source, by_creation())
 }
 
 /// The `Failed` tasks of `pipeline_id` with `attempt >= max_attempts`,
@@ -60,11 +52,15 @@ pub fn exhausted_retry_tasks(
     conn: &mut AnyConnection,
     pipeline_id: Uuid,
 ) -> Result<Vec<TaskExecution>, DalError> {
-    Ok(task_executions::table
+    let source = in_status(TaskStatus::Failed)
         .filter(task_executions::pipeline_execution_id.eq(bind::id(pipeline_id)))
-        .filter(task_executions::status.eq(TaskStatus::Failed))
-        .filter(task_executions::attempt.ge(task_executions::max_attempts))
-        .order((task_executions::created_at.asc(), task_executions::id.asc()))
-        .select(TaskExecution::as_select())
-        .load(conn)?)
+        .filter(task_executions::attempt.ge(task_executions::max_attempts));
+    load_ordered(conn, source, by_creation())
+}
+
+/// The task executions in `status`, to filter further.
+fn in_status(
+    status: TaskStatus,
+) -> Filter<task_executions::table, Eq<task_executions::status, TaskStatus>> {
+    task_executions::table.filter(task_executions::status.eq(status))
 }
