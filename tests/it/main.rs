@@ -17,6 +17,7 @@ mod engine_ops;
 mod faults;
 mod hostile_input;
 mod pipeline_control;
+mod prepared;
 mod queries;
 mod query_counts;
 mod resilience;

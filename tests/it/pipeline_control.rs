@@ -380,6 +380,15 @@ async fn the_claim_walks_the_ready_index_in_order_without_a_sort() {
     match backend {
         Backend::Sqlite => {
             assert!(!text.contains("USE TEMP B-TREE FOR ORDER BY"), "{text}");
+            // The rows to update are looked up by the ids selected, not
+            // found by walking every ready task through the status index.
+            assert!(!text.contains("task_executions_status_idx"), "{text}");
+            assert!(
+                text.lines()
+                    .next()
+                    .is_some_and(|first| first.contains("(id=?)")),
+                "{text}"
+            );
         }
         Backend::Postgres => {
             // The index gives the order: no Sort node in the candidates'

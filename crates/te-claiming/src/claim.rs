@@ -15,22 +15,30 @@
 //!   anything is read: two connections or two processes on one file never
 //!   select the same rows. (SQLite runs an uncorrelated `IN` subquery once.)
 //!
-//! On both, tasks of a paused or cancelled pipeline execution are left out by
-//! a `NOT EXISTS` probe per candidate of `held_pipelines` (kept by triggers
-//! on `pipeline_executions`; reading pipeline rows themselves, under the
-//! share locks of every event's foreign-key check, slowed concurrent claims), claims
-//! are ordered by `priority DESC, created_at, id`, and the `TaskClaimed` events are written with the claim:
+//! Tasks of a paused or cancelled pipeline execution are left out through
+//! `held_pipelines`, a small table kept by triggers on `pipeline_executions`
+//! (reading pipeline rows themselves, under the share locks of every event's
+//! foreign-key check, slowed concurrent claims): on PostgreSQL by a `NOT IN`
+//! that the executor hashes once per claim, so that each candidate costs a
+//! hash probe and the candidates' scan stays on one table (a `NOT EXISTS`
+//! anti-join made every claim rescan `held_pipelines` per candidate, and
+//! made a claim that met a row just claimed by another worker re-check the
+//! join); on SQLite by a `NOT EXISTS` probe per candidate. Claims are ordered
+//! by `priority DESC, created_at, id`, and the `TaskClaimed` events are
+//! written with the claim:
 //! in the same statement on PostgreSQL, in the same transaction on SQLite.
+//!
+//! Both claim texts are fixed and run as [`Statement`]s: each connection
+//! prepares a claim once and reuses it, instead of parsing and planning it on
+//! every call.
 
 use chrono::{DateTime, Utc};
-use diesel::backend::Backend;
 use diesel::prelude::*;
-use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
-use diesel::serialize::ToSql;
-use diesel::sql_types::{Array, BigInt, HasSqlType, Integer, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text};
 use serde_json::json;
 use te_core::sql_types::{DbUuid, UtcTimestamp};
-use te_core::toolkit::{NewEvent, new_id, now, record_events};
+use te_core::toolkit::statement::Bound;
+use te_core::toolkit::{NewEvent, Statement, new_id, now, record_events, statement};
 use te_core::{AnyConnection, ClaimResult, DalError, EventType};
 use uuid::Uuid;
 
@@ -55,9 +63,7 @@ WITH claimable AS MATERIALIZED (
     WHERE t.status = 'Ready'
       AND (t.retry_at IS NULL OR t.retry_at <= $1)
       AND (t.claimed_by IS NULL OR t.claimed_by = $2)
-      AND NOT EXISTS (
-          SELECT 1 FROM held_pipelines AS h
-          WHERE h.pipeline_id = t.pipeline_execution_id)
+      AND t.pipeline_execution_id NOT IN (SELECT h.pipeline_id FROM held_pipelines AS h)
     ORDER BY t.priority DESC, t.created_at, t.id
     LIMIT $4
     FOR UPDATE OF t SKIP LOCKED
@@ -97,6 +103,18 @@ SELECT id, pipeline_execution_id, task_name, attempt, created_at, priority FROM 
 /// planner may prefer `task_executions_status_idx` and sort every ready
 /// row). A paused or cancelled pipeline is one probe of `held_pipelines`
 /// per candidate. The status names are constants of the schema, not user input.
+///
+/// The outer `+status = 'Ready'` keeps that check off every index: without
+/// the unary plus SQLite finds the rows to update by walking
+/// `task_executions_status_idx` over every ready task and testing each
+/// against the few ids selected, instead of looking those ids up by primary
+/// key, and a claim costs time in proportion to the ready backlog.
+///
+/// The limit is written `+?4`, not `?4`: SQLite marks a statement whose
+/// `LIMIT` is a bare parameter as planned for that parameter's value, so
+/// binding the next claim's limit would expire the prepared statement and
+/// make every claim prepare it again. The unary plus leaves the limit a
+/// value read at run time, and the statement is prepared once.
 const SQLITE_CLAIM_SQL: &str = "\
 UPDATE task_executions
 SET status = 'Running',
@@ -105,7 +123,7 @@ SET status = 'Running',
     updated_at = ?1,
     claimed_by = ?2,
     heartbeat_at = ?3
-WHERE status = 'Ready'
+WHERE +status = 'Ready'
   AND id IN (
     SELECT ready.id FROM task_executions AS ready INDEXED BY task_executions_ready_idx
     WHERE ready.status = 'Ready'
@@ -115,7 +133,7 @@ WHERE status = 'Ready'
           SELECT 1 FROM held_pipelines AS h
           WHERE h.pipeline_id = ready.pipeline_execution_id)
     ORDER BY ready.priority DESC, ready.created_at, ready.id
-    LIMIT ?4)
+    LIMIT +?4)
 RETURNING id, pipeline_execution_id, task_name, attempt, created_at, priority";
 
 /// One row the claim changed.
@@ -191,24 +209,28 @@ pub(crate) fn claim_ready(
         .collect())
 }
 
+/// The parameters both backends' claims take, in placeholder order.
+type ClaimBinds = Bound<
+    Bound<
+        Bound<Bound<(), UtcTimestamp, DateTime<Utc>>, Nullable<DbUuid>, Option<Uuid>>,
+        Nullable<UtcTimestamp>,
+        Option<DateTime<Utc>>,
+    >,
+    BigInt,
+    i64,
+>;
+
 /// The claim statement `sql` (either backend's) with the parameters both
 /// take: `now`, the runner, its heartbeat (`now` when there is a runner)
-/// and the limit. PostgreSQL's also takes the events' ids.
-fn claim_query<DB>(
-    sql: &str,
+/// and the limit. PostgreSQL's also takes the events' ids. A fixed text, so
+/// each connection prepares it once and reuses it.
+fn claim_query(
+    sql: &'static str,
     runner: Option<Uuid>,
     limit: i64,
     now: DateTime<Utc>,
-) -> BoxedSqlQuery<'static, DB, SqlQuery>
-where
-    DB: Backend + HasSqlType<UtcTimestamp> + HasSqlType<DbUuid> + HasSqlType<BigInt>,
-    DateTime<Utc>: ToSql<UtcTimestamp, DB>,
-    Option<DateTime<Utc>>: ToSql<Nullable<UtcTimestamp>, DB>,
-    Option<Uuid>: ToSql<Nullable<DbUuid>, DB>,
-    i64: ToSql<BigInt, DB>,
-{
-    diesel::sql_query(sql)
-        .into_boxed()
+) -> Statement<ClaimBinds> {
+    statement(sql)
         .bind::<UtcTimestamp, _>(now)
         .bind::<Nullable<DbUuid>, _>(runner)
         .bind::<Nullable<UtcTimestamp>, _>(runner.map(|_| now))

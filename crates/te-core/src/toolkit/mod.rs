@@ -1,6 +1,6 @@
 //! The toolkit of the `te-*` operation crates: binding values to the custom
-//! SQL types, batching, input checks, guarded transitions and the rows that
-//! several crates write.
+//! SQL types, batching, input checks, guarded transitions, the rows that several crates
+//! write, and statements of fixed text that each connection prepares once.
 //!
 //! **Not part of the public API.** This module exists so that the sibling
 //! crates `te-crud`, `te-state`, `te-context`, `te-claiming`, `te-queries`
@@ -12,6 +12,7 @@ pub mod batch;
 pub mod bind;
 pub mod clock;
 pub mod rows;
+pub mod statement;
 pub mod transition;
 pub mod validate;
 
@@ -22,6 +23,7 @@ pub use rows::{
     insert_context, insert_contexts, insert_metadata, insert_tasks, record_event, record_events,
     require_row, store_context,
 };
+pub use statement::{Statement, statement};
 pub use transition::{
     Holder, Outcome, Transition, compare_and_set, completion, finished, unclaimed,
 };

@@ -110,22 +110,17 @@ macro_rules! condition {
     }};
 }
 
-/// The compare-and-set `UPDATE … RETURNING pipeline_execution_id` of one
-/// [`Transition`] (`$transition`) for backend `$db`: its task, guarded by
-/// `condition!`, set to its changeset with `$changes`.
-macro_rules! guarded_update {
-    ($db:ty, $transition:expr, $now:expr, $changes:expr) => {{
+/// The `WHERE` clause of `$transition`'s guarded `UPDATE`, for backend `$db`.
+macro_rules! guard {
+    ($db:ty, $transition:expr) => {{
         let transition: &Transition = $transition;
-        let condition = condition!(
+        condition!(
             $db,
             task_executions::id.eq(bind::id(transition.task_id)),
             transition.from,
             transition.holder,
             transition.max_attempts_at_least
-        );
-        diesel::update(task_executions::table.filter(condition))
-            .set(transition.changeset($now, $changes))
-            .returning(task_executions::pipeline_execution_id)
+        )
     }};
 }
 
@@ -274,8 +269,10 @@ impl Transition {
     ///
     /// On PostgreSQL they are ONE statement (a data-modifying CTE): atomic on
     /// its own, so that a transition costs one round trip and one commit,
-    /// with or without a surrounding transaction. On SQLite they are two
-    /// statements, inside the caller's write transaction.
+    /// with or without a surrounding transaction, and whose text depends
+    /// only on the transition's shape, so that each connection prepares it
+    /// once ([`GuardedUpdate`]). On SQLite they are two statements, inside
+    /// the caller's write transaction.
     fn update<C>(
         &self,
         conn: &mut AnyConnection,
@@ -287,15 +284,17 @@ impl Transition {
         C::Changeset: QueryFragment<MultiBackend> + QueryFragment<Pg>,
     {
         if let AnyConnection::Postgres(pg) = conn {
-            let update = guarded_update!(Pg, self, now, changes);
-            return Ok(match self.new_event(Uuid::nil(), now) {
-                Some(event) => UpdateLogged { update, event }
-                    .get_result::<Uuid>(pg)
-                    .optional()?,
-                None => update.get_result::<Uuid>(pg).optional()?,
-            });
+            return Ok(GuardedUpdate {
+                changeset: self.changeset(now, changes).as_changeset(),
+                condition: guard!(Pg, self),
+                event: self.new_event(Uuid::nil(), now),
+            }
+            .get_result::<Uuid>(pg)
+            .optional()?);
         }
-        let updated = guarded_update!(MultiBackend, self, now, changes)
+        let updated = diesel::update(task_executions::table.filter(guard!(MultiBackend, self)))
+            .set(self.changeset(now, changes))
+            .returning(task_executions::pipeline_execution_id)
             .get_result::<Uuid>(conn)
             .optional()?;
         if let Some(pipeline_id) = updated
@@ -427,48 +426,67 @@ pub fn finished(
     )
 }
 
-/// `WITH changed AS (<update> RETURNING pipeline_execution_id), logged AS
-/// (INSERT INTO execution_events … SELECT … FROM changed) SELECT
+/// `UPDATE task_executions SET … WHERE … RETURNING pipeline_execution_id`,
+/// and with an event `WITH changed AS (<that update>), logged AS (INSERT
+/// INTO execution_events … SELECT … FROM changed) SELECT
 /// pipeline_execution_id FROM changed`: a guarded update and its audit event
 /// as one PostgreSQL statement. The event is written only when the update
 /// changed the row; its pipeline comes from the updated row.
-struct UpdateLogged<U> {
-    update: U,
-    event: NewEvent,
+///
+/// The `UPDATE` is written here rather than by diesel's `update()`, which
+/// keeps every `UPDATE` out of the prepared-statement cache: this text is
+/// fixed by the transition's shape (which columns it sets, which guards it
+/// has), one of a small set, and every value in it is bound, so diesel
+/// caches it by its text and a transition is parsed and planned once per
+/// connection.
+struct GuardedUpdate<S> {
+    changeset: S,
+    condition: Box<dyn BoxableExpression<task_executions::table, Pg, SqlType = Bool>>,
+    event: Option<NewEvent>,
 }
 
-impl<U: QueryFragment<Pg>> QueryFragment<Pg> for UpdateLogged<U> {
+impl<S: QueryFragment<Pg>> QueryFragment<Pg> for GuardedUpdate<S> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("WITH changed AS (");
-        self.update.walk_ast(out.reborrow())?;
+        if self.event.is_some() {
+            out.push_sql("WITH changed AS (");
+        }
+        out.push_sql("UPDATE task_executions SET ");
+        self.changeset.walk_ast(out.reborrow())?;
+        out.push_sql(" WHERE ");
+        self.condition.walk_ast(out.reborrow())?;
+        out.push_sql(" RETURNING task_executions.pipeline_execution_id");
+        let Some(event) = &self.event else {
+            return Ok(());
+        };
         out.push_sql(
             "), logged AS (INSERT INTO execution_events \
              (id, pipeline_execution_id, task_execution_id, event_type, event_data, runner_id, created_at) \
              SELECT ",
         );
-        out.push_bind_param::<DbUuid, _>(&self.event.id)?;
+        out.push_bind_param::<DbUuid, _>(&event.id)?;
         out.push_sql(", changed.pipeline_execution_id, ");
-        out.push_bind_param::<Nullable<DbUuid>, _>(&self.event.task_execution_id)?;
+        out.push_bind_param::<Nullable<DbUuid>, _>(&event.task_execution_id)?;
         out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&self.event.event_type)?;
+        out.push_bind_param::<Text, _>(&event.event_type)?;
         out.push_sql(", ");
-        out.push_bind_param::<Nullable<DbJson>, _>(&self.event.event_data)?;
+        out.push_bind_param::<Nullable<DbJson>, _>(&event.event_data)?;
         out.push_sql(", ");
-        out.push_bind_param::<Nullable<DbUuid>, _>(&self.event.runner_id)?;
+        out.push_bind_param::<Nullable<DbUuid>, _>(&event.runner_id)?;
         out.push_sql(", ");
-        out.push_bind_param::<UtcTimestamp, _>(&self.event.created_at)?;
+        out.push_bind_param::<UtcTimestamp, _>(&event.created_at)?;
         out.push_sql(" FROM changed) SELECT pipeline_execution_id FROM changed");
         Ok(())
     }
 }
 
-impl<U> QueryId for UpdateLogged<U> {
+impl<S> QueryId for GuardedUpdate<S> {
     type QueryId = ();
+    // Cached by its text and the binds' types.
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<U> Query for UpdateLogged<U> {
+impl<S> Query for GuardedUpdate<S> {
     type SqlType = DbUuid;
 }
 
-impl<U> RunQueryDsl<PgConnection> for UpdateLogged<U> {}
+impl<S> RunQueryDsl<PgConnection> for GuardedUpdate<S> {}
