@@ -10,11 +10,31 @@
 
 use std::marker::PhantomData;
 
+use diesel::QueryResult;
 use diesel::backend::Backend;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::serialize::ToSql;
 use diesel::sql_types::{HasSqlType, Untyped};
-use diesel::{QueryResult, RunQueryDsl};
+
+/// `QueryId`, `Query` (of SQL type `$sql_type`) and `RunQueryDsl` for a
+/// hand-built query type `$ty<$param>` whose text is one of a fixed set: it
+/// has no static query id, so diesel caches it by its text and the binds'
+/// types, and each connection prepares it once.
+macro_rules! query_cached_by_text {
+    ($ty:ident<$param:ident>, $sql_type:ty) => {
+        impl<$param> diesel::query_builder::QueryId for $ty<$param> {
+            type QueryId = ();
+            const HAS_STATIC_QUERY_ID: bool = false;
+        }
+
+        impl<$param> diesel::query_builder::Query for $ty<$param> {
+            type SqlType = $sql_type;
+        }
+
+        impl<$param, Conn> diesel::RunQueryDsl<Conn> for $ty<$param> {}
+    };
+}
+pub(crate) use query_cached_by_text;
 
 /// SQL text fixed at compile time, with the binds added so far (`B`: `()`
 /// or a chain of [`Bound`]). Placeholders are written `?N` (SQLite) or `$N`
@@ -133,17 +153,7 @@ impl<DB: Backend, B: Binds<DB>> QueryFragment<DB> for Statement<B> {
     }
 }
 
-impl<B> QueryId for Statement<B> {
-    type QueryId = ();
-    // Cached by its text and the binds' types, not by a Rust type.
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl<B> Query for Statement<B> {
-    type SqlType = Untyped;
-}
-
-impl<B, Conn> RunQueryDsl<Conn> for Statement<B> {}
+query_cached_by_text!(Statement<B>, Untyped);
 
 #[cfg(test)]
 mod tests {

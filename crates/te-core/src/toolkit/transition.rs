@@ -14,9 +14,8 @@ use diesel::sql_types::{Bool, Nullable, Text};
 use serde_json::Value;
 use uuid::Uuid;
 
-use diesel::PgConnection;
 use diesel::pg::Pg;
-use diesel::query_builder::{AstPass, Query, QueryId};
+use diesel::query_builder::AstPass;
 
 use crate::connection::{AnyConnection, MultiBackend};
 use crate::error::DalError;
@@ -26,6 +25,7 @@ use crate::sql_types::{DbJson, DbUuid, UtcTimestamp};
 use crate::toolkit::batch::MAX_IN_LIST;
 use crate::toolkit::bind;
 use crate::toolkit::rows::record_event;
+use crate::toolkit::statement::query_cached_by_text;
 
 /// What a guarded write did when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -479,14 +479,4 @@ impl<S: QueryFragment<Pg>> QueryFragment<Pg> for GuardedUpdate<S> {
     }
 }
 
-impl<S> QueryId for GuardedUpdate<S> {
-    type QueryId = ();
-    // Cached by its text and the binds' types.
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl<S> Query for GuardedUpdate<S> {
-    type SqlType = DbUuid;
-}
-
-impl<S> RunQueryDsl<PgConnection> for GuardedUpdate<S> {}
+query_cached_by_text!(GuardedUpdate<S>, DbUuid);
