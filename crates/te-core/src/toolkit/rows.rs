@@ -12,8 +12,11 @@ use crate::connection::AnyConnection;
 use crate::error::DalError;
 use crate::models::{NewEvent, TaskExecution, TaskExecutionMetadata};
 use crate::schema::{contexts, execution_events, task_execution_metadata, task_executions};
+use crate::sql_types::{DbJson, DbUuid, UtcTimestamp};
 use crate::toolkit::batch::rows_per_statement;
+use crate::toolkit::statement::statement;
 use crate::toolkit::{bind, clock};
+use diesel::sql_types::{Nullable, Text};
 
 /// Inserts `rows` into `table` in as few multi-row statements as the bind
 /// limit allows (`binds` parameters per row). The generic `MultiBackend`
@@ -48,24 +51,44 @@ pub fn insert_tasks(conn: &mut AnyConnection, rows: &[TaskExecution]) -> Result<
     )
 }
 
-/// Appends events to the audit log, in order, with as few statements as the
-/// backend's bind limit allows. Call it inside the transaction that made the
-/// change the events record.
+/// The insert of one audit event, as a statement of fixed text (SQLite).
+const SQLITE_EVENT_SQL: &str = "INSERT INTO execution_events \
+    (id, pipeline_execution_id, task_execution_id, event_type, event_data, runner_id, created_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+/// Appends events to the audit log, in order. Call it inside the transaction
+/// that made the change the events record.
+///
+/// PostgreSQL: as few multi-row statements as the bind limit allows. SQLite:
+/// one prepared single-row insert per event, which each connection prepares
+/// once; a multi-row `INSERT` would be parsed again for every call, and a
+/// statement in SQLite costs no round trip.
 pub fn record_events(conn: &mut AnyConnection, events: &[NewEvent]) -> Result<(), DalError> {
-    insert_chunked!(
-        conn,
-        execution_events::table,
-        events,
-        NewEvent::BINDS_PER_ROW
-    )
+    let AnyConnection::Sqlite(lite) = conn else {
+        return insert_chunked!(
+            conn,
+            execution_events::table,
+            events,
+            NewEvent::BINDS_PER_ROW
+        );
+    };
+    for event in events {
+        statement(SQLITE_EVENT_SQL)
+            .bind::<DbUuid, _>(event.id)
+            .bind::<DbUuid, _>(event.pipeline_execution_id)
+            .bind::<Nullable<DbUuid>, _>(event.task_execution_id)
+            .bind::<Text, _>(event.event_type)
+            .bind::<Nullable<DbJson>, _>(&event.event_data)
+            .bind::<Nullable<DbUuid>, _>(event.runner_id)
+            .bind::<UtcTimestamp, _>(event.created_at)
+            .execute(lite)?;
+    }
+    Ok(())
 }
 
-/// Appends one event to the audit log.
+/// Appends one event to the audit log (see [`record_events`]).
 pub fn record_event(conn: &mut AnyConnection, event: NewEvent) -> Result<(), DalError> {
-    diesel::insert_into(execution_events::table)
-        .values(event)
-        .execute(conn)?;
-    Ok(())
+    record_events(conn, std::slice::from_ref(&event))
 }
 
 /// Inserts metadata rows exactly as given, in bulk (no events).

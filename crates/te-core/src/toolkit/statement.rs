@@ -17,21 +17,21 @@ use diesel::serialize::ToSql;
 use diesel::sql_types::{HasSqlType, Untyped};
 
 /// `QueryId`, `Query` (of SQL type `$sql_type`) and `RunQueryDsl` for a
-/// hand-built query type `$ty<$param>` whose text is one of a fixed set: it
+/// hand-built query type `$ty<$param, …>` whose text is one of a fixed set: it
 /// has no static query id, so diesel caches it by its text and the binds'
 /// types, and each connection prepares it once.
 macro_rules! query_cached_by_text {
-    ($ty:ident<$param:ident>, $sql_type:ty) => {
-        impl<$param> diesel::query_builder::QueryId for $ty<$param> {
+    ($ty:ident<$($param:ident),+>, $sql_type:ty) => {
+        impl<$($param),+> diesel::query_builder::QueryId for $ty<$($param),+> {
             type QueryId = ();
             const HAS_STATIC_QUERY_ID: bool = false;
         }
 
-        impl<$param> diesel::query_builder::Query for $ty<$param> {
+        impl<$($param),+> diesel::query_builder::Query for $ty<$($param),+> {
             type SqlType = $sql_type;
         }
 
-        impl<$param, Conn> diesel::RunQueryDsl<Conn> for $ty<$param> {}
+        impl<$($param,)+ Conn> diesel::RunQueryDsl<Conn> for $ty<$($param),+> {}
     };
 }
 pub(crate) use query_cached_by_text;

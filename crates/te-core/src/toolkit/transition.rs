@@ -14,8 +14,11 @@ use diesel::sql_types::{Bool, Nullable, Text};
 use serde_json::Value;
 use uuid::Uuid;
 
+use diesel::backend::Backend;
 use diesel::pg::Pg;
 use diesel::query_builder::AstPass;
+use diesel::serialize::ToSql;
+use diesel::sql_types::HasSqlType;
 
 use crate::connection::{AnyConnection, MultiBackend};
 use crate::error::DalError;
@@ -86,8 +89,24 @@ impl Holder {
 /// `max_attempts`; every value bound.
 macro_rules! condition {
     ($db:ty, $ids:expr, $from:expr, $holder:expr, $max_attempts_at_least:expr) => {{
+        // `status = $a OR status = $b …`, not `eq_any`: on SQLite an `IN`
+        // list keeps a statement out of diesel's prepared-statement cache.
+        let mut statuses: Option<
+            Box<dyn BoxableExpression<task_executions::table, $db, SqlType = Bool>>,
+        > = None;
+        for status in $from.iter().copied() {
+            let this = task_executions::status.eq(status);
+            statuses = Some(match statuses {
+                None => Box::new(this),
+                Some(before) => Box::new(before.or(this)),
+            });
+        }
         let mut condition: Box<dyn BoxableExpression<task_executions::table, $db, SqlType = Bool>> =
-            Box::new($ids.and(task_executions::status.eq_any($from.to_vec())));
+            match statuses {
+                Some(statuses) => Box::new($ids.and(statuses)),
+                // No status to start from: nothing matches.
+                None => Box::new($ids.and(diesel::dsl::sql::<Bool>("FALSE"))),
+            };
         match $holder {
             Holder::Any | Holder::Runner(None) => {}
             Holder::Runner(Some(runner)) => {
@@ -292,11 +311,13 @@ impl Transition {
             .get_result::<Uuid>(pg)
             .optional()?);
         }
-        let updated = diesel::update(task_executions::table.filter(guard!(MultiBackend, self)))
-            .set(self.changeset(now, changes))
-            .returning(task_executions::pipeline_execution_id)
-            .get_result::<Uuid>(conn)
-            .optional()?;
+        let updated = GuardedUpdate {
+            changeset: self.changeset(now, changes).as_changeset(),
+            condition: guard!(MultiBackend, self),
+            event: None,
+        }
+        .get_result::<Uuid>(conn)
+        .optional()?;
         if let Some(pipeline_id) = updated
             && let Some(event) = self.new_event(pipeline_id, now)
         {
@@ -439,14 +460,29 @@ pub fn finished(
 /// has), one of a small set, and every value in it is bound, so diesel
 /// caches it by its text and a transition is parsed and planned once per
 /// connection.
-struct GuardedUpdate<S> {
+struct GuardedUpdate<S, DB> {
     changeset: S,
-    condition: Box<dyn BoxableExpression<task_executions::table, Pg, SqlType = Bool>>,
+    condition: Box<dyn BoxableExpression<task_executions::table, DB, SqlType = Bool>>,
+    /// Written in the same statement (PostgreSQL only: SQLite has no
+    /// data-modifying CTE, and records the event with its own `INSERT`).
     event: Option<NewEvent>,
 }
 
-impl<S: QueryFragment<Pg>> QueryFragment<Pg> for GuardedUpdate<S> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+impl<S, DB> QueryFragment<DB> for GuardedUpdate<S, DB>
+where
+    DB: Backend
+        + HasSqlType<DbUuid>
+        + HasSqlType<Text>
+        + HasSqlType<DbJson>
+        + HasSqlType<UtcTimestamp>,
+    S: QueryFragment<DB>,
+    Uuid: ToSql<DbUuid, DB>,
+    Option<Uuid>: ToSql<Nullable<DbUuid>, DB>,
+    EventType: ToSql<Text, DB>,
+    Option<Value>: ToSql<Nullable<DbJson>, DB>,
+    DateTime<Utc>: ToSql<UtcTimestamp, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         if self.event.is_some() {
             out.push_sql("WITH changed AS (");
         }
@@ -479,4 +515,4 @@ impl<S: QueryFragment<Pg>> QueryFragment<Pg> for GuardedUpdate<S> {
     }
 }
 
-query_cached_by_text!(GuardedUpdate<S>, DbUuid);
+query_cached_by_text!(GuardedUpdate<S, DB>, DbUuid);
