@@ -57,7 +57,8 @@ use uuid::Uuid;
 /// A row reserved by a runner claim is a candidate only for that runner
 /// (`claimed_by = NULL` is never true, so plain claims skip reserved rows).
 /// The status names are constants of the schema, not user input.
-pub(crate) const POSTGRES_CLAIM_SQL: &str = "\
+pub(crate) const POSTGRES_CLAIM_SQL: &str = concat!(
+    "\
 WITH claimable AS MATERIALIZED (
     SELECT t.id FROM task_executions AS t
     WHERE t.status = 'Ready'
@@ -80,8 +81,9 @@ WHERE t.id = claimable.id
   AND t.status = 'Ready'
 RETURNING t.id, t.pipeline_execution_id, t.task_name, t.attempt, t.created_at, t.priority
 ), logged AS (
-INSERT INTO execution_events
-    (id, pipeline_execution_id, task_execution_id, event_type, event_data, runner_id, created_at)
+",
+    te_core::toolkit::insert_events_head!(),
+    "
 SELECT ($5::uuid[])[c.n], c.pipeline_execution_id, c.id, 'TaskClaimed',
        jsonb_build_object('attempt', c.attempt), $2, $1
 FROM (SELECT claimed.*,
@@ -89,7 +91,8 @@ FROM (SELECT claimed.*,
       FROM claimed) AS c
 ORDER BY c.n
 )
-SELECT id, pipeline_execution_id, task_name, attempt, created_at, priority FROM claimed";
+SELECT id, pipeline_execution_id, task_name, attempt, created_at, priority FROM claimed"
+);
 
 /// The SQLite claim. Binds: `?1` now, `?2` the runner (or NULL), `?3` the
 /// heartbeat (now for a runner, else NULL), `?4` the limit.

@@ -16,6 +16,7 @@ pub mod statement;
 pub mod transition;
 pub mod validate;
 
+pub use crate::__insert_events_head as insert_events_head;
 pub use crate::connection::write_transaction;
 pub use crate::models::NewEvent;
 pub use clock::{new_id, now};

@@ -52,9 +52,10 @@ pub fn insert_tasks(conn: &mut AnyConnection, rows: &[TaskExecution]) -> Result<
 }
 
 /// The insert of one audit event, as a statement of fixed text (SQLite).
-const SQLITE_EVENT_SQL: &str = "INSERT INTO execution_events \
-    (id, pipeline_execution_id, task_execution_id, event_type, event_data, runner_id, created_at) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+const SQLITE_EVENT_SQL: &str = concat!(
+    crate::__insert_events_head!(),
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+);
 
 /// Appends events to the audit log, in order. Call it inside the transaction
 /// that made the change the events record.

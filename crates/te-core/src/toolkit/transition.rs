@@ -15,7 +15,6 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use diesel::backend::Backend;
-use diesel::pg::Pg;
 use diesel::query_builder::AstPass;
 use diesel::serialize::ToSql;
 use diesel::sql_types::HasSqlType;
@@ -129,20 +128,6 @@ macro_rules! condition {
     }};
 }
 
-/// The `WHERE` clause of `$transition`'s guarded `UPDATE`, for backend `$db`.
-macro_rules! guard {
-    ($db:ty, $transition:expr) => {{
-        let transition: &Transition = $transition;
-        condition!(
-            $db,
-            task_executions::id.eq(bind::id(transition.task_id)),
-            transition.from,
-            transition.holder,
-            transition.max_attempts_at_least
-        )
-    }};
-}
-
 /// `claimed_by = runner` (false, not NULL, for an unclaimed task).
 fn claimed_by_is(
     runner: Uuid,
@@ -246,7 +231,7 @@ impl Transition {
     ) -> Result<Outcome, DalError>
     where
         C: AsChangeset<Target = task_executions::table> + Clone,
-        C::Changeset: QueryFragment<MultiBackend> + QueryFragment<Pg>,
+        C::Changeset: QueryFragment<MultiBackend>,
     {
         // On PostgreSQL another transaction may change the row between the
         // update and the read that explains a miss; the update is then
@@ -300,24 +285,27 @@ impl Transition {
     ) -> Result<Option<Uuid>, DalError>
     where
         C: AsChangeset<Target = task_executions::table>,
-        C::Changeset: QueryFragment<MultiBackend> + QueryFragment<Pg>,
+        C::Changeset: QueryFragment<MultiBackend>,
     {
-        if let AnyConnection::Postgres(pg) = conn {
-            return Ok(GuardedUpdate {
-                changeset: self.changeset(now, changes).as_changeset(),
-                condition: guard!(Pg, self),
-                event: self.new_event(Uuid::nil(), now),
-            }
-            .get_result::<Uuid>(pg)
-            .optional()?);
-        }
+        // PostgreSQL writes the event in the update's own statement; SQLite,
+        // which has no data-modifying CTE, with its own insert below.
+        let in_statement = matches!(conn, AnyConnection::Postgres(_));
         let updated = GuardedUpdate {
             changeset: self.changeset(now, changes).as_changeset(),
-            condition: guard!(MultiBackend, self),
-            event: None,
+            condition: condition!(
+                MultiBackend,
+                task_executions::id.eq(bind::id(self.task_id)),
+                self.from,
+                self.holder,
+                self.max_attempts_at_least
+            ),
+            event: self.new_event(Uuid::nil(), now).filter(|_| in_statement),
         }
         .get_result::<Uuid>(conn)
         .optional()?;
+        if in_statement {
+            return Ok(updated);
+        }
         if let Some(pipeline_id) = updated
             && let Some(event) = self.new_event(pipeline_id, now)
         {
@@ -421,7 +409,7 @@ where
 /// leaving `Running` (or losing the runner) sets.
 pub fn unclaimed() -> impl AsChangeset<
     Target = task_executions::table,
-    Changeset = impl QueryFragment<MultiBackend> + QueryFragment<Pg> + Send + Clone,
+    Changeset = impl QueryFragment<MultiBackend> + Send + Clone,
 > + Clone
 + Send
 + 'static {
@@ -437,7 +425,7 @@ pub fn finished(
     now: DateTime<Utc>,
 ) -> impl AsChangeset<
     Target = task_executions::table,
-    Changeset = impl QueryFragment<MultiBackend> + QueryFragment<Pg> + Send + Clone,
+    Changeset = impl QueryFragment<MultiBackend> + Send + Clone,
 > + Clone
 + Send
 + 'static {
@@ -494,11 +482,11 @@ where
         let Some(event) = &self.event else {
             return Ok(());
         };
-        out.push_sql(
-            "), logged AS (INSERT INTO execution_events \
-             (id, pipeline_execution_id, task_execution_id, event_type, event_data, runner_id, created_at) \
-             SELECT ",
-        );
+        out.push_sql(concat!(
+            "), logged AS (",
+            crate::__insert_events_head!(),
+            " SELECT "
+        ));
         out.push_bind_param::<DbUuid, _>(&event.id)?;
         out.push_sql(", changed.pipeline_execution_id, ");
         out.push_bind_param::<Nullable<DbUuid>, _>(&event.task_execution_id)?;
