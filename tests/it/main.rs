@@ -15,6 +15,7 @@ mod crash_and_load;
 mod crud;
 mod engine_ops;
 mod faults;
+mod group_commit;
 mod hostile_input;
 mod pipeline_control;
 mod prepared;

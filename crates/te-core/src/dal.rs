@@ -8,9 +8,10 @@ use deadpool::managed::{PoolError, TimeoutType};
 
 use crate::config::Backend;
 use crate::config::{DalConfig, Target};
-use crate::connection::{AnyConnection, establish, write_transaction, write_transaction_within};
-use crate::error::DalError;
+use crate::connection::{AnyConnection, establish, write_transaction};
+use crate::error::{DalError, Interruption};
 use crate::file_identity::FileIdentity;
+use crate::group_commit;
 use crate::migrations;
 use crate::pool::{self, Pool};
 use crate::wakeup::Wakeups;
@@ -32,13 +33,17 @@ struct Inner {
     pool: Pool,
     backend: Backend,
     target: Target,
-    /// SQLite admits one writer at a time. Writers of this handle queue here,
+    /// SQLite admits one writer at a time. Writes of this handle queue here,
     /// in arrival order, instead of polling the file lock in SQLite's busy
-    /// handler (which sleeps and is unfair); other processes still wait
-    /// through the busy timeout. The wait here and the wait for the lock
-    /// share one deadline per call (see [`TaskExecutionDal::write`]), so the
-    /// n-th writer in the queue never waits n busy timeouts.
-    sqlite_writer: tokio::sync::Mutex<()>,
+    /// handler (which sleeps and is unfair), and the caller holding the turn
+    /// commits every queued write in one transaction (see
+    /// [`crate::group_commit`]); other processes still wait through the busy
+    /// timeout. Each write has one deadline for its whole wait (see
+    /// [`TaskExecutionDal::write`]), so the n-th write in the queue never
+    /// waits n busy timeouts.
+    sqlite_writes: group_commit::Queue,
+    /// The turn to run the next batch of `sqlite_writes`.
+    sqlite_turn: Arc<tokio::sync::Mutex<()>>,
     /// [`DalConfig::acquire_timeout`], named by [`DalError::Timeout`].
     acquire_timeout: Duration,
     /// [`DalConfig::sqlite_busy_timeout`]: each SQLite write's whole wait for
@@ -102,7 +107,8 @@ impl TaskExecutionDal {
                 pool,
                 backend,
                 target,
-                sqlite_writer: tokio::sync::Mutex::new(()),
+                sqlite_writes: group_commit::Queue::default(),
+                sqlite_turn: Arc::new(tokio::sync::Mutex::new(())),
                 acquire_timeout,
                 busy_timeout,
                 file,
@@ -168,10 +174,16 @@ impl TaskExecutionDal {
             .get()
             .await
             .map_err(|e| self.pool_error(e))?;
-        let result = conn
-            .interact(f)
-            .await
-            .map_err(|e| DalError::Interrupted(e.into()))?;
+        let result = match conn.interact(f).await {
+            Ok(result) => result,
+            Err(interrupted) => {
+                // A query that panicked may have left its transaction open
+                // (and its locks held): the connection is closed now, not
+                // when the pool next hands it out.
+                drop(deadpool::managed::Object::take(conn));
+                return Err(DalError::Interrupted(interrupted.into()));
+            }
+        };
         match result {
             Err(err) if err.is_connection_lost() => {
                 // Connections are not pinged when they are handed out; one
@@ -188,17 +200,20 @@ impl TaskExecutionDal {
     /// Runs `f` inside a write transaction: all of
     /// its writes commit together, or none do.
     ///
-    /// On SQLite, writes through one handle are admitted one at a time, in
-    /// the order they arrive, before they take a connection: the database
-    /// has a single write lock, and queueing here keeps latency even under
-    /// many concurrent writers. The wait for this turn and the wait for the
+    /// On SQLite, writes through one handle queue in the order they arrive,
+    /// before they take a connection: the database has a single write lock,
+    /// and queueing here keeps latency even under many concurrent writers.
+    /// The writes queued together run one after another in one transaction
+    /// (group commit), each inside its own savepoint: a write that fails is
+    /// rolled back alone, and every write's answer comes after the commit
+    /// that made it durable. The wait in the queue and the wait for the
     /// write lock (`BEGIN IMMEDIATE`, which another process may hold) share
     /// one deadline, [`DalConfig::sqlite_busy_timeout`] after the call
-    /// began: the connection's busy timeout is lowered to what is left of it
-    /// for this transaction. Past it the call fails with
-    /// [`DalError::Timeout`] naming `sqlite_busy_timeout`; the wait for a
-    /// pooled connection is bounded by [`DalConfig::acquire_timeout`]. No
-    /// write waits longer than the two together, however many are queued.
+    /// began: past it the call fails with [`DalError::Timeout`] naming
+    /// `sqlite_busy_timeout` and nothing of it is written. The wait for a
+    /// pooled connection is bounded by [`DalConfig::acquire_timeout`]; however
+    /// many writes are queued, none waits much longer than the busy timeout
+    /// and two acquire timeouts together.
     ///
     /// On SQLite, a successful write wakes every caller of this handle
     /// waiting in `wait_for_ready` (PostgreSQL's triggers send their own
@@ -234,26 +249,95 @@ impl TaskExecutionDal {
         match self.inner.backend {
             Backend::Postgres => self.run(move |conn| write_transaction(conn, f)).await,
             Backend::Sqlite => {
-                let configured = self.inner.busy_timeout;
-                let deadline = Instant::now() + configured;
-                let _turn = tokio::time::timeout_at(
-                    tokio::time::Instant::from_std(deadline),
-                    self.inner.sqlite_writer.lock(),
-                )
-                .await
-                .map_err(|_| self.busy_timeout())?;
-                let result = self
-                    .run(move |conn| {
-                        let left = deadline.saturating_duration_since(Instant::now());
-                        write_transaction_within(conn, left, configured, f)
-                    })
-                    .await;
-                if wake && result.is_ok() {
+                let deadline = Instant::now() + self.inner.busy_timeout;
+                let (write, answer) = group_commit::queued(f, deadline, wake);
+                self.inner.sqlite_writes.push(write);
+                self.await_sqlite_write(answer).await
+            }
+        }
+    }
+
+    /// Waits for the answer to a queued SQLite write, taking the turn to run
+    /// a batch of the queue whenever it is free and the answer has not come.
+    async fn await_sqlite_write<T>(
+        &self,
+        mut answer: tokio::sync::oneshot::Receiver<Result<T, DalError>>,
+    ) -> Result<T, DalError> {
+        loop {
+            tokio::select! {
+                biased;
+                result = &mut answer => {
+                    let result = result.map_err(|_| DalError::Interrupted(Interruption::Aborted))?;
+                    return result.map_err(|e| self.locked_to_timeout(e));
+                }
+                turn = Arc::clone(&self.inner.sqlite_turn).lock_owned() => {
+                    let batch = self.inner.sqlite_writes.take_batch();
+                    if batch.is_empty() {
+                        // This write was in a batch that has already answered it.
+                        continue;
+                    }
+                    // The batch runs in its own task, holding the turn: a
+                    // caller that stops waiting does not stop the writes of
+                    // others.
+                    let dal = self.clone();
+                    tokio::spawn(async move {
+                        dal.commit_sqlite_batch(batch).await;
+                        drop(turn);
+                    });
+                }
+            }
+        }
+    }
+
+    /// Runs one batch of queued SQLite writes on a pooled connection and
+    /// answers each of them.
+    async fn commit_sqlite_batch(&self, batch: Vec<Box<dyn group_commit::Write>>) {
+        if let Some(file) = &self.inner.file
+            && file.check().is_err()
+        {
+            for write in batch {
+                write.answer(file.check().err());
+            }
+            return;
+        }
+        let conn = match self.inner.pool.get().await {
+            Ok(conn) => conn,
+            Err(PoolError::Timeout(TimeoutType::Wait)) => {
+                for write in batch {
+                    write.answer(Some(self.acquire_timeout()));
+                }
+                return;
+            }
+            Err(err) => {
+                // Not a wait: the first write gets the reason, the rest try again.
+                let mut batch = batch;
+                let first = batch.remove(0);
+                first.answer(Some(self.pool_error(err)));
+                self.inner.sqlite_writes.requeue(batch);
+                return;
+            }
+        };
+        let configured = self.inner.busy_timeout;
+        let timed_out = move || DalError::Timeout {
+            what: "sqlite_busy_timeout",
+            after: configured,
+        };
+        let ran = conn
+            .interact(move |conn| group_commit::run_batch(conn, batch, configured, timed_out))
+            .await;
+        match ran {
+            Ok(outcome) => {
+                if outcome.broken {
+                    drop(deadpool::managed::Object::take(conn));
+                }
+                if outcome.wake {
                     // Anything committed may have made a task claimable.
                     self.inner.wakeups.wake();
                 }
-                result
             }
+            // The writes of a batch whose thread was lost are answered by
+            // their dropped channels (`Interruption::Aborted`).
+            Err(_) => drop(deadpool::managed::Object::take(conn)),
         }
     }
 
@@ -282,11 +366,16 @@ impl TaskExecutionDal {
     /// A pool failure; waiting too long for a connection is a timeout.
     fn pool_error(&self, err: crate::PoolError) -> DalError {
         match err {
-            PoolError::Timeout(TimeoutType::Wait) => DalError::Timeout {
-                what: "acquire_timeout",
-                after: self.inner.acquire_timeout,
-            },
+            PoolError::Timeout(TimeoutType::Wait) => self.acquire_timeout(),
             other => DalError::Pool(other),
+        }
+    }
+
+    /// [`DalError::Timeout`] for the wait for a pooled connection.
+    fn acquire_timeout(&self) -> DalError {
+        DalError::Timeout {
+            what: "acquire_timeout",
+            after: self.inner.acquire_timeout,
         }
     }
 

@@ -16,6 +16,7 @@ mod connection;
 mod dal;
 mod error;
 mod file_identity;
+mod group_commit;
 mod migrations;
 mod models;
 mod pool;

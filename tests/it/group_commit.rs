@@ -1,0 +1,178 @@
+//! Writes that commit together: on SQLite the writes queued behind one
+//! another commit in one transaction (group commit), yet each write still
+//! succeeds or fails alone — a refused or panicking write leaves nothing
+//! behind and undoes none of the writes it was committed with, and the
+//! handle goes on. On PostgreSQL every write is its own transaction and the
+//! same holds.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use diesel::SqliteConnection;
+use diesel::connection::{Connection, InstrumentationEvent, SimpleConnection};
+use diesel::prelude::*;
+use te_core::schema::task_executions;
+use te_core::toolkit::bind;
+use te_testkit::TestDb;
+
+use task_execution_dal::prelude::*;
+
+use crate::common::{count_events, handle_with_pool, ready_pipeline, task_statuses};
+
+/// How long the SQLite write lock is held elsewhere while the writes queue
+/// behind it: far longer than spawning them takes.
+const HOLD: Duration = Duration::from_millis(400);
+
+/// Takes SQLite's write lock from another connection, as another process
+/// would, and releases it after [`HOLD`]; returns once the lock is held. On
+/// PostgreSQL there is no such lock: nothing is held.
+fn hold_write_lock(db: &TestDb) -> Option<std::thread::JoinHandle<()>> {
+    let path = db.sqlite_path()?.to_str().unwrap().to_owned();
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let mut other = SqliteConnection::establish(&path).unwrap();
+        other.batch_execute("BEGIN IMMEDIATE").unwrap();
+        held_tx.send(()).unwrap();
+        std::thread::sleep(HOLD);
+        other.batch_execute("ROLLBACK").unwrap();
+    });
+    held_rx.recv().unwrap();
+    Some(holder)
+}
+
+/// Counts the top-level commits of the handle's (only) pooled connection.
+async fn count_commits(dal: &TaskExecutionDal) -> Arc<AtomicUsize> {
+    let commits = Arc::new(AtomicUsize::new(0));
+    let sink = Arc::clone(&commits);
+    dal.run(move |conn| {
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::CommitTransaction { depth, .. } = event
+                && depth.get() == 1
+            {
+                sink.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        Ok(())
+    })
+    .await
+    .unwrap();
+    commits
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn queued_writes_commit_together_and_a_refused_one_writes_nothing() {
+    let db = TestDb::new().await;
+    // One pooled connection: every write below commits on it.
+    let dal = handle_with_pool(&db, 1).await;
+    let (_, tasks) = ready_pipeline(&dal, 16).await;
+    let commits = count_commits(&dal).await;
+
+    let holder = hold_write_lock(&db);
+    // Even tasks are skipped (allowed from Ready); odd ones are completed
+    // without having run (refused): all queued at once.
+    let calls: Vec<_> = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, task)| {
+            let (dal, id) = (dal.clone(), task.id);
+            tokio::spawn(async move {
+                if i % 2 == 0 {
+                    dal.mark_skipped(id, "not needed").await.map(|()| true)
+                } else {
+                    dal.mark_completed(id, None).await
+                }
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for call in calls {
+        results.push(call.await.unwrap());
+    }
+    if let Some(holder) = holder {
+        holder.join().unwrap();
+    }
+
+    let statuses = task_statuses(&dal).await;
+    for (i, (task, result)) in tasks.iter().zip(results).enumerate() {
+        let events = count_events(&dal, Some(task.id)).await;
+        if i % 2 == 0 {
+            assert!(result.unwrap(), "skipping task {i} succeeds");
+            assert_eq!(statuses[&task.id], TaskStatus::Skipped);
+            assert_eq!(events, 2, "task {i}: its creation and its skip");
+        } else {
+            assert!(
+                matches!(result, Err(DalError::IllegalTransition { .. })),
+                "completing task {i}, which never ran, is refused: {result:?}"
+            );
+            assert_eq!(statuses[&task.id], TaskStatus::Ready, "task {i}");
+            assert_eq!(events, 1, "task {i}: its creation only");
+        }
+    }
+    if dal.backend() == Backend::Sqlite {
+        // Eight writes succeeded behind the lock; they shared commits.
+        let commits = commits.load(Ordering::SeqCst);
+        assert!(
+            (1..8).contains(&commits),
+            "8 writes queued behind one lock committed {commits} times"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_that_panics_fails_alone_and_the_handle_goes_on() {
+    let db = TestDb::new().await;
+    let (_, tasks) = ready_pipeline(&db, 5).await;
+    let dal = db.dal().clone();
+
+    let holder = hold_write_lock(&db);
+    // Four ordinary writes, and one of the caller's own that changes a row
+    // and then panics, all queued at once.
+    let skips: Vec<_> = tasks[..4]
+        .iter()
+        .map(|task| {
+            let (dal, id) = (dal.clone(), task.id);
+            tokio::spawn(async move { dal.mark_skipped(id, "not needed").await })
+        })
+        .collect();
+    let doomed = tasks[4].id;
+    let panicking = {
+        let dal = dal.clone();
+        tokio::spawn(async move {
+            dal.write(move |conn| -> Result<(), DalError> {
+                diesel::update(
+                    task_executions::table.filter(task_executions::id.eq(bind::id(doomed))),
+                )
+                .set(task_executions::error_details.eq("half-written"))
+                .execute(conn)?;
+                panic!("the caller's write broke");
+            })
+            .await
+        })
+    };
+    for skip in skips {
+        skip.await.unwrap().unwrap();
+    }
+    let err = panicking.await.unwrap().unwrap_err();
+    assert!(
+        matches!(&err, DalError::Interrupted(Interruption::Panicked(m)) if m.contains("the caller's write broke")),
+        "{err:?}"
+    );
+    if let Some(holder) = holder {
+        holder.join().unwrap();
+    }
+
+    let statuses = task_statuses(&dal).await;
+    for task in &tasks[..4] {
+        assert_eq!(statuses[&task.id], TaskStatus::Skipped);
+    }
+    let untouched = dal.get_by_id(doomed).await.unwrap();
+    assert_eq!(untouched.status, TaskStatus::Ready);
+    assert_eq!(
+        untouched.error_details, None,
+        "the panicking write left nothing"
+    );
+    // The handle writes on.
+    assert!(dal.mark_skipped(doomed, "after the panic").await.is_ok());
+    assert_eq!(count_events(&dal, Some(doomed)).await, 2);
+}
