@@ -235,6 +235,11 @@ pub(crate) struct Sizes {
     /// Tasks per claim in the batched half of `drain`.
     #[arg(long, default_value_t = 32, value_parser = count(1..=10_000))]
     pub(crate) claim_batch: usize,
+    /// PostgreSQL: leave the freshly loaded tables without planner statistics, as they are
+    /// in the first minute after a bulk load, before autovacuum analyzes them. By default
+    /// they are analyzed once loaded, before anything is timed.
+    #[arg(long)]
+    pub(crate) no_analyze: bool,
     /// Tasks of the pipeline `stats` queries.
     #[arg(long, default_value_t = 20_000, value_parser = count(1..=1_000_000))]
     pub(crate) stats_tasks: usize,

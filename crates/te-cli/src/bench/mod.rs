@@ -105,7 +105,7 @@ impl Workload {
                 (batch.0, n(batch.1)),
             ]
         };
-        match self {
+        let mut params = match self {
             Workload::Create => pipelines_and(("batch", sizes.batch)),
             Workload::Drain => pipelines_and(("claim_batch", sizes.claim_batch)),
             Workload::Stats => vec![("stats_tasks", n(sizes.stats_tasks))],
@@ -123,7 +123,10 @@ impl Workload {
                 ("workers", n(sizes.workers)),
                 ("tasks", n(sizes.wakeup_tasks)),
             ],
-        }
+        };
+        // Whether the loaded tables were analyzed before timing (PostgreSQL).
+        params.push(("analyzed", u64::from(!sizes.no_analyze)));
+        params
     }
 }
 
