@@ -61,10 +61,16 @@ async fn claims_and_completions_are_prepared_once_per_connection() {
 
     let cached = cached.lock().unwrap().clone();
     let count = |matches: &dyn Fn(&str) -> bool| cached.iter().filter(|sql| matches(sql)).count();
+    // PostgreSQL claims one task with a statement of its own (its limit
+    // written as a constant, so that its plan is reused too).
+    let claims = match db.backend() {
+        Backend::Postgres => 2,
+        Backend::Sqlite => 1,
+    };
     assert_eq!(
         count(&|sql| sql.contains(CLAIM_MARK)),
-        1,
-        "the claim is prepared once: {cached:#?}"
+        claims,
+        "each claim statement is prepared once: {cached:#?}"
     );
     // A completion (with its event, in the same statement on PostgreSQL).
     assert_eq!(

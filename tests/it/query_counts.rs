@@ -116,18 +116,45 @@ async fn retry_stats_is_one_aggregate_statement() {
 #[tokio::test]
 async fn status_batches_are_one_statement_per_in_list() {
     let db = TestDb::new().await;
-    let (pipeline_id, rows) = fixture(&db, 500).await;
+    let (pipeline_id, rows) = fixture(&db, 700).await;
     let (other, _) = fixture(&db, 3).await;
 
+    // Few names: looked up by name.
     let (statuses, sql) = counted(&db, move |conn| {
-        te_queries::queries::task_statuses_batch(conn, pipeline_id, names(10_000))
+        te_queries::queries::task_statuses_batch(conn, pipeline_id, names(100))
     })
     .await;
-    assert_eq!(sql.len(), 1, "10,000 names: one statement");
-    assert_eq!(statuses.len(), rows.len());
+    assert_eq!(sql.len(), 1, "100 names: one statement");
+    assert!(!sql[0].contains("LIMIT"), "by name: {}", sql[0]);
+    assert_eq!(statuses.len(), 100);
 
+    // Many names of a pipeline not much larger: the pipeline is read once.
+    for n in [10_000, 100_000] {
+        let (statuses, sql) = counted(&db, move |conn| {
+            te_queries::queries::task_statuses_batch(conn, pipeline_id, names(n))
+        })
+        .await;
+        assert_eq!(sql.len(), 1, "{n} names: one statement");
+        assert!(
+            sql[0].contains("LIMIT"),
+            "the pipeline, bounded: {}",
+            sql[0]
+        );
+        assert_eq!(statuses.len(), rows.len());
+    }
+
+    // 300 names of 700 tasks: the bounded read finds more than twice as
+    // many tasks, then one IN list.
     let (statuses, sql) = counted(&db, move |conn| {
-        te_queries::queries::task_statuses_batch(conn, pipeline_id, names(100_000))
+        te_queries::queries::task_statuses_batch(conn, pipeline_id, names(300))
+    })
+    .await;
+    assert_eq!(sql.len(), 2, "300 names of 700 tasks: {sql:?}");
+    assert_eq!(statuses.len(), 300);
+
+    // Looked up by name, 100,000 names take one statement per IN list.
+    let (statuses, sql) = counted(&db, move |conn| {
+        te_queries::queries::task_statuses_by_name(conn, pipeline_id, &names(100_000))
     })
     .await;
     assert_eq!(
@@ -145,7 +172,10 @@ async fn status_batches_are_one_statement_per_in_list() {
     })
     .await;
     assert_eq!(sql.len(), 1);
-    assert_eq!((all[&pipeline_id].len(), all[&other].len()), (500, 3));
+    assert_eq!(
+        (all[&pipeline_id].len(), all[&other].len()),
+        (rows.len(), 3)
+    );
 
     let (pending, sql) = counted(&db, move |conn| {
         te_queries::queries::pending_tasks_batch(conn, vec![pipeline_id, other])

@@ -42,7 +42,8 @@ use te_core::toolkit::{NewEvent, Statement, new_id, now, record_events, statemen
 use te_core::{AnyConnection, ClaimResult, DalError, EventType};
 use uuid::Uuid;
 
-/// The PostgreSQL claim, with its `TaskClaimed` events, as ONE statement:
+/// The PostgreSQL claim, with its `TaskClaimed` events, as ONE statement
+/// with the limit `$limit` (a literal of the text):
 /// atomic on its own, so a claim costs one round trip and one commit.
 /// Binds: `$1` now, `$2` the runner (or NULL), `$3` the heartbeat (now for a
 /// runner, else NULL), `$4` the limit, `$5` ids for the events (at least
@@ -57,8 +58,10 @@ use uuid::Uuid;
 /// A row reserved by a runner claim is a candidate only for that runner
 /// (`claimed_by = NULL` is never true, so plain claims skip reserved rows).
 /// The status names are constants of the schema, not user input.
-pub(crate) const POSTGRES_CLAIM_SQL: &str = concat!(
-    "\
+macro_rules! postgres_claim_sql {
+    ($limit:literal) => {
+        concat!(
+            "\
 WITH claimable AS MATERIALIZED (
     SELECT t.id FROM task_executions AS t
     WHERE t.status = 'Ready'
@@ -66,7 +69,9 @@ WITH claimable AS MATERIALIZED (
       AND (t.claimed_by IS NULL OR t.claimed_by = $2)
       AND t.pipeline_execution_id NOT IN (SELECT h.pipeline_id FROM held_pipelines AS h)
     ORDER BY t.priority DESC, t.created_at, t.id
-    LIMIT $4
+    LIMIT ",
+            $limit,
+            "
     FOR UPDATE OF t SKIP LOCKED
 ), claimed AS (
 UPDATE task_executions AS t
@@ -82,8 +87,8 @@ WHERE t.id = claimable.id
 RETURNING t.id, t.pipeline_execution_id, t.task_name, t.attempt, t.created_at, t.priority
 ), logged AS (
 ",
-    te_core::toolkit::insert_events_head!(),
-    "
+            te_core::toolkit::insert_events_head!(),
+            "
 SELECT ($5::uuid[])[c.n], c.pipeline_execution_id, c.id, 'TaskClaimed',
        jsonb_build_object('attempt', c.attempt), $2, $1
 FROM (SELECT claimed.*,
@@ -92,7 +97,20 @@ FROM (SELECT claimed.*,
 ORDER BY c.n
 )
 SELECT id, pipeline_execution_id, task_name, attempt, created_at, priority FROM claimed"
-);
+        )
+    };
+}
+
+/// The PostgreSQL claim of `$4` tasks.
+pub(crate) const POSTGRES_CLAIM_SQL: &str = postgres_claim_sql!("$4");
+
+/// The PostgreSQL claim of one task, the per-task path, with its limit
+/// written as a constant: PostgreSQL plans a statement whose `LIMIT` is a
+/// parameter afresh on every execution (its generic plan, made for an
+/// unknown limit, always looks costlier than one made for the bound limit),
+/// while this one's plan is made once per connection and reused. Binds as
+/// [`POSTGRES_CLAIM_SQL`]'s (the limit is bound but not used).
+pub(crate) const POSTGRES_CLAIM_ONE_SQL: &str = postgres_claim_sql!("1");
 
 /// The SQLite claim. Binds: `?1` now, `?2` the runner (or NULL), `?3` the
 /// heartbeat (now for a runner, else NULL), `?4` the limit.
@@ -188,7 +206,7 @@ pub(crate) fn claim_ready(
     let now = now();
     let rows = match conn {
         AnyConnection::Postgres(pg) => in_claim_order(
-            claim_query(POSTGRES_CLAIM_SQL, runner, limit, now)
+            claim_query(postgres_claim(limit), runner, limit, now)
                 .bind::<Array<DbUuid>, _>(event_ids(limit))
                 .load::<ClaimedRow>(pg)?,
         ),
@@ -210,6 +228,15 @@ pub(crate) fn claim_ready(
             attempt: row.attempt,
         })
         .collect())
+}
+
+/// The PostgreSQL claim statement for `limit` tasks.
+fn postgres_claim(limit: i64) -> &'static str {
+    if limit == 1 {
+        POSTGRES_CLAIM_ONE_SQL
+    } else {
+        POSTGRES_CLAIM_SQL
+    }
 }
 
 /// The parameters both backends' claims take, in placeholder order.

@@ -40,7 +40,9 @@ pub use events::{events_for_pipeline, events_for_task};
 pub use list::list_tasks;
 pub use pipelines::{active_pipelines, list_pipelines};
 pub use retry_stats::retry_stats;
-pub use status::{all_task_statuses_for_pipelines, task_status, task_statuses_batch};
+pub use status::{
+    all_task_statuses_for_pipelines, task_status, task_statuses_batch, task_statuses_by_name,
+};
 pub use tasks::{exhausted_retry_tasks, orphaned_tasks, pending_tasks, pending_tasks_batch};
 
 pub(crate) use te_core::toolkit::batch::unique;

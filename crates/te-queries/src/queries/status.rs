@@ -57,6 +57,16 @@ pub fn task_statuses_batch(
                 .collect());
         }
     }
+    task_statuses_by_name(conn, pipeline_id, &task_names)
+}
+
+/// The status of each of the distinct `task_names` of `pipeline_id` that
+/// names a task, looked up by name: one `IN` query per [`MAX_IN_LIST`] names.
+pub fn task_statuses_by_name(
+    conn: &mut AnyConnection,
+    pipeline_id: Uuid,
+    task_names: &[String],
+) -> Result<HashMap<String, TaskStatus>, DalError> {
     let mut statuses = HashMap::with_capacity(task_names.len());
     for chunk in task_names.chunks(MAX_IN_LIST) {
         let rows = task_executions::table
