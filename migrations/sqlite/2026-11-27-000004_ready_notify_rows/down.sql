@@ -1,0 +1,2 @@
+-- Reverses up.sql (nothing).
+SELECT 1;
