@@ -15,7 +15,7 @@ const SWEEP_WORKERS: &[u64] = &[1, 2, 4, 8, 16];
 /// Claim batch sizes of the chart's sweep (1, the per-task drain, is in every run).
 const SWEEP_BATCHES: &[u64] = &[8, 32, 128];
 
-/// Keys of `te bench --json` that give a workload's sizes, not a measurement.
+/// Keys of `te bench --json` that give a workload's sizes and set-up, not a measurement.
 const PARAMS: &[&str] = &[
     "run",
     "pipelines",
@@ -28,6 +28,7 @@ const PARAMS: &[&str] = &[
     "history_tasks",
     "engine_pipelines",
     "work_ms",
+    "analyzed",
 ];
 
 /// `(backend, workload, figure)` → one value per run.

@@ -336,10 +336,10 @@ pub struct DalConfig {
     pub acquire_timeout: Duration,
     /// How long making one new connection may take.
     pub connect_timeout: Duration,
-    /// SQLite only: how long a write waits in all for its turn among this
-    /// handle's writers and for the database's write lock (which another
-    /// process may hold), and how long any statement waits for a lock,
-    /// before [`DalError::Timeout`] naming `sqlite_busy_timeout`.
+    /// SQLite only: how long a write waits in all in this handle's queue of
+    /// writes and for the database's write lock (which another process may
+    /// hold), and how long any statement waits for a lock, before
+    /// [`DalError::Timeout`] naming `sqlite_busy_timeout`.
     pub sqlite_busy_timeout: Duration,
 }
 
