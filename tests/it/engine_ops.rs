@@ -29,7 +29,7 @@ async fn complete_with_context_completes_and_stores_the_output_together() {
     let row = db.get_by_id(task).await.unwrap();
     assert_eq!(row.status, Completed);
     assert_eq!(row.claimed_by, None);
-    assert_eq!(db.load_task_context(task).await.unwrap(), Some(output));
+    assert_eq!(db.load_task_context(task).await.unwrap(), Some(output.clone()));
     let kinds: Vec<EventType> = events(&db, Some(task), None)
         .await
         .into_iter()
@@ -40,6 +40,73 @@ async fn complete_with_context_completes_and_stores_the_output_together() {
         vec![
             EventType::TaskCreated,
             EventType::TaskClaimed,
+            EventType::TaskCompleted,
+            EventType::ContextSaved
+        ]
+    );
+    // One metadata row, linking the context the event names.
+    let (metadata, context) = only_metadata(&db, p, "extract").await;
+    assert_eq!(
+        (metadata.task_execution_id, metadata.pipeline_execution_id),
+        (task, p)
+    );
+    assert_eq!(context, Some(output));
+    let saved = events(&db, Some(task), None).await.pop().unwrap();
+    assert_eq!(
+        saved.event_data,
+        Some(json!({ "context_id": metadata.context_id.unwrap() }))
+    );
+}
+
+/// The one metadata row of task `name` of `pipeline_id`, with its context.
+async fn only_metadata(
+    db: &TaskExecutionDal,
+    pipeline_id: Uuid,
+    name: &str,
+) -> (TaskExecutionMetadata, Option<serde_json::Value>) {
+    let mut rows = db
+        .get_dependency_metadata_with_contexts(pipeline_id, &[name.to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "one metadata row for {name}");
+    rows.pop().unwrap()
+}
+
+#[tokio::test]
+async fn complete_with_context_replaces_an_output_saved_before_in_place() {
+    let (db, p) = db_with_pipeline().await;
+    let runner = Uuid::new_v4();
+    let task = ready_and_claimed(&db, p, "extract", runner).await;
+    let first = db
+        .save_task_context(task, &json!({"partial": true}))
+        .await
+        .unwrap();
+    let before = row_counts(&db).await;
+
+    let output = json!({"rows": 7});
+    assert!(
+        db.complete_with_context(task, Some(runner), &output)
+            .await
+            .unwrap()
+    );
+    assert_eq!(db.get_by_id(task).await.unwrap().status, Completed);
+    let (metadata, context) = only_metadata(&db, p, "extract").await;
+    assert_eq!(metadata.context_id, Some(first), "the same context row");
+    assert_eq!(context, Some(output));
+    let after = row_counts(&db).await;
+    assert_eq!(after.contexts, before.contexts, "no second context row");
+    assert_eq!(after.metadata, before.metadata, "no second metadata row");
+    let kinds: Vec<EventType> = events(&db, Some(task), None)
+        .await
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            EventType::TaskCreated,
+            EventType::TaskClaimed,
+            EventType::ContextSaved,
             EventType::TaskCompleted,
             EventType::ContextSaved
         ]

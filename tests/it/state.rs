@@ -576,6 +576,56 @@ async fn mark_completed_many_with_a_runner_completes_only_its_claims() {
     }
 }
 
+#[tokio::test]
+async fn batches_of_one_task_follow_the_same_rules_as_larger_ones() {
+    let (db, p) = db_with_pipeline().await;
+    let (holder, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let waiting = task_in(&db, p, "waiting", NotStarted).await;
+    let running = task_in(&db, p, "running", Running).await;
+    claim(&db, running.id, holder).await;
+
+    // Allowed: changed, with its event naming the runner.
+    assert_eq!(db.mark_ready_many(vec![waiting.id]).await.unwrap(), 1);
+    assert_eq!(db.get_by_id(waiting.id).await.unwrap().status, Ready);
+    let ready_events = events(&db, Some(waiting.id), None).await;
+    assert_eq!(ready_events.len(), 2);
+    assert_eq!(ready_events[1].event_type, EventType::TaskReady);
+
+    // Refused: nothing written and no error, as in a larger batch.
+    let before = count_events(&db, None).await;
+    assert_eq!(db.mark_ready_many(vec![running.id]).await.unwrap(), 0);
+    assert_eq!(db.mark_ready_many(vec![Uuid::new_v4()]).await.unwrap(), 0);
+    assert_eq!(
+        db.mark_completed_many(vec![running.id], Some(other))
+            .await
+            .unwrap(),
+        0,
+        "another runner's claim is not completed"
+    );
+    assert_eq!(
+        db.mark_completed_many(vec![waiting.id], None)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(count_events(&db, None).await, before);
+    let row = db.get_by_id(running.id).await.unwrap();
+    assert_eq!((row.status, row.claimed_by), (Running, Some(holder)));
+
+    assert_eq!(
+        db.mark_completed_many(vec![running.id, running.id], Some(holder))
+            .await
+            .unwrap(),
+        1,
+        "a repeated id is one task"
+    );
+    let row = db.get_by_id(running.id).await.unwrap();
+    assert_eq!((row.status, row.claimed_by), (Completed, None));
+    let done = events(&db, Some(running.id), None).await;
+    assert_eq!(done.last().unwrap().event_type, EventType::TaskCompleted);
+    assert_eq!(done.last().unwrap().runner_id, Some(holder));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_completions_of_one_task_succeed_exactly_once() {
     let (db, p) = db_with_pipeline().await;

@@ -19,7 +19,7 @@ mod transitions;
 use std::future::Future;
 
 use te_core::toolkit::validate;
-use te_core::{CancelOutcome, DalError, SubStatus, TaskExecutionDal};
+use te_core::{AnyConnection, CancelOutcome, DalError, SubStatus, TaskExecutionDal};
 use uuid::Uuid;
 
 mod sealed {
@@ -226,8 +226,15 @@ impl TaskTransitions for TaskExecutionDal {
         if task_ids.is_empty() {
             return Ok(0);
         }
-        self.write(move |conn| transitions::mark_completed_many(conn, &task_ids, runner_id))
-            .await
+        let one = transitions::is_one_statement(&task_ids);
+        let write = move |conn: &mut AnyConnection| {
+            transitions::mark_completed_many(conn, &task_ids, runner_id)
+        };
+        if one {
+            self.write_statement(write).await
+        } else {
+            self.write(write).await
+        }
     }
 
     #[tracing::instrument(skip(self, task_ids), fields(count = task_ids.len()), err(level = "debug"))]
@@ -236,8 +243,13 @@ impl TaskTransitions for TaskExecutionDal {
         if task_ids.is_empty() {
             return Ok(0);
         }
-        self.write(move |conn| transitions::mark_ready_many(conn, &task_ids))
-            .await
+        let one = transitions::is_one_statement(&task_ids);
+        let write = move |conn: &mut AnyConnection| transitions::mark_ready_many(conn, &task_ids);
+        if one {
+            self.write_statement(write).await
+        } else {
+            self.write(write).await
+        }
     }
 
     #[tracing::instrument(skip(self, error), fields(%task_id, runner_id = ?runner_id), err(level = "debug"))]

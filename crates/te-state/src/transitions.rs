@@ -82,10 +82,14 @@ pub(crate) fn mark_completed_many(
 /// `runner_id`, when given) to `to`, setting `changes(now)`
 /// ([`compare_and_set`]), and records an `event_type` event naming
 /// `runner_id` for each task changed, in id order; returns how many changed.
+///
+/// A single task goes through the single-task transition instead, the same
+/// guard and event as one statement on PostgreSQL (see
+/// [`is_one_statement`]).
 fn transition_many<C>(
     conn: &mut AnyConnection,
     task_ids: &[Uuid],
-    from: &[TaskStatus],
+    from: &'static [TaskStatus],
     to: TaskStatus,
     runner_id: Option<Uuid>,
     event_type: EventType,
@@ -96,6 +100,13 @@ where
     C::Changeset: QueryFragment<MultiBackend>,
 {
     let now = now();
+    if let [only] = task_ids {
+        let changed = Transition::new(*only, from, Some(to))
+            .holder(Holder::Runner(runner_id))
+            .event(event_type)
+            .apply_if_allowed(conn, now, changes(now))?;
+        return Ok(usize::from(changed.is_some()));
+    }
     let mut changed = compare_and_set(conn, task_ids, from, to, runner_id, now, changes(now))?;
     changed.sort_unstable();
     let events: Vec<NewEvent> = changed
@@ -206,4 +217,11 @@ pub(crate) fn reset_task_for_recovery(
         .event(EventType::RecoveryReset)
         .apply(conn, now, changes)
         .map(drop)
+}
+
+/// True when a batch transition of `task_ids` is one statement on
+/// PostgreSQL (a single task), so that it can run without a surrounding
+/// transaction (`write_statement`).
+pub(crate) fn is_one_statement(task_ids: &[Uuid]) -> bool {
+    task_ids.len() == 1
 }

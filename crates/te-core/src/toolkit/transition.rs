@@ -249,6 +249,24 @@ impl Transition {
         })
     }
 
+    /// Applies the write as [`Transition::apply`] does when the task passes
+    /// every guard and returns its pipeline; otherwise writes nothing and
+    /// returns `None`, without reading why. For batch operations, which
+    /// count what they changed: one task's costs one statement on
+    /// PostgreSQL, prepared once per connection.
+    pub fn apply_if_allowed<C>(
+        &self,
+        conn: &mut AnyConnection,
+        now: DateTime<Utc>,
+        changes: C,
+    ) -> Result<Option<Uuid>, DalError>
+    where
+        C: AsChangeset<Target = task_executions::table>,
+        C::Changeset: QueryFragment<MultiBackend>,
+    {
+        self.update(conn, now, changes)
+    }
+
     /// The status, `updated_at` and `changes`, as one changeset.
     fn changeset<C>(&self, now: DateTime<Utc>, changes: C) -> WithStatus<C> {
         (
