@@ -29,7 +29,10 @@ async fn complete_with_context_completes_and_stores_the_output_together() {
     let row = db.get_by_id(task).await.unwrap();
     assert_eq!(row.status, Completed);
     assert_eq!(row.claimed_by, None);
-    assert_eq!(db.load_task_context(task).await.unwrap(), Some(output.clone()));
+    assert_eq!(
+        db.load_task_context(task).await.unwrap(),
+        Some(output.clone())
+    );
     let kinds: Vec<EventType> = events(&db, Some(task), None)
         .await
         .into_iter()

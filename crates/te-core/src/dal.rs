@@ -293,11 +293,9 @@ impl TaskExecutionDal {
     /// answers each of them.
     async fn commit_sqlite_batch(&self, batch: Vec<Box<dyn group_commit::Write>>) {
         if let Some(file) = &self.inner.file
-            && file.check().is_err()
+            && let Err(missing) = file.check()
         {
-            for write in batch {
-                write.answer(file.check().err());
-            }
+            self.refuse_first(batch, missing);
             return;
         }
         let conn = match self.inner.pool.get().await {
@@ -309,11 +307,7 @@ impl TaskExecutionDal {
                 return;
             }
             Err(err) => {
-                // Not a wait: the first write gets the reason, the rest try again.
-                let mut batch = batch;
-                let first = batch.remove(0);
-                first.answer(Some(self.pool_error(err)));
-                self.inner.sqlite_writes.requeue(batch);
+                self.refuse_first(batch, self.pool_error(err));
                 return;
             }
         };
@@ -339,6 +333,15 @@ impl TaskExecutionDal {
             // their dropped channels (`Interruption::Aborted`).
             Err(_) => drop(deadpool::managed::Object::take(conn)),
         }
+    }
+
+    /// Answers the first write of a batch that could not start with `err`
+    /// and puts the others back in the queue: each tries again, and meets
+    /// the same error in turn if it lasts, as it would alone.
+    fn refuse_first(&self, mut batch: Vec<Box<dyn group_commit::Write>>, err: DalError) {
+        let first = batch.remove(0);
+        first.answer(Some(err));
+        self.inner.sqlite_writes.requeue(batch);
     }
 
     /// The wake-up state shared by this handle's clones.
