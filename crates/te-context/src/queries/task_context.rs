@@ -112,8 +112,8 @@ pub fn save_task_context(
 /// written, when the runner does not hold the claim.
 ///
 /// On PostgreSQL a task's first output (no metadata row yet) is written by
-/// one statement ([`POSTGRES_FIRST_SAVE_SQL`]): the completion's update has
-/// locked the task's row, so no other save of it can run in between.
+/// one statement: the completion's update has locked the task's row, so no
+/// other save of it can run in between.
 pub fn complete_with_context(
     conn: &mut AnyConnection,
     task_id: Uuid,
