@@ -41,23 +41,23 @@ pub fn task_statuses_batch(
     pipeline_id: Uuid,
     task_names: Vec<String>,
 ) -> Result<HashMap<String, TaskStatus>, DalError> {
-    let task_names = super::unique(task_names);
-    if task_names.len() >= WHOLE_PIPELINE_FROM {
-        let most = 2 * task_names.len();
+    let wanted: HashSet<&str> = task_names.iter().map(String::as_str).collect();
+    if wanted.len() >= WHOLE_PIPELINE_FROM {
+        let most = 2 * wanted.len();
         let rows = task_executions::table
             .filter(task_executions::pipeline_execution_id.eq(bind::id(pipeline_id)))
             .select((task_executions::task_name, task_executions::status))
             .limit(i64::try_from(most + 1).unwrap_or(i64::MAX))
             .load::<(String, TaskStatus)>(conn)?;
         if rows.len() <= most {
-            let wanted: HashSet<&str> = task_names.iter().map(String::as_str).collect();
             return Ok(rows
                 .into_iter()
                 .filter(|(name, _)| wanted.contains(name.as_str()))
                 .collect());
         }
     }
-    task_statuses_by_name(conn, pipeline_id, &task_names)
+    let distinct: Vec<String> = wanted.into_iter().map(str::to_owned).collect();
+    task_statuses_by_name(conn, pipeline_id, &distinct)
 }
 
 /// The status of each of the distinct `task_names` of `pipeline_id` that
