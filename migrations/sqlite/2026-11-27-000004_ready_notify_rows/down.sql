@@ -1,2 +1,0 @@
--- Reverses up.sql (nothing).
-SELECT 1;
