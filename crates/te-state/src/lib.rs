@@ -22,6 +22,26 @@ use te_core::toolkit::validate;
 use te_core::{AnyConnection, CancelOutcome, DalError, SubStatus, TaskExecutionDal};
 use uuid::Uuid;
 
+/// Runs the batch transition `f` of `task_ids`: as one statement without a
+/// surrounding transaction when it is one (a single task on PostgreSQL),
+/// else in a write transaction.
+async fn batch_write<F>(
+    dal: &TaskExecutionDal,
+    task_ids: Vec<Uuid>,
+    f: F,
+) -> Result<usize, DalError>
+where
+    F: FnOnce(&mut AnyConnection, &[Uuid]) -> Result<usize, DalError> + Send + 'static,
+{
+    let one = transitions::is_one_statement(&task_ids);
+    let write = move |conn: &mut AnyConnection| f(conn, &task_ids);
+    if one {
+        dal.write_statement(write).await
+    } else {
+        dal.write(write).await
+    }
+}
+
 mod sealed {
     /// Keeps [`super::TaskTransitions`] implemented by `TaskExecutionDal`
     /// only, so that adding a method is not a breaking change.
@@ -226,15 +246,10 @@ impl TaskTransitions for TaskExecutionDal {
         if task_ids.is_empty() {
             return Ok(0);
         }
-        let one = transitions::is_one_statement(&task_ids);
-        let write = move |conn: &mut AnyConnection| {
-            transitions::mark_completed_many(conn, &task_ids, runner_id)
-        };
-        if one {
-            self.write_statement(write).await
-        } else {
-            self.write(write).await
-        }
+        batch_write(self, task_ids, move |conn, ids| {
+            transitions::mark_completed_many(conn, ids, runner_id)
+        })
+        .await
     }
 
     #[tracing::instrument(skip(self, task_ids), fields(count = task_ids.len()), err(level = "debug"))]
@@ -243,13 +258,7 @@ impl TaskTransitions for TaskExecutionDal {
         if task_ids.is_empty() {
             return Ok(0);
         }
-        let one = transitions::is_one_statement(&task_ids);
-        let write = move |conn: &mut AnyConnection| transitions::mark_ready_many(conn, &task_ids);
-        if one {
-            self.write_statement(write).await
-        } else {
-            self.write(write).await
-        }
+        batch_write(self, task_ids, transitions::mark_ready_many).await
     }
 
     #[tracing::instrument(skip(self, error), fields(%task_id, runner_id = ?runner_id), err(level = "debug"))]
