@@ -33,13 +33,8 @@ async fn complete_with_context_completes_and_stores_the_output_together() {
         db.load_task_context(task).await.unwrap(),
         Some(output.clone())
     );
-    let kinds: Vec<EventType> = events(&db, Some(task), None)
-        .await
-        .into_iter()
-        .map(|e| e.event_type)
-        .collect();
     assert_eq!(
-        kinds,
+        event_kinds(&db, task).await,
         vec![
             EventType::TaskCreated,
             EventType::TaskClaimed,
@@ -59,6 +54,15 @@ async fn complete_with_context_completes_and_stores_the_output_together() {
         saved.event_data,
         Some(json!({ "context_id": metadata.context_id.unwrap() }))
     );
+}
+
+/// The types of task `task`'s audit events, in order.
+async fn event_kinds(db: &TaskExecutionDal, task: Uuid) -> Vec<EventType> {
+    events(db, Some(task), None)
+        .await
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect()
 }
 
 /// The one metadata row of task `name` of `pipeline_id`, with its context.
@@ -99,13 +103,8 @@ async fn complete_with_context_replaces_an_output_saved_before_in_place() {
     let after = row_counts(&db).await;
     assert_eq!(after.contexts, before.contexts, "no second context row");
     assert_eq!(after.metadata, before.metadata, "no second metadata row");
-    let kinds: Vec<EventType> = events(&db, Some(task), None)
-        .await
-        .into_iter()
-        .map(|e| e.event_type)
-        .collect();
     assert_eq!(
-        kinds,
+        event_kinds(&db, task).await,
         vec![
             EventType::TaskCreated,
             EventType::TaskClaimed,

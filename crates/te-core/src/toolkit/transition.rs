@@ -237,7 +237,7 @@ impl Transition {
         // update and the read that explains a miss; the update is then
         // simply tried again against the row as it is now.
         for _ in 0..3 {
-            if let Some(pipeline_id) = self.update(conn, now, changes.clone())? {
+            if let Some(pipeline_id) = self.apply_if_allowed(conn, now, changes.clone())? {
                 return Ok(Outcome::Applied { pipeline_id });
             }
             if let Some(refusal) = self.refusal(conn)? {
@@ -247,24 +247,6 @@ impl Transition {
         Err(DalError::Contended {
             task_id: self.task_id,
         })
-    }
-
-    /// Applies the write as [`Transition::apply`] does when the task passes
-    /// every guard and returns its pipeline; otherwise writes nothing and
-    /// returns `None`, without reading why. For batch operations, which
-    /// count what they changed: one task's costs one statement on
-    /// PostgreSQL, prepared once per connection.
-    pub fn apply_if_allowed<C>(
-        &self,
-        conn: &mut AnyConnection,
-        now: DateTime<Utc>,
-        changes: C,
-    ) -> Result<Option<Uuid>, DalError>
-    where
-        C: AsChangeset<Target = task_executions::table>,
-        C::Changeset: QueryFragment<MultiBackend>,
-    {
-        self.update(conn, now, changes)
     }
 
     /// The status, `updated_at` and `changes`, as one changeset.
@@ -286,16 +268,19 @@ impl Transition {
         Some(event)
     }
 
-    /// The compare-and-set `UPDATE … RETURNING` and the event's `INSERT`;
-    /// the changed task's pipeline, or `None` when no row matched.
+    /// Applies the write as [`Transition::apply`] does when the task passes
+    /// every guard and returns its pipeline; otherwise writes nothing and
+    /// returns `None`, without reading why (for batch operations, which
+    /// count what they changed): the compare-and-set `UPDATE … RETURNING`
+    /// and the event's `INSERT`.
     ///
     /// On PostgreSQL they are ONE statement (a data-modifying CTE): atomic on
     /// its own, so that a transition costs one round trip and one commit,
     /// with or without a surrounding transaction, and whose text depends
     /// only on the transition's shape, so that each connection prepares it
-    /// once ([`GuardedUpdate`]). On SQLite they are two statements, inside
+    /// once (a `GuardedUpdate`). On SQLite they are two statements, inside
     /// the caller's write transaction.
-    fn update<C>(
+    pub fn apply_if_allowed<C>(
         &self,
         conn: &mut AnyConnection,
         now: DateTime<Utc>,
