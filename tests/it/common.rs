@@ -265,3 +265,25 @@ pub(crate) fn migration_count(backend: Backend) -> usize {
         .filter(|entry| entry.as_ref().is_ok_and(|e| e.path().is_dir()))
         .count()
 }
+
+/// Takes SQLite's write lock from another connection, as another process
+/// would, and releases it after `hold`; returns once the lock is held, with
+/// the holding thread to join. On PostgreSQL, which has no such lock,
+/// nothing is held and `None` is returned.
+pub(crate) fn hold_write_lock(
+    db: &TestDb,
+    hold: std::time::Duration,
+) -> Option<std::thread::JoinHandle<()>> {
+    use diesel::connection::SimpleConnection;
+    let path = db.sqlite_path()?.to_str().unwrap().to_owned();
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let mut other = diesel::SqliteConnection::establish(&path).unwrap();
+        other.batch_execute("BEGIN IMMEDIATE").unwrap();
+        held_tx.send(()).unwrap();
+        std::thread::sleep(hold);
+        other.batch_execute("ROLLBACK").unwrap();
+    });
+    held_rx.recv().unwrap();
+    Some(holder)
+}

@@ -6,13 +6,11 @@
 
 use std::time::{Duration, Instant};
 
-use diesel::connection::SimpleConnection;
-use diesel::{Connection, SqliteConnection};
 use te_testkit::TestDb;
 
 use task_execution_dal::prelude::*;
 
-use crate::common::{db_with_pipeline, task_in};
+use crate::common::{db_with_pipeline, hold_write_lock, task_in};
 
 /// The timeouts the bounded-wait tests configure.
 const TIMEOUT: Duration = Duration::from_millis(1500);
@@ -64,12 +62,12 @@ fn assert_all_timed_out(results: &[(DalError, Duration)], what: &[&str]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn writers_behind_a_lock_held_elsewhere_all_fail_within_about_one_busy_timeout() {
     let db = TestDb::new().await;
-    let Some(path) = db.sqlite_path() else {
+    if db.sqlite_path().is_none() {
         // PostgreSQL has no database-wide write lock; the pool's bound is
         // tested by `calls_waiting_for_a_busy_pool_all_fail_within_about_one_acquire_timeout`.
         assert_eq!(db.backend(), Backend::Postgres);
         return;
-    };
+    }
     let dal = TaskExecutionDal::connect_with(
         DalConfig::new(db.url())
             .sqlite_busy_timeout(TIMEOUT)
@@ -80,15 +78,7 @@ async fn writers_behind_a_lock_held_elsewhere_all_fail_within_about_one_busy_tim
 
     // Another connection (as another process would) takes the write lock and
     // keeps it.
-    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
-    let holder = std::thread::spawn(move || {
-        let mut other = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
-        other.batch_execute("BEGIN IMMEDIATE").unwrap();
-        locked_tx.send(()).unwrap();
-        std::thread::sleep(HELD);
-        other.batch_execute("ROLLBACK").unwrap();
-    });
-    locked_rx.recv().unwrap();
+    let holder = hold_write_lock(&db, HELD).expect("a SQLite database");
 
     let results = concurrent_claims(&dal).await;
     assert_all_timed_out(&results, &["sqlite_busy_timeout"]);

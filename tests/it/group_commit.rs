@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use diesel::SqliteConnection;
-use diesel::connection::{Connection, InstrumentationEvent, SimpleConnection};
+use diesel::connection::{Connection, InstrumentationEvent};
 use diesel::prelude::*;
 use te_core::schema::task_executions;
 use te_core::toolkit::bind;
@@ -18,28 +17,13 @@ use te_testkit::TestDb;
 
 use task_execution_dal::prelude::*;
 
-use crate::common::{count_events, handle_with_pool, ready_pipeline, task_statuses};
+use crate::common::{
+    count_events, handle_with_pool, hold_write_lock, ready_pipeline, task_statuses,
+};
 
 /// How long the SQLite write lock is held elsewhere while the writes queue
 /// behind it: far longer than spawning them takes.
 const HOLD: Duration = Duration::from_millis(400);
-
-/// Takes SQLite's write lock from another connection, as another process
-/// would, and releases it after [`HOLD`]; returns once the lock is held. On
-/// PostgreSQL there is no such lock: nothing is held.
-fn hold_write_lock(db: &TestDb) -> Option<std::thread::JoinHandle<()>> {
-    let path = db.sqlite_path()?.to_str().unwrap().to_owned();
-    let (held_tx, held_rx) = std::sync::mpsc::channel();
-    let holder = std::thread::spawn(move || {
-        let mut other = SqliteConnection::establish(&path).unwrap();
-        other.batch_execute("BEGIN IMMEDIATE").unwrap();
-        held_tx.send(()).unwrap();
-        std::thread::sleep(HOLD);
-        other.batch_execute("ROLLBACK").unwrap();
-    });
-    held_rx.recv().unwrap();
-    Some(holder)
-}
 
 /// Counts the top-level commits of the handle's (only) pooled connection.
 async fn count_commits(dal: &TaskExecutionDal) -> Arc<AtomicUsize> {
@@ -68,7 +52,7 @@ async fn queued_writes_commit_together_and_a_refused_one_writes_nothing() {
     let (_, tasks) = ready_pipeline(&dal, 16).await;
     let commits = count_commits(&dal).await;
 
-    let holder = hold_write_lock(&db);
+    let holder = hold_write_lock(&db, HOLD);
     // Even tasks are skipped (allowed from Ready); odd ones are completed
     // without having run (refused): all queued at once.
     let calls: Vec<_> = tasks
@@ -125,7 +109,7 @@ async fn a_write_that_panics_fails_alone_and_the_handle_goes_on() {
     let (_, tasks) = ready_pipeline(&db, 5).await;
     let dal = db.dal().clone();
 
-    let holder = hold_write_lock(&db);
+    let holder = hold_write_lock(&db, HOLD);
     // Four ordinary writes, and one of the caller's own that changes a row
     // and then panics, all queued at once.
     let skips: Vec<_> = tasks[..4]

@@ -165,22 +165,14 @@ impl TaskExecutionDal {
         F: FnOnce(&mut AnyConnection) -> Result<T, DalError> + Send + 'static,
         T: Send + 'static,
     {
-        if let Some(file) = &self.inner.file {
-            file.check()?;
-        }
-        let conn = self
-            .inner
-            .pool
-            .get()
-            .await
-            .map_err(|e| self.pool_error(e))?;
+        let conn = self.checkout().await?;
         let result = match conn.interact(f).await {
             Ok(result) => result,
             Err(interrupted) => {
                 // A query that panicked may have left its transaction open
                 // (and its locks held): the connection is closed now, not
                 // when the pool next hands it out.
-                drop(deadpool::managed::Object::take(conn));
+                discard(conn);
                 return Err(DalError::Interrupted(interrupted.into()));
             }
         };
@@ -190,7 +182,7 @@ impl TaskExecutionDal {
                 // that the server or the network dropped is discarded here,
                 // after the call that found it, instead of going back to the
                 // pool.
-                drop(deadpool::managed::Object::take(conn));
+                discard(conn);
                 Err(err)
             }
             other => other.map_err(|e| self.locked_to_timeout(e)),
@@ -291,38 +283,33 @@ impl TaskExecutionDal {
 
     /// Runs one batch of queued SQLite writes on a pooled connection and
     /// answers each of them.
-    async fn commit_sqlite_batch(&self, batch: Vec<Box<dyn group_commit::Write>>) {
-        if let Some(file) = &self.inner.file
-            && let Err(missing) = file.check()
-        {
-            self.refuse_first(batch, missing);
-            return;
-        }
-        let conn = match self.inner.pool.get().await {
+    async fn commit_sqlite_batch(&self, mut batch: Vec<Box<dyn group_commit::Write>>) {
+        let conn = match self.checkout().await {
             Ok(conn) => conn,
-            Err(PoolError::Timeout(TimeoutType::Wait)) => {
+            Err(DalError::Timeout { what, after }) => {
+                // Every write of the batch waited that long for a connection.
                 for write in batch {
-                    write.answer(Some(self.acquire_timeout()));
+                    write.answer(Some(DalError::Timeout { what, after }));
                 }
                 return;
             }
             Err(err) => {
-                self.refuse_first(batch, self.pool_error(err));
+                // Not a wait: the first write gets the reason, and the others
+                // go back to the queue to try again, meeting the same error in
+                // turn if it lasts, as each would alone.
+                batch.remove(0).answer(Some(err));
+                self.inner.sqlite_writes.requeue(batch);
                 return;
             }
         };
         let configured = self.inner.busy_timeout;
-        let timed_out = move || DalError::Timeout {
-            what: "sqlite_busy_timeout",
-            after: configured,
-        };
         let ran = conn
-            .interact(move |conn| group_commit::run_batch(conn, batch, configured, timed_out))
+            .interact(move |conn| group_commit::run_batch(conn, batch, configured))
             .await;
         match ran {
             Ok(outcome) => {
                 if outcome.broken {
-                    drop(deadpool::managed::Object::take(conn));
+                    discard(conn);
                 }
                 if outcome.wake {
                     // Anything committed may have made a task claimable.
@@ -331,17 +318,17 @@ impl TaskExecutionDal {
             }
             // The writes of a batch whose thread was lost are answered by
             // their dropped channels (`Interruption::Aborted`).
-            Err(_) => drop(deadpool::managed::Object::take(conn)),
+            Err(_) => discard(conn),
         }
     }
 
-    /// Answers the first write of a batch that could not start with `err`
-    /// and puts the others back in the queue: each tries again, and meets
-    /// the same error in turn if it lasts, as it would alone.
-    fn refuse_first(&self, mut batch: Vec<Box<dyn group_commit::Write>>, err: DalError) {
-        let first = batch.remove(0);
-        first.answer(Some(err));
-        self.inner.sqlite_writes.requeue(batch);
+    /// A pooled connection, after checking that a SQLite file is still the
+    /// one the handle opened.
+    async fn checkout(&self) -> Result<crate::pool::Object, DalError> {
+        if let Some(file) = &self.inner.file {
+            file.check()?;
+        }
+        self.inner.pool.get().await.map_err(|e| self.pool_error(e))
     }
 
     /// The wake-up state shared by this handle's clones.
@@ -351,10 +338,7 @@ impl TaskExecutionDal {
 
     /// [`DalError::Timeout`] for SQLite's busy timeout.
     fn busy_timeout(&self) -> DalError {
-        DalError::Timeout {
-            what: "sqlite_busy_timeout",
-            after: self.inner.busy_timeout,
-        }
+        DalError::sqlite_busy_timeout(self.inner.busy_timeout)
     }
 
     /// SQLite's "database is locked" is the busy timeout expiring.
@@ -402,4 +386,9 @@ impl TaskExecutionDal {
             Backend::Sqlite => self.write(f).await,
         }
     }
+}
+
+/// Closes a pooled connection instead of returning it to the pool.
+fn discard(conn: crate::pool::Object) {
+    drop(deadpool::managed::Object::take(conn));
 }

@@ -345,6 +345,14 @@ fn missing_table(message: &str) -> Option<&'static str> {
 }
 
 impl DalError {
+    /// [`DalError::Timeout`] naming `sqlite_busy_timeout`, configured as `after`.
+    pub(crate) fn sqlite_busy_timeout(after: Duration) -> Self {
+        DalError::Timeout {
+            what: "sqlite_busy_timeout",
+            after,
+        }
+    }
+
     /// True for SQLite's "database is locked" (`SQLITE_BUSY`): the write lock
     /// stayed held for the whole busy timeout. See [`missing_table`] on why
     /// the message text is matched.

@@ -23,7 +23,7 @@ use crate::error::{DalError, Interruption};
 /// The most writes one transaction takes from the queue: enough to cover
 /// every worker of a busy process, few enough that the first write of a
 /// batch is not kept waiting long for the last.
-pub(crate) const MAX_BATCH: usize = 64;
+const MAX_BATCH: usize = 64;
 
 /// A deadline this close counts as passed once the lock wait gave up
 /// (SQLite's busy handler may stop a little before the exact time).
@@ -194,7 +194,8 @@ pub(crate) struct Outcome {
 
 /// Runs `batch` on `conn` and answers every write in it.
 ///
-/// Writes whose deadline has passed are answered with `timed_out()` before
+/// Writes whose deadline has passed are answered with
+/// [`DalError::Timeout`] naming `sqlite_busy_timeout` (`configured`) before
 /// anything runs; so are writes still waiting when the write lock stays held
 /// by another connection up to their deadline (the busy timeout is lowered to
 /// the earliest deadline of the batch, and the rest try again). A write that
@@ -204,7 +205,6 @@ pub(crate) fn run_batch(
     conn: &mut AnyConnection,
     batch: Vec<Box<dyn Write>>,
     configured: Duration,
-    timed_out: impl Fn() -> DalError,
 ) -> Outcome {
     let mut pending = batch;
     let mut slack = Duration::ZERO;
@@ -215,7 +215,7 @@ pub(crate) fn run_batch(
             .partition(|w| w.deadline() <= now + slack);
         expired
             .into_iter()
-            .for_each(|w| w.answer(Some(timed_out())));
+            .for_each(|w| w.answer(Some(DalError::sqlite_busy_timeout(configured))));
         pending = waiting.into_iter().filter(|w| !w.abandoned()).collect();
         let Some(first_deadline) = pending.iter().map(|w| w.deadline()).min() else {
             return Outcome::default();

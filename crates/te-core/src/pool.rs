@@ -17,6 +17,9 @@ const IDLE_BEFORE_CHECK: std::time::Duration = std::time::Duration::from_secs(2)
 /// The pool type behind a [`crate::TaskExecutionDal`].
 pub type Pool = managed::Pool<ConnectionManager>;
 
+/// A connection checked out of a [`Pool`].
+pub(crate) type Object = managed::Object<ConnectionManager>;
+
 /// Opens and checks connections for the pool.
 #[derive(Debug)]
 pub struct ConnectionManager {

@@ -100,8 +100,8 @@ where
     C::Changeset: QueryFragment<MultiBackend>,
 {
     let now = now();
-    if let [only] = task_ids {
-        let changed = Transition::new(*only, from, Some(to))
+    if is_one_statement(task_ids) {
+        let changed = Transition::new(task_ids[0], from, Some(to))
             .holder(Holder::Runner(runner_id))
             .event(event_type)
             .apply_if_allowed(conn, now, changes(now))?;
