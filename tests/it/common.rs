@@ -287,3 +287,95 @@ pub(crate) fn hold_write_lock(
     held_rx.recv().unwrap();
     Some(holder)
 }
+
+/// A lock held by another connection on one task's row, as a slow writer
+/// would hold it, until [`RowHolder::release`]: on PostgreSQL the row itself
+/// (`SELECT … FOR UPDATE`), on SQLite the database's write lock.
+pub(crate) struct RowHolder {
+    release: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl RowHolder {
+    /// Takes the lock on `task_id`'s row; returns once it is held.
+    pub(crate) fn take(db: &TestDb, task_id: Uuid) -> RowHolder {
+        use diesel::connection::SimpleConnection;
+        let url = db.url().to_owned();
+        let sqlite = db.sqlite_path().map(|p| p.to_str().unwrap().to_owned());
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let finish: Box<dyn FnOnce()> = match sqlite {
+                Some(path) => {
+                    let mut conn = diesel::SqliteConnection::establish(&path).unwrap();
+                    conn.batch_execute("BEGIN IMMEDIATE").unwrap();
+                    held_tx.send(()).unwrap();
+                    Box::new(move || conn.batch_execute("ROLLBACK").unwrap())
+                }
+                None => {
+                    let mut conn = diesel::PgConnection::establish(&url).unwrap();
+                    conn.batch_execute("BEGIN").unwrap();
+                    task_executions::table
+                        .find(bind::id(task_id))
+                        .select(task_executions::id)
+                        .for_update()
+                        .first::<Uuid>(&mut conn)
+                        .unwrap();
+                    held_tx.send(()).unwrap();
+                    Box::new(move || conn.batch_execute("ROLLBACK").unwrap())
+                }
+            };
+            // Released on request, or when the test drops the holder.
+            let _ = release_rx.recv();
+            finish();
+        });
+        held_rx.recv().unwrap();
+        RowHolder { release, thread }
+    }
+
+    /// Releases the lock and waits until it is gone.
+    pub(crate) fn release(self) {
+        let _ = self.release.send(());
+        self.thread.join().unwrap();
+    }
+}
+
+/// How many sessions on `db`'s database wait for a lock another session
+/// holds (PostgreSQL); `None` on SQLite, whose waiting writers cannot be seen.
+pub(crate) async fn lock_waiters(db: &TestDb) -> Option<i64> {
+    #[derive(QueryableByName)]
+    struct Waiting {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    db.sqlite_path().is_none().then_some(())?;
+    let n = db
+        .run(|conn| {
+            let row: Waiting = diesel::sql_query(
+                "SELECT count(*) AS n FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .get_result(conn)?;
+            Ok(row.n)
+        })
+        .await
+        .unwrap();
+    Some(n)
+}
+
+/// Waits until `done()` holds or at least `waiters` sessions wait for a lock
+/// (PostgreSQL; on SQLite, for a moment), for at most ten seconds.
+pub(crate) async fn until_waiting(db: &TestDb, waiters: i64, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done() && std::time::Instant::now() < deadline {
+        match lock_waiters(db).await {
+            Some(n) if n >= waiters => return,
+            Some(_) => {}
+            None => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                return;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}

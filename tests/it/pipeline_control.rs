@@ -754,6 +754,141 @@ async fn cancel_racing_with_workers_claims_nothing_after_it_commits() {
     assert_eq!(survivors[&Completed], 300);
 }
 
+/// A write that makes a task `Ready` again, run by a second handle.
+type Requeue =
+    fn(TaskExecutionDal, Uuid) -> futures::future::BoxFuture<'static, Result<(), DalError>>;
+
+/// `requeue` of a task whose attempt failed (`failed`) or is running, racing
+/// with a cancel of its pipeline: it either commits first, and the cancel
+/// then skips the task it made `Ready`, or it is refused or skips the task
+/// itself; a cancelled pipeline never keeps a `Ready` task that nothing will
+/// claim. On PostgreSQL `requeue` is made to read the pipeline before the
+/// cancel commits and to write the task after the cancel has looked at it
+/// (another connection holds the task's row until both are under way).
+async fn requeue_racing_with_a_cancel(failed: bool, requeue: Requeue) {
+    let db = TestDb::new().await;
+    let p = pipeline(&db, "racing").await;
+    let runner = Uuid::new_v4();
+    let id = db
+        .create(
+            NewTaskExecution::new(p, "flaky")
+                .status(Ready)
+                .max_attempts(3),
+        )
+        .await
+        .unwrap()
+        .id;
+    assert_eq!(
+        ids(&db.claim_ready_tasks_for_runner(runner, 1).await.unwrap()),
+        [id]
+    );
+    if failed {
+        assert!(db.mark_failed(id, "boom", Some(runner)).await.unwrap());
+    }
+    let dal = handle_with_pool(&db, 4).await;
+
+    let holder = crate::common::RowHolder::take(&db, id);
+    let requeued = tokio::spawn(requeue(dal.clone(), id));
+    crate::common::until_waiting(&db, 1, || requeued.is_finished()).await;
+    let cancel = tokio::spawn({
+        let dal = dal.clone();
+        async move { dal.cancel_pipeline(p, "race").await }
+    });
+    crate::common::until_waiting(&db, 2, || cancel.is_finished()).await;
+    holder.release();
+    let requeued = requeued.await.unwrap();
+    let cancelled = cancel.await.unwrap().unwrap();
+
+    assert_eq!(
+        db.get_pipeline_execution(p).await.unwrap().status,
+        PipelineStatus::Cancelled
+    );
+    let task = db.get_by_id(id).await.unwrap();
+    assert_ne!(task.status, Ready, "a cancelled pipeline kept {task:?}");
+    assert!(db.claim_ready_task(10).await.unwrap().is_empty());
+    match requeued {
+        // First: the cancel skipped what it made `Ready`.
+        Ok(()) if cancelled.skipped == 1 => assert_eq!(task.status, Skipped),
+        // Second: a recovery skipped the task itself.
+        Ok(()) => assert_eq!((failed, task.status), (false, Skipped)),
+        // Second: a retry is refused.
+        Err(err) => {
+            assert_illegal_pipeline(Err::<(), _>(err), p, PipelineStatus::Cancelled);
+            assert_eq!(task.status, TaskStatus::Failed);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retry_racing_with_a_cancel_never_leaves_a_ready_task() {
+    requeue_racing_with_a_cancel(true, |dal, id| {
+        Box::pin(async move { dal.schedule_retry(id, chrono::Utc::now(), 2).await })
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_recovery_racing_with_a_cancel_never_leaves_a_ready_task() {
+    requeue_racing_with_a_cancel(false, |dal, id| {
+        Box::pin(async move { dal.reset_task_for_recovery(id).await })
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retry_state_reset_racing_with_a_cancel_never_leaves_a_ready_task() {
+    requeue_racing_with_a_cancel(true, |dal, id| {
+        Box::pin(async move { dal.reset_retry_state(id).await })
+    })
+    .await;
+}
+
+/// A task still running when its pipeline was cancelled, whose runner was
+/// then lost: recovery skips it (nothing would claim it `Ready`), with one
+/// `TaskSkipped` event; the retry state of a task of a cancelled pipeline is
+/// not reset, and the refusal writes nothing.
+#[tokio::test]
+async fn recovery_after_a_cancel_skips_the_task_and_nothing_requeues_it() {
+    let db = TestDb::new().await;
+    let p = pipeline(&db, "cancelled").await;
+    let runner = Uuid::new_v4();
+    let id = crate::common::ready_and_claimed(&db, p, "lost", runner).await;
+    assert_eq!(
+        db.cancel_pipeline(p, "stop").await.unwrap(),
+        CancelOutcome {
+            skipped: 0,
+            running: 1
+        }
+    );
+    let before = events_of(&db, p).await.len();
+    db.reset_task_for_recovery(id).await.unwrap();
+    let task = db.get_by_id(id).await.unwrap();
+    assert_eq!(task.status, Skipped);
+    assert_eq!(task.recovery_attempts, 1);
+    assert!(task.last_recovery_at.is_some() && task.completed_at.is_some());
+    assert_eq!((task.claimed_by, task.heartbeat_at), (None, None));
+    let events = events_of(&db, p).await;
+    assert_eq!(events.len(), before + 1);
+    assert_eq!(events[before].event_type, EventType::TaskSkipped);
+    assert_eq!(events[before].task_execution_id, Some(id));
+    assert!(task.error_details.as_deref().unwrap().contains("cancelled"));
+
+    let before = row_counts(&db).await;
+    assert_illegal_pipeline(db.reset_retry_state(id).await, p, PipelineStatus::Cancelled);
+    assert_illegal_pipeline(
+        db.schedule_retry(id, chrono::Utc::now(), 1).await,
+        p,
+        PipelineStatus::Cancelled,
+    );
+    // Nothing left to recover, and the refusals wrote nothing.
+    assert!(matches!(
+        db.reset_task_for_recovery(id).await,
+        Err(DalError::IllegalTransition { .. })
+    ));
+    assert_eq!(row_counts(&db).await, before);
+    assert_eq!(db.get_by_id(id).await.unwrap().status, Skipped);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pause_and_resume_racing_with_claimers() {
     let db = TestDb::new().await;

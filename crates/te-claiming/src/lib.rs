@@ -140,7 +140,9 @@ pub trait TaskClaiming: sealed::Sealed {
     /// task; a task whose pipeline execution was cancelled is
     /// [`DalError::IllegalPipelineTransition`] (from `Cancelled` to
     /// `Running`: a retry would make the pipeline run again). In every error
-    /// case nothing is written.
+    /// case nothing is written. A retry racing with a cancel of its pipeline
+    /// either commits first (and the cancel skips the task) or is refused:
+    /// a cancelled pipeline never keeps a `Ready` task.
     fn schedule_retry(
         &self,
         task_id: Uuid,
@@ -237,10 +239,10 @@ impl TaskClaiming for TaskExecutionDal {
     ) -> Result<(), DalError> {
         validate::at_least_one("new_attempt", new_attempt)?;
         validate::instant("retry_at", retry_at)?;
-        self.write_statement(move |conn| {
-            retry::schedule_retry(conn, task_id, retry_at, new_attempt)
-        })
-        .await
+        // A transaction, not one statement: the pipeline's row lock must be
+        // held until the retry commits.
+        self.write(move |conn| retry::schedule_retry(conn, task_id, retry_at, new_attempt))
+            .await
     }
 
     #[tracing::instrument(skip(self), err(level = "debug"))]

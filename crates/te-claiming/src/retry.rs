@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
 use te_core::schema::task_executions::dsl as t;
-use te_core::toolkit::{Transition, bind, now, unclaimed};
+use te_core::toolkit::{Transition, bind, lock_pipeline_of_task, now, unclaimed};
 use te_core::{AnyConnection, DalError, EventType, PipelineStatus, TaskExecution, TaskStatus};
 use uuid::Uuid;
 
@@ -21,15 +21,11 @@ pub(crate) fn schedule_retry(
     retry_at: DateTime<Utc>,
     new_attempt: i32,
 ) -> Result<(), DalError> {
-    // A cancelled pipeline execution runs nothing more: no retry for its tasks.
-    let pipeline = t::task_executions
-        .find(bind::id(task_id))
-        .select(t::pipeline_execution_id)
-        .first::<Uuid>(conn)
-        .optional()?;
-    if let Some(pipeline_id) = pipeline
-        && crate::runner::pipeline_status(conn, pipeline_id)? == Some(PipelineStatus::Cancelled)
-    {
+    // A cancelled pipeline execution runs nothing more: no retry for its
+    // tasks. Its row stays locked until the retry commits, so that a cancel
+    // either commits first (and is seen here) or waits for the retry (and
+    // then skips the task it made `Ready`).
+    if let Some((pipeline_id, PipelineStatus::Cancelled)) = lock_pipeline_of_task(conn, task_id)? {
         return Err(DalError::IllegalPipelineTransition {
             pipeline_id,
             from: PipelineStatus::Cancelled,

@@ -18,7 +18,8 @@ pub(crate) struct Policy {
 /// What one recovery pass did.
 #[derive(Debug, Default)]
 pub(crate) struct Pass {
-    /// Claims whose task was made `Ready` again.
+    /// Claims whose task was made `Ready` again (or `Skipped`, when its
+    /// pipeline execution was cancelled).
     pub(crate) reset: Vec<StaleClaim>,
     /// Claims whose task was abandoned (`Failed`, `ABANDONED: …`).
     pub(crate) abandoned: Vec<StaleClaim>,

@@ -66,8 +66,12 @@ pub use TaskTransitions as TaskState;
 /// | `mark_skipped` | `NotStarted`, `Ready` | `Skipped` |
 /// | `mark_abandoned` | `NotStarted`, `Ready`, `Running` | `Failed` |
 /// | `set_sub_status` | `Running` | `Running` |
-/// | `reset_task_for_recovery` | `Running`, `Ready` | `Ready` |
-/// | `reset_retry_state` | any | `Ready` |
+/// | `reset_task_for_recovery` | `Running`, `Ready` | `Ready` (`Skipped` when its pipeline was cancelled) |
+/// | `reset_retry_state` | any | `Ready` (refused when its pipeline was cancelled) |
+///
+/// No task of a cancelled pipeline execution is ever made `Ready`: a retry,
+/// a recovery or a reset racing with the cancel either commits before it
+/// (and the cancel skips the task) or sees it.
 ///
 /// Every successful call writes exactly one event (even one that leaves the
 /// status as it was, such as a repeated `mark_started`).
@@ -158,13 +162,23 @@ pub trait TaskTransitions: sealed::Sealed {
 
     /// Any status → `Ready` with `attempt` 1: clears `started_at`,
     /// `completed_at`, `retry_at`, `error_details`, `last_error`,
-    /// `sub_status` and the claim. Event `RetryStateReset`.
+    /// `sub_status` and the claim. Event `RetryStateReset`. A task whose
+    /// pipeline execution was cancelled is
+    /// [`DalError::IllegalPipelineTransition`] (from `Cancelled` to
+    /// `Running`), nothing written: a cancelled pipeline runs nothing more.
     fn reset_retry_state(&self, task_id: Uuid)
     -> impl Future<Output = Result<(), DalError>> + Send;
 
     /// `Running` or `Ready` → `Ready` after its runner was lost:
     /// `recovery_attempts + 1`, `last_recovery_at` now, clears `started_at`,
     /// `sub_status` and the claim. Event `RecoveryReset`.
+    ///
+    /// When the task's pipeline execution was cancelled (the task was still
+    /// running then, so the cancel left it to its runner), the task becomes
+    /// `Skipped` instead, as the cancel skipped the others: `recovery_attempts
+    /// + 1`, `last_recovery_at` and `completed_at` now, the claim cleared, a
+    /// reason in `error_details`, and a `TaskSkipped` event with that reason.
+    /// Nothing would ever claim it `Ready`.
     fn reset_task_for_recovery(
         &self,
         task_id: Uuid,
@@ -302,13 +316,15 @@ impl TaskTransitions for TaskExecutionDal {
 
     #[tracing::instrument(skip(self), fields(%task_id), err(level = "debug"))]
     async fn reset_retry_state(&self, task_id: Uuid) -> Result<(), DalError> {
-        self.write_statement(move |conn| transitions::reset_retry_state(conn, task_id))
+        // A transaction: the pipeline's row lock is held until it commits.
+        self.write(move |conn| transitions::reset_retry_state(conn, task_id))
             .await
     }
 
     #[tracing::instrument(skip(self), fields(%task_id), err(level = "debug"))]
     async fn reset_task_for_recovery(&self, task_id: Uuid) -> Result<(), DalError> {
-        self.write_statement(move |conn| transitions::reset_task_for_recovery(conn, task_id))
+        // A transaction: the pipeline's row lock is held until it commits.
+        self.write(move |conn| transitions::reset_task_for_recovery(conn, task_id))
             .await
     }
 

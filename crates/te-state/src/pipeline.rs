@@ -5,7 +5,9 @@
 use diesel::prelude::*;
 use serde_json::json;
 use te_core::schema::{pipeline_executions as pe, task_executions as te};
-use te_core::toolkit::{NewEvent, bind, finished, now, record_event, record_events};
+use te_core::toolkit::{
+    NewEvent, PipelineLock, bind, finished, lock_pipeline, now, record_event, record_events,
+};
 use te_core::{AnyConnection, CancelOutcome, DalError, EventType, PipelineStatus, TaskStatus};
 use uuid::Uuid;
 
@@ -34,11 +36,16 @@ pub(crate) fn cancel(
     reason: &str,
 ) -> Result<CancelOutcome, DalError> {
     let now = now();
-    let (status, _) = current(conn, pipeline_id)?;
+    // The pipeline row is locked first, so that no retry or recovery of one
+    // of its tasks commits between the skip below and the cancel's commit
+    // (see `te_core::toolkit::pipeline_lock`); its status cannot change
+    // until the cancel commits.
+    let (status, _) = lock_pipeline(conn, pipeline_id, PipelineLock::Cancel)?
+        .ok_or_else(|| DalError::pipeline_not_found(pipeline_id))?;
     refuse_finished(pipeline_id, status)?;
-    // The tasks first: on PostgreSQL this waits for any claim of them in
-    // flight to commit, so every claim of the pipeline's tasks is logged
-    // before the cancel's own events.
+    // The tasks before the events: on PostgreSQL this waits for any claim of
+    // them in flight to commit, so every claim of the pipeline's tasks is
+    // logged before the cancel's own events.
     let mut skipped = diesel::update(
         te::table
             .filter(te::pipeline_execution_id.eq(bind::id(pipeline_id)))
@@ -53,33 +60,19 @@ pub(crate) fn cancel(
     .returning(te::id)
     .get_results::<Uuid>(conn)?;
     skipped.sort_unstable();
-    // Compare-and-set on the status read; another writer may have changed it
-    // since (PostgreSQL): read again until the write applies, the pipeline is
-    // found cancelled, or it finished (refused: the transaction rolls back).
-    let mut from = status;
-    while from != PipelineStatus::Cancelled {
-        let changed = diesel::update(
-            pe::table
-                .find(bind::id(pipeline_id))
-                .filter(pe::status.eq(from)),
-        )
-        .set((
-            pe::status.eq(PipelineStatus::Cancelled),
-            pe::completed_at.eq(bind::opt_ts(Some(now))),
-            pe::updated_at.eq(bind::ts(now)),
-        ))
-        .execute(conn)?;
-        if changed == 1 {
-            record_event(
-                conn,
-                NewEvent::pipeline(pipeline_id, EventType::PipelineStatusChanged, now).data(
-                    json!({ "from": from, "to": PipelineStatus::Cancelled, "reason": reason }),
-                ),
-            )?;
-            break;
-        }
-        from = current(conn, pipeline_id)?.0;
-        refuse_finished(pipeline_id, from)?;
+    if status != PipelineStatus::Cancelled {
+        diesel::update(pe::table.find(bind::id(pipeline_id)))
+            .set((
+                pe::status.eq(PipelineStatus::Cancelled),
+                pe::completed_at.eq(bind::opt_ts(Some(now))),
+                pe::updated_at.eq(bind::ts(now)),
+            ))
+            .execute(conn)?;
+        record_event(
+            conn,
+            NewEvent::pipeline(pipeline_id, EventType::PipelineStatusChanged, now)
+                .data(json!({ "from": status, "to": PipelineStatus::Cancelled, "reason": reason })),
+        )?;
     }
     let events: Vec<NewEvent> = skipped
         .iter()

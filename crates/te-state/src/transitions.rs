@@ -8,10 +8,12 @@ use diesel::query_builder::QueryFragment;
 use serde_json::json;
 use te_core::schema::task_executions as te;
 use te_core::toolkit::{
-    Holder, NewEvent, Transition, bind, compare_and_set, completion, finished, now, record_events,
-    unclaimed,
+    Holder, NewEvent, Transition, bind, compare_and_set, completion, finished,
+    lock_pipeline_of_task, now, record_events, unclaimed,
 };
-use te_core::{AnyConnection, DalError, EventType, MultiBackend, SubStatus, TaskStatus};
+use te_core::{
+    AnyConnection, DalError, EventType, MultiBackend, PipelineStatus, SubStatus, TaskStatus,
+};
 use uuid::Uuid;
 
 use TaskStatus::{Completed, Failed, NotStarted, Ready, Running, Skipped};
@@ -186,7 +188,29 @@ pub(crate) fn set_sub_status(
         .map(drop)
 }
 
+/// What a task of a cancelled pipeline execution is skipped with when its
+/// lost runner's claim is recovered.
+pub(crate) const SKIPPED_AFTER_CANCEL: &str =
+    "its pipeline execution was cancelled while it ran, and its runner was lost";
+
+/// Refuses a write that would make a task of a cancelled pipeline execution
+/// `Ready` again, after locking the pipeline's row against a cancel until
+/// the write commits: the pipeline's id when it is cancelled.
+fn pipeline_cancelled(conn: &mut AnyConnection, task_id: Uuid) -> Result<Option<Uuid>, DalError> {
+    Ok(match lock_pipeline_of_task(conn, task_id)? {
+        Some((pipeline_id, PipelineStatus::Cancelled)) => Some(pipeline_id),
+        _ => None,
+    })
+}
+
 pub(crate) fn reset_retry_state(conn: &mut AnyConnection, task_id: Uuid) -> Result<(), DalError> {
+    if let Some(pipeline_id) = pipeline_cancelled(conn, task_id)? {
+        return Err(DalError::IllegalPipelineTransition {
+            pipeline_id,
+            from: PipelineStatus::Cancelled,
+            to: PipelineStatus::Running,
+        });
+    }
     let changes = (
         te::attempt.eq(1),
         te::started_at.eq(bind::opt_ts(None)),
@@ -207,9 +231,30 @@ pub(crate) fn reset_task_for_recovery(
     task_id: Uuid,
 ) -> Result<(), DalError> {
     let now = now();
-    let changes = (
+    let recovered = (
         te::recovery_attempts.eq(te::recovery_attempts + 1),
         te::last_recovery_at.eq(bind::opt_ts(Some(now))),
+    );
+    if pipeline_cancelled(conn, task_id)?.is_some() {
+        // The cancel skipped the tasks that were not running; this one's run
+        // ended with its runner, and nothing claims a task of a cancelled
+        // pipeline, so it is skipped as they were.
+        return Transition::new(task_id, RECOVER_FROM, Some(Skipped))
+            .event(EventType::TaskSkipped)
+            .data(json!({ "reason": SKIPPED_AFTER_CANCEL }))
+            .apply(
+                conn,
+                now,
+                (
+                    recovered,
+                    finished(now),
+                    te::error_details.eq(SKIPPED_AFTER_CANCEL),
+                ),
+            )
+            .map(drop);
+    }
+    let changes = (
+        recovered,
         te::started_at.eq(bind::opt_ts(None)),
         unclaimed(),
     );

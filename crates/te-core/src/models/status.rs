@@ -92,6 +92,22 @@ macro_rules! text_enum {
                 Ok(text.parse::<$name>()?)
             }
         }
+
+        impl FromSql<Text, diesel::pg::Pg> for $name {
+            fn from_sql(bytes: diesel::pg::PgValue<'_>) -> deserialize::Result<Self> {
+                let text = <String as FromSql<Text, diesel::pg::Pg>>::from_sql(bytes)?;
+                Ok(text.parse::<$name>()?)
+            }
+        }
+
+        impl FromSql<Text, diesel::sqlite::Sqlite> for $name {
+            fn from_sql(
+                bytes: <diesel::sqlite::Sqlite as diesel::backend::Backend>::RawValue<'_>,
+            ) -> deserialize::Result<Self> {
+                let text = <String as FromSql<Text, diesel::sqlite::Sqlite>>::from_sql(bytes)?;
+                Ok(text.parse::<$name>()?)
+            }
+        }
     };
 }
 

@@ -11,6 +11,7 @@
 pub mod batch;
 pub mod bind;
 pub mod clock;
+pub mod pipeline_lock;
 pub mod rows;
 pub mod statement;
 pub mod transition;
@@ -20,6 +21,7 @@ pub use crate::__insert_events_head as insert_events_head;
 pub use crate::connection::write_transaction;
 pub use crate::models::NewEvent;
 pub use clock::{new_id, now};
+pub use pipeline_lock::{PipelineLock, lock_pipeline, lock_pipeline_of_task};
 pub use rows::{
     insert_context, insert_contexts, insert_metadata, insert_tasks, record_event, record_events,
     require_row, store_context,
