@@ -1,6 +1,7 @@
 //! The compound forms for engines, on the backend `TE_TEST_BACKEND` selects:
 //! `complete_with_context` (the completion and its output in one
-//! transaction) and `mark_ready_many` (promoting dependents in one call).
+//! transaction), `mark_ready_many` (promoting dependents in one call) and
+//! `complete_and_promote` (both in one transaction).
 
 use serde_json::json;
 use uuid::Uuid;
@@ -196,4 +197,119 @@ async fn mark_ready_many_promotes_only_waiting_tasks_with_an_event_each() {
     // The promoted tasks are claimable, in creation order.
     let claimed = ids(&db.claim_ready_task(10).await.unwrap());
     assert_eq!(claimed, vec![a.id, b.id, c.id]);
+}
+
+#[tokio::test]
+async fn complete_and_promote_completes_stores_and_promotes_together() {
+    let (db, p) = db_with_pipeline().await;
+    let runner = Uuid::new_v4();
+    let task = ready_and_claimed(&db, p, "extract", runner).await;
+    let a = task_in(&db, p, "a", NotStarted).await;
+    let b = task_in(&db, p, "b", NotStarted).await;
+    let running = task_in(&db, p, "running", Running).await;
+    let later = task_in(&db, p, "later", NotStarted).await;
+    let running_row = db.get_by_id(running.id).await.unwrap();
+    let output = json!({"rows": 7});
+    let events_before = count_events(&db, None).await;
+
+    let promoted = db
+        .complete_and_promote(
+            task,
+            Some(runner),
+            &output,
+            vec![a.id, b.id, a.id, running.id, task, Uuid::new_v4()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(promoted, Some(2));
+    let row = db.get_by_id(task).await.unwrap();
+    assert_eq!((row.status, row.claimed_by), (Completed, None));
+    assert_eq!(db.load_task_context(task).await.unwrap(), Some(output));
+    assert_eq!(
+        event_kinds(&db, task).await,
+        vec![
+            EventType::TaskCreated,
+            EventType::TaskClaimed,
+            EventType::TaskCompleted,
+            EventType::ContextSaved
+        ]
+    );
+    for dependent in [&a, &b] {
+        assert_eq!(db.get_by_id(dependent.id).await.unwrap().status, Ready);
+        assert_eq!(
+            events(&db, Some(dependent.id), Some(EventType::TaskReady))
+                .await
+                .len(),
+            1
+        );
+    }
+    assert_eq!(db.get_by_id(running.id).await.unwrap(), running_row);
+    assert_eq!(db.get_by_id(later.id).await.unwrap().status, NotStarted);
+    // Completed, ContextSaved, and one TaskReady per promoted dependent.
+    assert_eq!(count_events(&db, None).await, events_before + 4);
+    assert_eq!(
+        ids(&db.claim_ready_task(10).await.unwrap()),
+        vec![a.id, b.id]
+    );
+
+    // With no dependents it is complete_with_context.
+    let second = ready_and_claimed(&db, p, "second", runner).await;
+    assert_eq!(
+        db.complete_and_promote(second, None, &json!({}), Vec::new())
+            .await
+            .unwrap(),
+        Some(0)
+    );
+    assert_eq!(db.get_by_id(second).await.unwrap().status, Completed);
+}
+
+#[tokio::test]
+async fn complete_and_promote_writes_nothing_when_refused() {
+    let (db, p) = db_with_pipeline().await;
+    let (holder, stale) = (Uuid::new_v4(), Uuid::new_v4());
+    let held = ready_and_claimed(&db, p, "held", holder).await;
+    let waiting = task_in(&db, p, "waiting", NotStarted).await;
+    let dependent = task_in(&db, p, "dependent", NotStarted).await;
+    let output = json!({"late": true});
+    let before = row_counts(&db).await;
+    let held_row = db.get_by_id(held).await.unwrap();
+    let dependents = || vec![dependent.id];
+
+    // A runner that does not hold the claim: nothing, not even the promotion.
+    assert_eq!(
+        db.complete_and_promote(held, Some(stale), &output, dependents())
+            .await
+            .unwrap(),
+        None
+    );
+    // A task that is not running, an unknown task, a context that is not an object.
+    let result = db
+        .complete_and_promote(waiting.id, None, &output, dependents())
+        .await;
+    assert!(
+        matches!(
+            result,
+            Err(DalError::IllegalTransition {
+                from: NotStarted,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    assert_not_found(
+        db.complete_and_promote(Uuid::new_v4(), None, &output, dependents())
+            .await,
+        "task execution",
+    );
+    assert_invalid(
+        db.complete_and_promote(held, Some(holder), &json!("text"), dependents())
+            .await,
+        "context",
+    );
+    assert_eq!(row_counts(&db).await, before);
+    assert_eq!(db.get_by_id(held).await.unwrap(), held_row);
+    for task in [&waiting, &dependent] {
+        assert_eq!(db.get_by_id(task.id).await.unwrap().status, NotStarted);
+    }
+    assert_eq!(db.load_task_context(held).await.unwrap(), None);
 }

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use serde_json::Value;
-use te_core::toolkit::validate;
+use te_core::toolkit::{distinct, promote, validate};
 use te_core::{DalError, TaskExecutionDal, TaskExecutionMetadata};
 use uuid::Uuid;
 
@@ -90,6 +90,28 @@ pub trait TaskContexts: sealed::Sealed {
         runner_id: Option<Uuid>,
         context: &Value,
     ) -> impl Future<Output = Result<bool, DalError>> + Send;
+
+    /// [`TaskContexts::complete_with_context`] and the promotion of the
+    /// task's dependents in ONE transaction: task `task_id` is completed
+    /// with `context` as its output, then each of `dependents` that is
+    /// `NotStarted` or `Ready` becomes `Ready` with a `TaskReady` event, as
+    /// `mark_ready_many` makes them. An engine that has worked out which
+    /// dependents the completion releases never leaves them waiting because
+    /// it stopped between two calls, and pays one commit instead of two.
+    ///
+    /// `Ok(Some(n))`: the task completed and `n` dependents were made
+    /// `Ready`; the others (running, finished, unknown, listed twice, or
+    /// the task itself) are left alone. `Ok(None)` when the runner does not
+    /// hold the claim: nothing is written and no dependent is promoted. The
+    /// errors are those of `complete_with_context`, and none writes
+    /// anything.
+    fn complete_and_promote(
+        &self,
+        task_id: Uuid,
+        runner_id: Option<Uuid>,
+        context: &Value,
+        dependents: Vec<Uuid>,
+    ) -> impl Future<Output = Result<Option<usize>, DalError>> + Send;
 
     /// The output context task `task_id` saved, `None` when it saved none;
     /// [`DalError::NotFound`] for an unknown task.
@@ -188,6 +210,29 @@ impl TaskContexts for TaskExecutionDal {
         let context = context.clone();
         self.write(move |conn| queries::complete_with_context(conn, task_id, runner_id, &context))
             .await
+    }
+
+    #[tracing::instrument(skip(self, context, dependents), fields(%task_id, runner_id = ?runner_id, dependents = dependents.len()))]
+    async fn complete_and_promote(
+        &self,
+        task_id: Uuid,
+        runner_id: Option<Uuid>,
+        context: &Value,
+        dependents: Vec<Uuid>,
+    ) -> Result<Option<usize>, DalError> {
+        validate::json_object("context", context)?;
+        let context = context.clone();
+        let dependents = distinct(dependents);
+        self.write(move |conn| {
+            if !queries::complete_with_context(conn, task_id, runner_id, &context)? {
+                return Ok(None);
+            }
+            if dependents.is_empty() {
+                return Ok(Some(0));
+            }
+            promote(conn, &dependents).map(Some)
+        })
+        .await
     }
 
     #[tracing::instrument(skip(self), fields(%task_id))]

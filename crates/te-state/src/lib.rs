@@ -18,7 +18,7 @@ mod transitions;
 
 use std::future::Future;
 
-use te_core::toolkit::validate;
+use te_core::toolkit::{distinct, is_one_statement, validate};
 use te_core::{AnyConnection, CancelOutcome, DalError, SubStatus, TaskExecutionDal};
 use uuid::Uuid;
 
@@ -33,7 +33,7 @@ async fn batch_write<F>(
 where
     F: FnOnce(&mut AnyConnection, &[Uuid]) -> Result<usize, DalError> + Send + 'static,
 {
-    let one = transitions::is_one_statement(&task_ids);
+    let one = is_one_statement(&task_ids);
     let write = move |conn: &mut AnyConnection| f(conn, &task_ids);
     if one {
         dal.write_statement(write).await
@@ -351,12 +351,4 @@ impl TaskTransitions for TaskExecutionDal {
         self.write(move |conn| pipeline::set_paused(conn, pipeline_id, false))
             .await
     }
-}
-
-/// `ids` sorted, each once: the rows a batch transition locks, in one order
-/// whoever calls.
-fn distinct(mut ids: Vec<Uuid>) -> Vec<Uuid> {
-    ids.sort_unstable();
-    ids.dedup();
-    ids
 }

@@ -2,23 +2,18 @@
 //! one connection: a [`Transition`] (the compare-and-set and its event) and
 //! the columns it sets. Call them inside a write transaction.
 
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::query_builder::QueryFragment;
 use serde_json::json;
 use te_core::schema::task_executions as te;
 use te_core::toolkit::{
-    Holder, NewEvent, Transition, bind, compare_and_set, completion, finished,
-    lock_pipeline_of_task, now, record_events, unclaimed,
+    Holder, READY_FROM, Transition, bind, completion, finished, lock_pipeline_of_task, now,
+    promote, transition_many, unclaimed,
 };
-use te_core::{
-    AnyConnection, DalError, EventType, MultiBackend, PipelineStatus, SubStatus, TaskStatus,
-};
+use te_core::{AnyConnection, DalError, EventType, PipelineStatus, SubStatus, TaskStatus};
 use uuid::Uuid;
 
 use TaskStatus::{Completed, Failed, NotStarted, Ready, Running, Skipped};
 
-const READY_FROM: &[TaskStatus] = &[NotStarted, Ready];
 const START_FROM: &[TaskStatus] = &[Ready, Running];
 const RUNNING: &[TaskStatus] = &[Running];
 const FAIL_FROM: &[TaskStatus] = &[NotStarted, Ready, Running];
@@ -57,16 +52,7 @@ pub(crate) fn mark_ready_many(
     conn: &mut AnyConnection,
     task_ids: &[Uuid],
 ) -> Result<usize, DalError> {
-    let changes = |_| te::sub_status.eq(None::<SubStatus>);
-    transition_many(
-        conn,
-        task_ids,
-        READY_FROM,
-        Ready,
-        None,
-        EventType::TaskReady,
-        changes,
-    )
+    promote(conn, task_ids)
 }
 
 pub(crate) fn mark_completed_many(
@@ -78,47 +64,6 @@ pub(crate) fn mark_completed_many(
     transition_many(
         conn, task_ids, RUNNING, Completed, runner_id, event, finished,
     )
-}
-
-/// Moves each of `task_ids` that is in one of `from` (and held by
-/// `runner_id`, when given) to `to`, setting `changes(now)`
-/// ([`compare_and_set`]), and records an `event_type` event naming
-/// `runner_id` for each task changed, in id order; returns how many changed.
-///
-/// A single task goes through the single-task transition instead, the same
-/// guard and event as one statement on PostgreSQL (see
-/// [`is_one_statement`]).
-fn transition_many<C>(
-    conn: &mut AnyConnection,
-    task_ids: &[Uuid],
-    from: &'static [TaskStatus],
-    to: TaskStatus,
-    runner_id: Option<Uuid>,
-    event_type: EventType,
-    changes: impl FnOnce(DateTime<Utc>) -> C,
-) -> Result<usize, DalError>
-where
-    C: AsChangeset<Target = te::table> + Clone,
-    C::Changeset: QueryFragment<MultiBackend>,
-{
-    let now = now();
-    if is_one_statement(task_ids) {
-        let changed = Transition::new(task_ids[0], from, Some(to))
-            .holder(Holder::Runner(runner_id))
-            .event(event_type)
-            .apply_if_allowed(conn, now, changes(now))?;
-        return Ok(usize::from(changed.is_some()));
-    }
-    let mut changed = compare_and_set(conn, task_ids, from, to, runner_id, now, changes(now))?;
-    changed.sort_unstable();
-    let events: Vec<NewEvent> = changed
-        .iter()
-        .map(|&(task_id, pipeline_id)| {
-            NewEvent::task(pipeline_id, task_id, event_type, now).runner(runner_id)
-        })
-        .collect();
-    record_events(conn, &events)?;
-    Ok(changed.len())
 }
 
 pub(crate) fn mark_failed(
@@ -262,11 +207,4 @@ pub(crate) fn reset_task_for_recovery(
         .event(EventType::RecoveryReset)
         .apply(conn, now, changes)
         .map(drop)
-}
-
-/// True when a batch transition of `task_ids` is one statement on
-/// PostgreSQL (a single task), so that it can run without a surrounding
-/// transaction (`write_statement`).
-pub(crate) fn is_one_statement(task_ids: &[Uuid]) -> bool {
-    task_ids.len() == 1
 }

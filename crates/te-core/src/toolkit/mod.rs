@@ -28,5 +28,6 @@ pub use rows::{
 };
 pub use statement::{Statement, statement};
 pub use transition::{
-    Holder, Outcome, Transition, compare_and_set, completion, finished, unclaimed,
+    Holder, Outcome, READY_FROM, Transition, compare_and_set, completion, distinct, finished,
+    is_one_statement, promote, transition_many, unclaimed,
 };

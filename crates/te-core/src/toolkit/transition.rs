@@ -366,6 +366,85 @@ pub fn completion(task_id: Uuid, runner: Option<Uuid>) -> Transition {
         .event(EventType::TaskCompleted)
 }
 
+/// The statuses a task is made `Ready` from by `mark_ready` and its batch
+/// forms: waiting for its dependencies, or already `Ready`.
+pub const READY_FROM: &[TaskStatus] = &[TaskStatus::NotStarted, TaskStatus::Ready];
+
+/// `ids` sorted, each once: the rows a batch transition locks, in one order
+/// whoever calls.
+pub fn distinct(mut ids: Vec<Uuid>) -> Vec<Uuid> {
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// True when a batch transition of `task_ids` is one statement on
+/// PostgreSQL (a single task), so that it can run without a surrounding
+/// transaction.
+pub fn is_one_statement(task_ids: &[Uuid]) -> bool {
+    task_ids.len() == 1
+}
+
+/// Moves each of `task_ids` that is in one of `from` (and held by
+/// `runner_id`, when given) to `to`, setting `changes(now)`
+/// ([`compare_and_set`]), and records an `event_type` event naming
+/// `runner_id` for each task changed, in id order; returns how many changed.
+/// Call inside a write transaction, with `task_ids` [`distinct`].
+///
+/// A single task goes through the single-task transition instead, the same
+/// guard and event as one statement on PostgreSQL (see
+/// [`is_one_statement`]).
+pub fn transition_many<C>(
+    conn: &mut AnyConnection,
+    task_ids: &[Uuid],
+    from: &'static [TaskStatus],
+    to: TaskStatus,
+    runner_id: Option<Uuid>,
+    event_type: EventType,
+    changes: impl FnOnce(DateTime<Utc>) -> C,
+) -> Result<usize, DalError>
+where
+    C: AsChangeset<Target = task_executions::table> + Clone,
+    C::Changeset: QueryFragment<MultiBackend>,
+{
+    let now = crate::toolkit::now();
+    if is_one_statement(task_ids) {
+        let changed = Transition::new(task_ids[0], from, Some(to))
+            .holder(Holder::Runner(runner_id))
+            .event(event_type)
+            .apply_if_allowed(conn, now, changes(now))?;
+        return Ok(usize::from(changed.is_some()));
+    }
+    let mut changed = compare_and_set(conn, task_ids, from, to, runner_id, now, changes(now))?;
+    changed.sort_unstable();
+    let events: Vec<NewEvent> = changed
+        .iter()
+        .map(|&(task_id, pipeline_id)| {
+            NewEvent::task(pipeline_id, task_id, event_type, now).runner(runner_id)
+        })
+        .collect();
+    crate::toolkit::rows::record_events(conn, &events)?;
+    Ok(changed.len())
+}
+
+/// Makes each of `task_ids` (distinct) that is `NotStarted` or `Ready`
+/// `Ready`, clearing its sub-status, with one `TaskReady` event each; the
+/// others are left alone. Returns how many changed: the promotion shared by
+/// `mark_ready_many` and `complete_and_promote`. Call inside a write
+/// transaction.
+pub fn promote(conn: &mut AnyConnection, task_ids: &[Uuid]) -> Result<usize, DalError> {
+    let changes = |_| task_executions::sub_status.eq(None::<SubStatus>);
+    transition_many(
+        conn,
+        task_ids,
+        READY_FROM,
+        TaskStatus::Ready,
+        None,
+        EventType::TaskReady,
+        changes,
+    )
+}
+
 /// Compare-and-set of many tasks: moves each of `task_ids` whose status is
 /// one of `from` (and, when `runner` is `Some`, whose `claimed_by` is that
 /// runner) to status `to`, with `updated_at = now` and `changes`; returns
