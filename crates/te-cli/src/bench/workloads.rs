@@ -471,8 +471,9 @@ struct EnginePipeline {
 
 /// `engine`: the demo's DAG workload without failures. Each of
 /// `engine_workers` workers loops: claim one task, load its
-/// dependencies' context, work 1 ms, save its output context, complete it,
-/// and mark ready each dependent whose dependencies are all complete. An
+/// dependencies' context, work 1 ms, then in one call
+/// (`complete_and_promote`) complete it with its output context and mark
+/// ready each dependent whose dependencies are all complete. An
 /// idle worker waits in `wait_for_ready` (at most [`ENGINE_IDLE_WAIT`]).
 pub(crate) async fn engine(run: &Run<'_>) -> Result<Figures, CliError> {
     const WORK: Duration = Duration::from_millis(1);
@@ -562,7 +563,6 @@ pub(crate) async fn engine(run: &Run<'_>) -> Result<Figures, CliError> {
                 if let Value::Object(map) = &mut context {
                     map.insert(task.task_name.clone(), json!({ "rows": claims.ids.len() }));
                 }
-                dal.complete_with_context(task.id, None, &context).await?;
                 let mut ready = Vec::new();
                 {
                     let mut waiting = pipeline.waiting.lock().await;
@@ -580,9 +580,10 @@ pub(crate) async fn engine(run: &Run<'_>) -> Result<Figures, CliError> {
                         }
                     }
                 }
-                if !ready.is_empty() {
-                    dal.mark_ready_many(ready).await?;
-                }
+                // The completion, its output and the dependents it releases:
+                // one transaction.
+                dal.complete_and_promote(task.id, None, &context, ready)
+                    .await?;
                 if done.fetch_add(1, Ordering::AcqRel) + 1 == total {
                     wake.notify_waiters();
                 }
