@@ -27,22 +27,7 @@ async fn complete_with_context_completes_and_stores_the_output_together() {
             .await
             .unwrap()
     );
-    let row = db.get_by_id(task).await.unwrap();
-    assert_eq!(row.status, Completed);
-    assert_eq!(row.claimed_by, None);
-    assert_eq!(
-        db.load_task_context(task).await.unwrap(),
-        Some(output.clone())
-    );
-    assert_eq!(
-        event_kinds(&db, task).await,
-        vec![
-            EventType::TaskCreated,
-            EventType::TaskClaimed,
-            EventType::TaskCompleted,
-            EventType::ContextSaved
-        ]
-    );
+    assert_completed_with(&db, task, &output).await;
     // One metadata row, linking the context the event names.
     let (metadata, context) = only_metadata(&db, p, "extract").await;
     assert_eq!(
@@ -54,6 +39,27 @@ async fn complete_with_context_completes_and_stores_the_output_together() {
     assert_eq!(
         saved.event_data,
         Some(json!({ "context_id": metadata.context_id.unwrap() }))
+    );
+}
+
+/// Asserts that claimed task `task` is `Completed`, unclaimed, with `output`
+/// as its context, and that its completion logged `TaskCompleted` then
+/// `ContextSaved`.
+async fn assert_completed_with(db: &TaskExecutionDal, task: Uuid, output: &serde_json::Value) {
+    let row = db.get_by_id(task).await.unwrap();
+    assert_eq!((row.status, row.claimed_by), (Completed, None));
+    assert_eq!(
+        db.load_task_context(task).await.unwrap().as_ref(),
+        Some(output)
+    );
+    assert_eq!(
+        event_kinds(db, task).await,
+        vec![
+            EventType::TaskCreated,
+            EventType::TaskClaimed,
+            EventType::TaskCompleted,
+            EventType::ContextSaved
+        ]
     );
 }
 
@@ -114,49 +120,6 @@ async fn complete_with_context_replaces_an_output_saved_before_in_place() {
             EventType::ContextSaved
         ]
     );
-}
-
-#[tokio::test]
-async fn complete_with_context_writes_nothing_when_refused() {
-    let (db, p) = db_with_pipeline().await;
-    let (holder, stale) = (Uuid::new_v4(), Uuid::new_v4());
-    let held = ready_and_claimed(&db, p, "held", holder).await;
-    let waiting = task_in(&db, p, "waiting", NotStarted).await;
-    let output = json!({"late": true});
-    let before = row_counts(&db).await;
-    let held_row = db.get_by_id(held).await.unwrap();
-
-    // A runner that does not hold the claim: false, not even the context.
-    assert!(
-        !db.complete_with_context(held, Some(stale), &output)
-            .await
-            .unwrap()
-    );
-    // A task that is not running, an unknown task, a context that is not an object.
-    let result = db.complete_with_context(waiting.id, None, &output).await;
-    assert!(
-        matches!(
-            result,
-            Err(DalError::IllegalTransition {
-                from: NotStarted,
-                ..
-            })
-        ),
-        "{result:?}"
-    );
-    assert_not_found(
-        db.complete_with_context(Uuid::new_v4(), None, &output)
-            .await,
-        "task execution",
-    );
-    assert_invalid(
-        db.complete_with_context(held, Some(holder), &json!([1, 2]))
-            .await,
-        "context",
-    );
-    assert_eq!(row_counts(&db).await, before);
-    assert_eq!(db.get_by_id(held).await.unwrap(), held_row);
-    assert_eq!(db.load_task_context(held).await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -222,18 +185,7 @@ async fn complete_and_promote_completes_stores_and_promotes_together() {
         .await
         .unwrap();
     assert_eq!(promoted, Some(2));
-    let row = db.get_by_id(task).await.unwrap();
-    assert_eq!((row.status, row.claimed_by), (Completed, None));
-    assert_eq!(db.load_task_context(task).await.unwrap(), Some(output));
-    assert_eq!(
-        event_kinds(&db, task).await,
-        vec![
-            EventType::TaskCreated,
-            EventType::TaskClaimed,
-            EventType::TaskCompleted,
-            EventType::ContextSaved
-        ]
-    );
+    assert_completed_with(&db, task, &output).await;
     for dependent in [&a, &b] {
         assert_eq!(db.get_by_id(dependent.id).await.unwrap().status, Ready);
         assert_eq!(
@@ -263,8 +215,10 @@ async fn complete_and_promote_completes_stores_and_promotes_together() {
     assert_eq!(db.get_by_id(second).await.unwrap().status, Completed);
 }
 
-#[tokio::test]
-async fn complete_and_promote_writes_nothing_when_refused() {
+/// A refused completion writes nothing, output and promotion included:
+/// `complete_with_context`, or with `promote` `complete_and_promote` of a
+/// waiting dependent (its `None` read as `false`).
+async fn refused_completions_write_nothing(promote: bool) {
     let (db, p) = db_with_pipeline().await;
     let (holder, stale) = (Uuid::new_v4(), Uuid::new_v4());
     let held = ready_and_claimed(&db, p, "held", holder).await;
@@ -273,19 +227,23 @@ async fn complete_and_promote_writes_nothing_when_refused() {
     let output = json!({"late": true});
     let before = row_counts(&db).await;
     let held_row = db.get_by_id(held).await.unwrap();
-    let dependents = || vec![dependent.id];
+    let complete = |task: Uuid, runner: Option<Uuid>, output: serde_json::Value| {
+        let dal = db.dal().clone();
+        async move {
+            if promote {
+                dal.complete_and_promote(task, runner, &output, vec![dependent.id])
+                    .await
+                    .map(|promoted| promoted.is_some())
+            } else {
+                dal.complete_with_context(task, runner, &output).await
+            }
+        }
+    };
 
-    // A runner that does not hold the claim: nothing, not even the promotion.
-    assert_eq!(
-        db.complete_and_promote(held, Some(stale), &output, dependents())
-            .await
-            .unwrap(),
-        None
-    );
+    // A runner that does not hold the claim: false, not even the context.
+    assert!(!complete(held, Some(stale), output.clone()).await.unwrap());
     // A task that is not running, an unknown task, a context that is not an object.
-    let result = db
-        .complete_and_promote(waiting.id, None, &output, dependents())
-        .await;
+    let result = complete(waiting.id, None, output.clone()).await;
     assert!(
         matches!(
             result,
@@ -297,19 +255,24 @@ async fn complete_and_promote_writes_nothing_when_refused() {
         "{result:?}"
     );
     assert_not_found(
-        db.complete_and_promote(Uuid::new_v4(), None, &output, dependents())
-            .await,
+        complete(Uuid::new_v4(), None, output.clone()).await,
         "task execution",
     );
-    assert_invalid(
-        db.complete_and_promote(held, Some(holder), &json!("text"), dependents())
-            .await,
-        "context",
-    );
+    assert_invalid(complete(held, Some(holder), json!([1, 2])).await, "context");
     assert_eq!(row_counts(&db).await, before);
     assert_eq!(db.get_by_id(held).await.unwrap(), held_row);
     for task in [&waiting, &dependent] {
         assert_eq!(db.get_by_id(task.id).await.unwrap().status, NotStarted);
     }
     assert_eq!(db.load_task_context(held).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn complete_with_context_writes_nothing_when_refused() {
+    refused_completions_write_nothing(false).await;
+}
+
+#[tokio::test]
+async fn complete_and_promote_writes_nothing_when_refused() {
+    refused_completions_write_nothing(true).await;
 }
