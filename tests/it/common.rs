@@ -274,23 +274,18 @@ pub(crate) fn hold_write_lock(
     db: &TestDb,
     hold: std::time::Duration,
 ) -> Option<std::thread::JoinHandle<()>> {
-    use diesel::connection::SimpleConnection;
-    let path = db.sqlite_path()?.to_str().unwrap().to_owned();
-    let (held_tx, held_rx) = std::sync::mpsc::channel();
-    let holder = std::thread::spawn(move || {
-        let mut other = diesel::SqliteConnection::establish(&path).unwrap();
-        other.batch_execute("BEGIN IMMEDIATE").unwrap();
-        held_tx.send(()).unwrap();
+    db.sqlite_path()?;
+    let holder = RowHolder::take(db, Uuid::nil());
+    Some(std::thread::spawn(move || {
         std::thread::sleep(hold);
-        other.batch_execute("ROLLBACK").unwrap();
-    });
-    held_rx.recv().unwrap();
-    Some(holder)
+        holder.release();
+    }))
 }
 
 /// A lock held by another connection on one task's row, as a slow writer
 /// would hold it, until [`RowHolder::release`]: on PostgreSQL the row itself
-/// (`SELECT … FOR UPDATE`), on SQLite the database's write lock.
+/// (`SELECT … FOR UPDATE`), on SQLite the database's write lock (whatever
+/// the task).
 pub(crate) struct RowHolder {
     release: std::sync::mpsc::Sender<()>,
     thread: std::thread::JoinHandle<()>,
@@ -348,7 +343,9 @@ pub(crate) async fn lock_waiters(db: &TestDb) -> Option<i64> {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    db.sqlite_path().is_none().then_some(())?;
+    if db.sqlite_path().is_some() {
+        return None;
+    }
     let n = db
         .run(|conn| {
             let row: Waiting = diesel::sql_query(

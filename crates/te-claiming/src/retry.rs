@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
 use te_core::schema::task_executions::dsl as t;
-use te_core::toolkit::{Transition, bind, lock_pipeline_of_task, now, unclaimed};
-use te_core::{AnyConnection, DalError, EventType, PipelineStatus, TaskExecution, TaskStatus};
+use te_core::toolkit::{Transition, bind, now, refuse_requeue_if_cancelled, unclaimed};
+use te_core::{AnyConnection, DalError, EventType, TaskExecution, TaskStatus};
 use uuid::Uuid;
 
 /// The statuses a retry may be scheduled from.
@@ -25,13 +25,7 @@ pub(crate) fn schedule_retry(
     // tasks. Its row stays locked until the retry commits, so that a cancel
     // either commits first (and is seen here) or waits for the retry (and
     // then skips the task it made `Ready`).
-    if let Some((pipeline_id, PipelineStatus::Cancelled)) = lock_pipeline_of_task(conn, task_id)? {
-        return Err(DalError::IllegalPipelineTransition {
-            pipeline_id,
-            from: PipelineStatus::Cancelled,
-            to: PipelineStatus::Running,
-        });
-    }
+    refuse_requeue_if_cancelled(conn, task_id)?;
     Transition::new(task_id, RETRYABLE, Some(TaskStatus::Ready))
         .max_attempts_at_least(new_attempt)
         .event(EventType::RetryScheduled)

@@ -206,10 +206,10 @@ impl TaskContexts for TaskExecutionDal {
         runner_id: Option<Uuid>,
         context: &Value,
     ) -> Result<bool, DalError> {
-        validate::json_object("context", context)?;
-        let context = context.clone();
-        self.write(move |conn| queries::complete_with_context(conn, task_id, runner_id, &context))
+        // With no dependents to promote, `complete_and_promote` is exactly this.
+        self.complete_and_promote(task_id, runner_id, context, Vec::new())
             .await
+            .map(|completed| completed.is_some())
     }
 
     #[tracing::instrument(skip(self, context, dependents), fields(%task_id, runner_id = ?runner_id, dependents = dependents.len()))]

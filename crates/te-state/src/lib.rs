@@ -18,7 +18,7 @@ mod transitions;
 
 use std::future::Future;
 
-use te_core::toolkit::{distinct, is_one_statement, validate};
+use te_core::toolkit::{distinct, is_one_statement, promote, validate};
 use te_core::{AnyConnection, CancelOutcome, DalError, SubStatus, TaskExecutionDal};
 use uuid::Uuid;
 
@@ -272,7 +272,7 @@ impl TaskTransitions for TaskExecutionDal {
         if task_ids.is_empty() {
             return Ok(0);
         }
-        batch_write(self, task_ids, transitions::mark_ready_many).await
+        batch_write(self, task_ids, promote).await
     }
 
     #[tracing::instrument(skip(self, error), fields(%task_id, runner_id = ?runner_id), err(level = "debug"))]

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use serde_json::json;
 use te_core::schema::{pipeline_executions as pe, task_executions as te};
 use te_core::toolkit::{
-    NewEvent, PipelineLock, bind, finished, lock_pipeline, now, record_event, record_events,
+    NewEvent, bind, finished, lock_pipeline_for_cancel, now, record_event, record_events,
 };
 use te_core::{AnyConnection, CancelOutcome, DalError, EventType, PipelineStatus, TaskStatus};
 use uuid::Uuid;
@@ -40,7 +40,7 @@ pub(crate) fn cancel(
     // of its tasks commits between the skip below and the cancel's commit
     // (see `te_core::toolkit::pipeline_lock`); its status cannot change
     // until the cancel commits.
-    let (status, _) = lock_pipeline(conn, pipeline_id, PipelineLock::Cancel)?
+    let status = lock_pipeline_for_cancel(conn, pipeline_id)?
         .ok_or_else(|| DalError::pipeline_not_found(pipeline_id))?;
     refuse_finished(pipeline_id, status)?;
     // The tasks before the events: on PostgreSQL this waits for any claim of

@@ -6,10 +6,10 @@ use diesel::prelude::*;
 use serde_json::json;
 use te_core::schema::task_executions as te;
 use te_core::toolkit::{
-    Holder, READY_FROM, Transition, bind, completion, finished, lock_pipeline_of_task, now,
-    promote, transition_many, unclaimed,
+    Holder, READY_FROM, Transition, bind, cancelled_pipeline_of, completion, finished, now,
+    refuse_requeue_if_cancelled, transition_many, unclaimed,
 };
-use te_core::{AnyConnection, DalError, EventType, PipelineStatus, SubStatus, TaskStatus};
+use te_core::{AnyConnection, DalError, EventType, SubStatus, TaskStatus};
 use uuid::Uuid;
 
 use TaskStatus::{Completed, Failed, NotStarted, Ready, Running, Skipped};
@@ -46,13 +46,6 @@ pub(crate) fn mark_completed(
     completion(task_id, runner_id)
         .apply(conn, now, finished(now))
         .map(|outcome| outcome.applied())
-}
-
-pub(crate) fn mark_ready_many(
-    conn: &mut AnyConnection,
-    task_ids: &[Uuid],
-) -> Result<usize, DalError> {
-    promote(conn, task_ids)
 }
 
 pub(crate) fn mark_completed_many(
@@ -138,24 +131,8 @@ pub(crate) fn set_sub_status(
 pub(crate) const SKIPPED_AFTER_CANCEL: &str =
     "its pipeline execution was cancelled while it ran, and its runner was lost";
 
-/// Refuses a write that would make a task of a cancelled pipeline execution
-/// `Ready` again, after locking the pipeline's row against a cancel until
-/// the write commits: the pipeline's id when it is cancelled.
-fn pipeline_cancelled(conn: &mut AnyConnection, task_id: Uuid) -> Result<Option<Uuid>, DalError> {
-    Ok(match lock_pipeline_of_task(conn, task_id)? {
-        Some((pipeline_id, PipelineStatus::Cancelled)) => Some(pipeline_id),
-        _ => None,
-    })
-}
-
 pub(crate) fn reset_retry_state(conn: &mut AnyConnection, task_id: Uuid) -> Result<(), DalError> {
-    if let Some(pipeline_id) = pipeline_cancelled(conn, task_id)? {
-        return Err(DalError::IllegalPipelineTransition {
-            pipeline_id,
-            from: PipelineStatus::Cancelled,
-            to: PipelineStatus::Running,
-        });
-    }
+    refuse_requeue_if_cancelled(conn, task_id)?;
     let changes = (
         te::attempt.eq(1),
         te::started_at.eq(bind::opt_ts(None)),
@@ -180,7 +157,7 @@ pub(crate) fn reset_task_for_recovery(
         te::recovery_attempts.eq(te::recovery_attempts + 1),
         te::last_recovery_at.eq(bind::opt_ts(Some(now))),
     );
-    if pipeline_cancelled(conn, task_id)?.is_some() {
+    if cancelled_pipeline_of(conn, task_id)?.is_some() {
         // The cancel skipped the tasks that were not running; this one's run
         // ended with its runner, and nothing claims a task of a cancelled
         // pipeline, so it is skipped as they were.

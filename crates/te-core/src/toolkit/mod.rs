@@ -21,7 +21,9 @@ pub use crate::__insert_events_head as insert_events_head;
 pub use crate::connection::write_transaction;
 pub use crate::models::NewEvent;
 pub use clock::{new_id, now};
-pub use pipeline_lock::{PipelineLock, lock_pipeline, lock_pipeline_of_task};
+pub use pipeline_lock::{
+    cancelled_pipeline_of, lock_pipeline_for_cancel, refuse_requeue_if_cancelled,
+};
 pub use rows::{
     insert_context, insert_contexts, insert_metadata, insert_tasks, record_event, record_events,
     require_row, store_context,

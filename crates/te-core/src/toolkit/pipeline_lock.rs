@@ -8,9 +8,10 @@
 //! before the cancel commits and writes the task after the cancel looked at
 //! it: the task ends `Ready` in a cancelled pipeline, where nothing claims
 //! it. So the cancel locks the pipeline row before it looks at any task
-//! ([`PipelineLock::Cancel`], `FOR NO KEY UPDATE`) and the retry reads it
-//! with a lock that conflicts ([`PipelineLock::Requeue`], `FOR SHARE`): one
-//! of the two waits for the other to commit, and then sees what it did.
+//! ([`lock_pipeline_for_cancel`], `FOR NO KEY UPDATE`) and the retry reads
+//! it with a lock that conflicts ([`cancelled_pipeline_of`], `FOR SHARE`, so
+//! that retries never wait on each other): one of the two waits for the
+//! other to commit, and then sees what it did.
 //! Neither mode conflicts with the `FOR KEY SHARE` lock of an event's
 //! foreign-key check, so claims, which never read pipeline rows, never wait
 //! on either. SQLite's write transaction holds the database's write lock, so
@@ -25,56 +26,60 @@ use crate::models::PipelineStatus;
 use crate::schema::{pipeline_executions as pe, task_executions as te};
 use crate::toolkit::bind;
 
-/// Which side of a cancel a transaction is on; see the module documentation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PipelineLock {
-    /// The cancel itself: `FOR NO KEY UPDATE` on PostgreSQL.
-    Cancel,
-    /// A write that makes a task `Ready` again (a retry, a recovery, a reset
-    /// of the retry state): `FOR SHARE` on PostgreSQL, so that several of
-    /// them never wait on each other.
-    Requeue,
-}
-
-/// The status and paused flag of pipeline execution `pipeline_id`, its row
-/// locked in `lock`'s mode until the transaction ends (PostgreSQL); `None`
-/// when it does not exist. Call it inside a write transaction, before the
-/// transaction reads or writes the pipeline's tasks.
-pub fn lock_pipeline(
+/// The status of pipeline execution `pipeline_id`, its row locked for the
+/// cancel (`FOR NO KEY UPDATE`, PostgreSQL) until the transaction ends;
+/// `None` when it does not exist. Call it inside the cancel's write
+/// transaction, before it reads or writes the pipeline's tasks.
+pub fn lock_pipeline_for_cancel(
     conn: &mut AnyConnection,
     pipeline_id: Uuid,
-    lock: PipelineLock,
-) -> Result<Option<(PipelineStatus, bool)>, DalError> {
-    let query = || {
-        pe::table
-            .find(bind::id(pipeline_id))
-            .select((pe::status, pe::paused))
-    };
+) -> Result<Option<PipelineStatus>, DalError> {
+    let query = || pe::table.find(bind::id(pipeline_id)).select(pe::status);
     Ok(match conn {
-        AnyConnection::Postgres(c) => match lock {
-            PipelineLock::Cancel => query().for_no_key_update().first(c).optional()?,
-            PipelineLock::Requeue => query().for_share().first(c).optional()?,
-        },
+        AnyConnection::Postgres(c) => query().for_no_key_update().first(c).optional()?,
         AnyConnection::Sqlite(c) => query().first(c).optional()?,
     })
 }
 
-/// The pipeline execution of task `task_id` and that pipeline's status, its
-/// row locked as [`PipelineLock::Requeue`] until the transaction ends;
-/// `None` when the task does not exist. Call it inside a write transaction,
-/// before the write that makes the task `Ready` again.
-pub fn lock_pipeline_of_task(
+/// The pipeline execution of task `task_id` when it is cancelled, `None`
+/// otherwise (or when the task does not exist). One statement: the
+/// pipeline's row, found through the task, is read `FOR SHARE`
+/// (PostgreSQL) until the transaction ends. Call it inside a
+/// write transaction, before the write that makes the task `Ready` again.
+pub fn cancelled_pipeline_of(
     conn: &mut AnyConnection,
     task_id: Uuid,
-) -> Result<Option<(Uuid, PipelineStatus)>, DalError> {
-    let pipeline_id = te::table
+) -> Result<Option<Uuid>, DalError> {
+    let pipeline_of_task = te::table
         .find(bind::id(task_id))
-        .select(te::pipeline_execution_id)
-        .first::<Uuid>(conn)
-        .optional()?;
-    let Some(pipeline_id) = pipeline_id else {
-        return Ok(None);
+        .select(te::pipeline_execution_id);
+    let query = || {
+        pe::table
+            .filter(pe::id.eq_any(pipeline_of_task))
+            .select((pe::id, pe::status))
     };
-    Ok(lock_pipeline(conn, pipeline_id, PipelineLock::Requeue)?
-        .map(|(status, _)| (pipeline_id, status)))
+    let row: Option<(Uuid, PipelineStatus)> = match conn {
+        AnyConnection::Postgres(c) => query().for_share().first(c).optional()?,
+        AnyConnection::Sqlite(c) => query().first(c).optional()?,
+    };
+    Ok(row.and_then(|(id, status)| (status == PipelineStatus::Cancelled).then_some(id)))
+}
+
+/// Refuses a write that would make task `task_id` `Ready` again (a retry, a
+/// reset of its retry state) when its pipeline execution is cancelled:
+/// [`DalError::IllegalPipelineTransition`] from `Cancelled` to `Running`,
+/// since the write would make the pipeline run again. Locks the pipeline's
+/// row as [`cancelled_pipeline_of`] does.
+pub fn refuse_requeue_if_cancelled(
+    conn: &mut AnyConnection,
+    task_id: Uuid,
+) -> Result<(), DalError> {
+    match cancelled_pipeline_of(conn, task_id)? {
+        Some(pipeline_id) => Err(DalError::IllegalPipelineTransition {
+            pipeline_id,
+            from: PipelineStatus::Cancelled,
+            to: PipelineStatus::Running,
+        }),
+        None => Ok(()),
+    }
 }
