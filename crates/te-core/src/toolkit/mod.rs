@@ -30,6 +30,6 @@ pub use rows::{
 };
 pub use statement::{Statement, statement};
 pub use transition::{
-    Holder, Outcome, READY_FROM, Transition, compare_and_set, completion, distinct, finished,
-    is_one_statement, promote, transition_many, unclaimed,
+    Finished, Holder, Outcome, READY_FROM, Transition, Unclaimed, compare_and_set, completion,
+    distinct, finished, is_one_statement, promote, transition_many, unclaimed,
 };

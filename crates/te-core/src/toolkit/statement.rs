@@ -34,7 +34,6 @@ macro_rules! query_cached_by_text {
         impl<$($param,)+ Conn> diesel::RunQueryDsl<Conn> for $ty<$($param),+> {}
     };
 }
-pub(crate) use query_cached_by_text;
 
 /// SQL text fixed at compile time, with the binds added so far (`B`: `()`
 /// or a chain of [`Bound`]). Placeholders are written `?N` (SQLite) or `$N`

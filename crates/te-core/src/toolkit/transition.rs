@@ -27,7 +27,6 @@ use crate::sql_types::{DbJson, DbUuid, UtcTimestamp};
 use crate::toolkit::batch::MAX_IN_LIST;
 use crate::toolkit::bind;
 use crate::toolkit::rows::record_event;
-use crate::toolkit::statement::query_cached_by_text;
 
 /// What a guarded write did when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,6 +302,7 @@ impl Transition {
                 self.max_attempts_at_least
             ),
             event: self.new_event(Uuid::nil(), now).filter(|_| in_statement),
+            returning: std::marker::PhantomData::<PipelineOf>,
         }
         .get_result::<Uuid>(conn)
         .optional()?;
@@ -466,35 +466,46 @@ where
 {
     let mut changed = Vec::new();
     for chunk in task_ids.chunks(MAX_IN_LIST) {
-        let condition = condition!(
-            MultiBackend,
-            task_executions::id.eq_any(bind::ids(chunk)),
-            from,
-            Holder::Runner(runner),
-            None::<i32>
-        );
-        let target = task_executions::table.filter(condition);
-        let rows = diesel::update(target)
-            .set((
+        let rows = GuardedUpdate::<_, _, IdAndPipeline> {
+            changeset: (
                 task_executions::status.eq(to),
                 task_executions::updated_at.eq(bind::ts(now)),
                 changes.clone(),
-            ))
-            .returning((task_executions::id, task_executions::pipeline_execution_id))
-            .get_results::<(Uuid, Uuid)>(conn)?;
+            )
+                .as_changeset(),
+            condition: condition!(
+                MultiBackend,
+                task_executions::id.eq_any(bind::ids(chunk)),
+                from,
+                Holder::Runner(runner),
+                None::<i32>
+            ),
+            event: None,
+            returning: std::marker::PhantomData,
+        }
+        .get_results::<(Uuid, Uuid)>(conn)?;
         changed.extend(rows);
     }
     Ok(changed)
 }
 
+/// What [`unclaimed`] sets, as a named type: a plain tuple of assignments,
+/// which diesel lets an `UPDATE … WHERE` carry.
+pub type Unclaimed = (
+    diesel::dsl::Eq<task_executions::sub_status, Option<SubStatus>>,
+    diesel::dsl::Eq<task_executions::claimed_by, bind::OptIdParam>,
+    diesel::dsl::Eq<task_executions::heartbeat_at, bind::OptTsParam>,
+);
+
+/// What [`finished`] sets, as a named type (see [`Unclaimed`]).
+pub type Finished = (
+    diesel::dsl::Eq<task_executions::completed_at, bind::OptTsParam>,
+    Unclaimed,
+);
+
 /// The changeset that clears a task's runner claim and its sub-status: what
 /// leaving `Running` (or losing the runner) sets.
-pub fn unclaimed() -> impl AsChangeset<
-    Target = task_executions::table,
-    Changeset = impl QueryFragment<MultiBackend> + Send + Clone,
-> + Clone
-+ Send
-+ 'static {
+pub fn unclaimed() -> Unclaimed {
     (
         task_executions::sub_status.eq(None::<SubStatus>),
         task_executions::claimed_by.eq(bind::opt_id(None)),
@@ -503,14 +514,7 @@ pub fn unclaimed() -> impl AsChangeset<
 }
 
 /// What every terminal status sets: `completed_at = now`, and no claim.
-pub fn finished(
-    now: DateTime<Utc>,
-) -> impl AsChangeset<
-    Target = task_executions::table,
-    Changeset = impl QueryFragment<MultiBackend> + Send + Clone,
-> + Clone
-+ Send
-+ 'static {
+pub fn finished(now: DateTime<Utc>) -> Finished {
     (
         task_executions::completed_at.eq(bind::opt_ts(Some(now))),
         unclaimed(),
@@ -530,15 +534,41 @@ pub fn finished(
 /// has), one of a small set, and every value in it is bound, so diesel
 /// caches it by its text and a transition is parsed and planned once per
 /// connection.
-struct GuardedUpdate<S, DB> {
+struct GuardedUpdate<S, DB, R = PipelineOf> {
     changeset: S,
     condition: Box<dyn BoxableExpression<task_executions::table, DB, SqlType = Bool>>,
     /// Written in the same statement (PostgreSQL only: SQLite has no
     /// data-modifying CTE, and records the event with its own `INSERT`).
     event: Option<NewEvent>,
+    /// What each changed row returns.
+    returning: std::marker::PhantomData<R>,
 }
 
-impl<S, DB> QueryFragment<DB> for GuardedUpdate<S, DB>
+/// The `RETURNING` list of a [`GuardedUpdate`] and its SQL type.
+trait Returning {
+    /// The columns, unqualified (the `changed` CTE names them so too).
+    const COLUMNS: &'static str;
+    /// The SQL type of one returned row.
+    type SqlType;
+}
+
+/// A single-task transition returns the task's pipeline.
+struct PipelineOf;
+
+impl Returning for PipelineOf {
+    const COLUMNS: &'static str = "pipeline_execution_id";
+    type SqlType = DbUuid;
+}
+
+/// A batch compare-and-set returns each changed task and its pipeline.
+struct IdAndPipeline;
+
+impl Returning for IdAndPipeline {
+    const COLUMNS: &'static str = "id, pipeline_execution_id";
+    type SqlType = (DbUuid, DbUuid);
+}
+
+impl<S, DB, R: Returning> QueryFragment<DB> for GuardedUpdate<S, DB, R>
 where
     DB: Backend
         + HasSqlType<DbUuid>
@@ -560,7 +590,8 @@ where
         self.changeset.walk_ast(out.reborrow())?;
         out.push_sql(" WHERE ");
         self.condition.walk_ast(out.reborrow())?;
-        out.push_sql(" RETURNING task_executions.pipeline_execution_id");
+        out.push_sql(" RETURNING ");
+        out.push_sql(R::COLUMNS);
         let Some(event) = &self.event else {
             return Ok(());
         };
@@ -580,9 +611,22 @@ where
         out.push_bind_param::<Nullable<DbUuid>, _>(&event.runner_id)?;
         out.push_sql(", ");
         out.push_bind_param::<UtcTimestamp, _>(&event.created_at)?;
-        out.push_sql(" FROM changed) SELECT pipeline_execution_id FROM changed");
+        out.push_sql(" FROM changed) SELECT ");
+        out.push_sql(R::COLUMNS);
+        out.push_sql(" FROM changed");
         Ok(())
     }
 }
 
-query_cached_by_text!(GuardedUpdate<S, DB>, DbUuid);
+// Like `query_cached_by_text!`, with the row type chosen by `R`: no static
+// query id, so diesel caches the statement by its text and binds' types.
+impl<S, DB, R> diesel::query_builder::QueryId for GuardedUpdate<S, DB, R> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<S, DB, R: Returning> diesel::query_builder::Query for GuardedUpdate<S, DB, R> {
+    type SqlType = R::SqlType;
+}
+
+impl<S, DB, R, Conn> RunQueryDsl<Conn> for GuardedUpdate<S, DB, R> {}
