@@ -15,8 +15,8 @@ pub mod prelude {
     pub use te_core::{
         Backend, CancelOutcome, ClaimResult, DalConfig, DalError, EventType, ExecutionEvent,
         HeartbeatResult, Interruption, NewPipelineExecution, NewTaskExecution, PipelineExecution,
-        PipelineStatus, PruneOutcome, RetryStats, RunnerClaimResult, StaleClaim, SubStatus, Target,
-        TaskExecution, TaskExecutionDal, TaskExecutionMetadata, TaskStatus,
+        PipelineStatus, PruneOutcome, RetryStats, RunnerClaimResult, StaleClaim, SubStatus,
+        Synchronous, Target, TaskExecution, TaskExecutionDal, TaskExecutionMetadata, TaskStatus,
     };
     pub use te_crud::{TaskCrud, TaskUpdate};
     pub use te_queries::{PipelineFilter, TaskFilter, TaskQueries};

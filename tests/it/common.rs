@@ -295,7 +295,11 @@ impl RowHolder {
     /// Takes the lock on `task_id`'s row; returns once it is held.
     pub(crate) fn take(db: &TestDb, task_id: Uuid) -> RowHolder {
         use diesel::connection::SimpleConnection;
-        let url = db.url().to_owned();
+        // The URL as the driver takes it (without the DAL's own parameters).
+        let url = match te_core::Target::parse(db.url()).unwrap() {
+            te_core::Target::Postgres(url) => url,
+            _ => String::new(),
+        };
         let sqlite = db.sqlite_path().map(|p| p.to_str().unwrap().to_owned());
         let (held_tx, held_rx) = std::sync::mpsc::channel();
         let (release, release_rx) = std::sync::mpsc::channel::<()>();

@@ -18,6 +18,7 @@ mod faults;
 mod group_commit;
 mod hostile_input;
 mod pipeline_control;
+mod pooler;
 mod prepared;
 mod queries;
 mod query_counts;

@@ -48,6 +48,16 @@ async fn dropped_server_connections_are_replaced() {
     let dal = handle_with_pool(&db, 2).await;
     assert_eq!(dal.run(count_pipelines).await.unwrap(), 0);
     match db.backend() {
+        Backend::Postgres if db.through_pooler() => {
+            // Behind a transaction-mode pooler, the server connections are
+            // the pooler's: it replaces those that die between
+            // transactions, and the handle never notices.
+            terminate_backends(&db).await;
+            for _ in 0..4 {
+                assert_eq!(dal.run(count_pipelines).await.unwrap(), 0);
+            }
+            return;
+        }
         Backend::Postgres => {
             // Terminate every other session on this database, as a server
             // restart or a network cut would.

@@ -2,7 +2,7 @@
 //! developers and by CI alike.
 //!
 //! ```text
-//! cargo xtask test [--backend sqlite|postgres|all] [--require-postgres] [--skip-lints] [--long]
+//! cargo xtask test [--backend sqlite|postgres|all] [--require-postgres] [--skip-lints] [--long] [--pooler URL]
 //! cargo xtask bench [--runs N] [--backend sqlite|postgres|all] [--chart PATH] [-- TE BENCH ARGS…]
 //! ```
 
@@ -16,7 +16,7 @@ mod test;
 use std::process::ExitCode;
 
 fn usage() -> &'static str {
-    "usage:\n  cargo xtask test [--backend sqlite|postgres|all] [--require-postgres] [--skip-lints] [--long]\n  cargo xtask bench [--runs N] [--backend sqlite|postgres|all] [--chart PATH] [-- TE BENCH ARGS]"
+    "usage:\n  cargo xtask test [--backend sqlite|postgres|all] [--require-postgres] [--skip-lints] [--long] [--pooler URL]\n  cargo xtask bench [--runs N] [--backend sqlite|postgres|all] [--chart PATH] [-- TE BENCH ARGS]"
 }
 
 fn main() -> ExitCode {

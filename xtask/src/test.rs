@@ -19,6 +19,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut require_postgres = false;
     let mut lints = true;
     let mut long = false;
+    // A transaction-mode pooler in front of the PostgreSQL server: the
+    // PostgreSQL tests run once more through it.
+    let mut pooler = std::env::var(POOLER_ENV)
+        .ok()
+        .filter(|url| !url.trim().is_empty());
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         match arg.as_str() {
@@ -28,6 +33,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "--require-postgres" => require_postgres = true,
             "--skip-lints" => lints = false,
             "--long" => long = true,
+            "--pooler" => pooler = Some(iter.next().ok_or("--pooler needs a URL")?.clone()),
             other => return Err(format!("unknown flag `{other}` for `test`")),
         }
     }
@@ -61,7 +67,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         banner("tests on SQLite");
         results.push((
             "sqlite",
-            run_tests("sqlite", &["test", "--workspace"], sizes),
+            run_tests("sqlite", &["test", "--workspace"], sizes, None),
         ));
     }
     let mut skipped_postgres = None;
@@ -71,10 +77,15 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 banner(&format!("tests on PostgreSQL via {origin}"));
                 // The integration tests are the ones that touch a database;
                 // unit tests and doctests ran in the SQLite pass.
-                results.push((
-                    "postgres",
-                    run_tests("postgres", &["test", "--workspace", "--test", "*"], sizes),
-                ));
+                let integration = ["test", "--workspace", "--test", "*"];
+                results.push(("postgres", run_tests("postgres", &integration, sizes, None)));
+                if let Some(url) = &pooler {
+                    banner(&format!("tests on PostgreSQL through the pooler at {url}"));
+                    results.push((
+                        "pooler",
+                        run_tests("postgres", &integration, sizes, Some(url)),
+                    ));
+                }
             }
             Err(why) if require_postgres => {
                 return Err(format!(
@@ -145,10 +156,25 @@ fn step(title: &str, args: &[&str], env: &[(&str, &str)]) -> Result<(), String> 
     }
 }
 
-/// Runs `cargo test` with `TE_TEST_BACKEND=backend` and `env`, echoing its
-/// output and adding up its `test result:` lines.
-fn run_tests(backend: &str, args: &[&str], env: &[(&str, &str)]) -> Result<Counts, String> {
-    let mut child = cargo()
+/// The variable that sends the test databases' connections through a
+/// transaction-mode pooler (te-testkit's `POOLER_ENV`).
+const POOLER_ENV: &str = "TE_TEST_POOLER_URL";
+
+/// Runs `cargo test` with `TE_TEST_BACKEND=backend` and `env`, through the
+/// pooler at `pooler` when given, echoing its output and adding up its
+/// `test result:` lines.
+fn run_tests(
+    backend: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    pooler: Option<&str>,
+) -> Result<Counts, String> {
+    let mut cmd = cargo();
+    match pooler {
+        Some(url) => cmd.env(POOLER_ENV, url),
+        None => cmd.env_remove(POOLER_ENV),
+    };
+    let mut child = cmd
         .args(args)
         .envs(env.iter().copied())
         .env("TE_TEST_BACKEND", backend)

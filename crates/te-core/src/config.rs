@@ -58,14 +58,19 @@ impl fmt::Debug for Target {
 impl Target {
     /// Parses a database URL.
     ///
-    /// `postgres://` and `postgresql://` select PostgreSQL; `sqlite://PATH`,
+    /// `postgres://` and `postgresql://` select PostgreSQL (the DAL's own
+    /// query parameters, `pgbouncer` and `listen_url`, are removed from the
+    /// connection string: see [`DalConfig`]); `sqlite://PATH`,
     /// `sqlite:PATH`, `sqlite::memory:` and a bare path ending in `.db`,
     /// `.sqlite` or `.sqlite3` select SQLite. Anything else is
     /// [`DalError::Config`] naming the scheme, never the rest of the URL.
     pub fn parse(url: &str) -> Result<Self, DalError> {
         let url = url.trim();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Target::Postgres(url.to_owned()));
+            // The DAL's own parameters (`pgbouncer`, `listen_url`) never
+            // reach libpq, which refuses parameters it does not know.
+            let (clean, _) = crate::url_params::split(url)?;
+            return Ok(Target::Postgres(clean));
         }
         if url == "sqlite::memory:" || url == "sqlite://:memory:" || url == ":memory:" {
             return Ok(Target::SqliteMemory);
@@ -274,7 +279,7 @@ fn password_forms(url: &str) -> Vec<String> {
     forms
 }
 
-fn percent_decode(text: &str) -> String {
+pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -321,7 +326,15 @@ pub(crate) fn scrub_password(url: &str, message: &str) -> String {
 /// selects; every field can be changed before
 /// [`crate::TaskExecutionDal::connect_with`].
 ///
-/// Its `Debug` shows the URL with any password replaced by `***`.
+/// Settings may also be given as query parameters of the URL, which take
+/// precedence over the fields and never reach the driver: `pgbouncer=true`
+/// ([`DalConfig::transaction_pooler`]), `listen_url=…`
+/// ([`DalConfig::listen_url`], percent-encoded) for PostgreSQL,
+/// `synchronous=normal|full` ([`DalConfig::synchronous`]) for SQLite. A
+/// parameter of the other backend, or a value not listed, is
+/// [`DalError::Config`] when connecting.
+///
+/// Its `Debug` shows the URLs with any password replaced by `***`.
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct DalConfig {
@@ -341,6 +354,53 @@ pub struct DalConfig {
     /// hold), and how long any statement waits for a lock, before
     /// [`DalError::Timeout`] naming `sqlite_busy_timeout`.
     pub sqlite_busy_timeout: Duration,
+    /// PostgreSQL only: the server is reached through a connection pooler in
+    /// transaction mode (pgbouncer, pgcat, Supavisor), which hands each
+    /// transaction to whichever server connection is free. Every statement
+    /// is then sent unnamed, with its parameters, in one round trip (no
+    /// named prepared statement, which would exist on one server connection
+    /// only), no session state is relied on between transactions, and
+    /// [`crate::TaskExecutionDal`]'s wake-ups `LISTEN` on
+    /// [`DalConfig::listen_url`] or, without it, poll (every 250 ms) for new
+    /// audit events. Costs: each statement is parsed and planned on every
+    /// call. Default `false`; `pgbouncer=true` in the URL sets it.
+    pub transaction_pooler: bool,
+    /// PostgreSQL only: a direct connection to the server (not through a
+    /// pooler) on which wake-ups `LISTEN`, for a handle whose URL goes
+    /// through a transaction-mode pooler. `listen_url=…` (percent-encoded)
+    /// in the URL sets it. Its `Debug` hides any password.
+    pub listen_url: Option<String>,
+    /// SQLite only: what a commit waits for (see [`Synchronous`]). Default
+    /// [`Synchronous::Normal`]; `synchronous=full` in the URL sets
+    /// [`Synchronous::Full`].
+    pub synchronous: Synchronous,
+}
+
+/// SQLite's `synchronous` setting (the database runs in WAL mode): what a
+/// commit waits for before it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Synchronous {
+    /// `PRAGMA synchronous = NORMAL`, the default: a commit is written to the
+    /// WAL file, which is flushed to disk at checkpoints. A process that is
+    /// killed loses nothing acknowledged; an operating-system crash or a
+    /// power cut may lose the last commits (never corrupting the database).
+    #[default]
+    Normal,
+    /// `PRAGMA synchronous = FULL`: every commit is flushed to disk before it
+    /// is acknowledged, so nothing acknowledged is lost even to a power cut;
+    /// each commit waits for the disk (`te bench` measures the cost).
+    Full,
+}
+
+impl Synchronous {
+    /// The value of SQLite's `PRAGMA synchronous`: `"NORMAL"` or `"FULL"`.
+    pub fn as_pragma(self) -> &'static str {
+        match self {
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        }
+    }
 }
 
 impl fmt::Debug for DalConfig {
@@ -351,6 +411,12 @@ impl fmt::Debug for DalConfig {
             .field("acquire_timeout", &self.acquire_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("sqlite_busy_timeout", &self.sqlite_busy_timeout)
+            .field("transaction_pooler", &self.transaction_pooler)
+            .field(
+                "listen_url",
+                &self.listen_url.as_deref().map(redact_password),
+            )
+            .field("synchronous", &self.synchronous)
             .finish()
     }
 }
@@ -364,7 +430,28 @@ impl DalConfig {
             acquire_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             sqlite_busy_timeout: Duration::from_secs(30),
+            transaction_pooler: false,
+            listen_url: None,
+            synchronous: Synchronous::Normal,
         }
+    }
+
+    /// Sets [`DalConfig::transaction_pooler`].
+    pub fn transaction_pooler(mut self, behind_pooler: bool) -> Self {
+        self.transaction_pooler = behind_pooler;
+        self
+    }
+
+    /// Sets [`DalConfig::listen_url`].
+    pub fn listen_url(mut self, url: impl Into<String>) -> Self {
+        self.listen_url = Some(url.into());
+        self
+    }
+
+    /// Sets [`DalConfig::synchronous`].
+    pub fn synchronous(mut self, synchronous: Synchronous) -> Self {
+        self.synchronous = synchronous;
+        self
     }
 
     /// Sets [`DalConfig::max_connections`].

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::connection::{AnsiTransactionManager, CacheSize, SimpleConnection, TransactionManager};
 use diesel::{Connection, ConnectionError, PgConnection, SqliteConnection};
 
 pub use crate::any_connection::{AnyConnection, MultiBackend};
@@ -23,7 +23,8 @@ impl AnyConnection {
 
 /// Opens one connection to `target`, reporting the driver's own error, and
 /// prepares it: on SQLite WAL, a busy timeout, `foreign_keys = ON` and
-/// `synchronous = NORMAL` on every connection.
+/// `synchronous` as configured on every connection; on PostgreSQL behind a
+/// transaction-mode pooler, no prepared-statement cache.
 pub(crate) fn establish(
     target: &Target,
     config: &DalConfig,
@@ -36,7 +37,16 @@ pub(crate) fn establish(
                 crate::config::scrub_password(url, &crate::config::scrub_password(&full_url, &text))
             };
             PgConnection::establish(&full_url)
-                .map(AnyConnection::Postgres)
+                .map(|mut pg| {
+                    if config.transaction_pooler {
+                        // Unnamed statements only: diesel then sends each
+                        // with its parameters in one message, which a
+                        // pooler keeps on one server connection. A named
+                        // one would exist on one server connection only.
+                        pg.set_prepared_statement_cache_size(CacheSize::Disabled);
+                    }
+                    AnyConnection::Postgres(pg)
+                })
                 .map_err(|err| match err {
                     ConnectionError::InvalidConnectionUrl(text) => {
                         ConnectionError::InvalidConnectionUrl(scrub(text))
@@ -70,7 +80,9 @@ fn prepare_sqlite(
     let mut pragmas = busy_timeout_pragma(config.sqlite_busy_timeout);
     pragmas.push_str(" PRAGMA foreign_keys = ON;");
     if wal {
-        pragmas.push_str(" PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+        pragmas.push_str(" PRAGMA journal_mode = WAL; PRAGMA synchronous = ");
+        pragmas.push_str(config.synchronous.as_pragma());
+        pragmas.push(';');
     }
     conn.batch_execute(&pragmas)
         .map_err(ConnectionError::CouldntSetupConfiguration)?;

@@ -82,6 +82,7 @@ impl TaskExecutionDal {
     /// fails with [`DalError::DatabaseFileMissing`] if it was deleted or
     /// replaced (on unix; elsewhere nothing is checked).
     pub async fn connect_with(config: DalConfig) -> Result<Self, DalError> {
+        let config = config.resolved()?;
         let target = Target::parse(&config.url)?;
         let backend = target.backend();
         // Make one connection with the concrete driver first: its error is

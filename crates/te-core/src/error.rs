@@ -115,6 +115,22 @@ pub enum DalError {
     #[error("database error: {0}")]
     Database(#[source] DieselError),
 
+    /// PostgreSQL reported a named prepared statement missing or already
+    /// there (SQLSTATE `26000` or `42P05`): the mark of a connection pooler
+    /// in transaction mode between this handle and the server, which sends
+    /// each transaction to whichever server connection is free. Connect with
+    /// `pgbouncer=true` in the URL (or [`crate::DalConfig::transaction_pooler`]).
+    #[error(
+        "{source}: a connection pooler in transaction mode (pgbouncer, pgcat, Supavisor) \
+         seems to stand between this handle and PostgreSQL; add `pgbouncer=true` to the \
+         database URL (or set `DalConfig::transaction_pooler`)"
+    )]
+    TransactionPooler {
+        /// The database's error.
+        #[source]
+        source: DieselError,
+    },
+
     /// A stored value could not be decoded (e.g. a context that is not valid JSON).
     #[error("stored data is invalid: {what}")]
     InvalidData {
@@ -366,8 +382,19 @@ impl DalError {
     }
 }
 
+/// SQLSTATE `invalid_sql_statement_name` (`prepared statement … does not
+/// exist`) and `duplicate_prepared_statement` (`… already exists`).
+const PREPARED_STATEMENT_STATES: [&str; 2] = ["26000", "42P05"];
+
 impl From<DieselError> for DalError {
     fn from(err: DieselError) -> Self {
+        if let DieselError::DatabaseError(_, ref info) = err
+            && info
+                .sqlstate()
+                .is_some_and(|state| PREPARED_STATEMENT_STATES.contains(&state.as_str()))
+        {
+            return DalError::TransactionPooler { source: err };
+        }
         if let DieselError::DatabaseError(_, ref info) = err
             && let Some(table) = missing_table(info.message())
         {
@@ -419,6 +446,52 @@ mod tests {
         );
         assert_eq!(missing_table("no such table: my_own_table"), None);
         assert_eq!(missing_table("syntax error"), None);
+    }
+
+    /// A database error as PostgreSQL reports it, with its SQLSTATE.
+    struct WithState(&'static str);
+
+    impl diesel::result::DatabaseErrorInformation for WithState {
+        fn message(&self) -> &str {
+            "prepared statement \"__diesel_stmt_6\" does not exist"
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            None
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+        fn sqlstate(&self) -> Option<diesel::result::SqlState> {
+            self.0.parse().ok()
+        }
+    }
+
+    #[test]
+    fn prepared_statement_errors_name_the_pooler_flag() {
+        let error = |state| {
+            DalError::from(DieselError::DatabaseError(
+                DatabaseErrorKind::Unknown,
+                Box::new(WithState(state)),
+            ))
+        };
+        for state in PREPARED_STATEMENT_STATES {
+            let err = error(state);
+            assert!(matches!(err, DalError::TransactionPooler { .. }), "{err:?}");
+            assert!(err.to_string().contains("pgbouncer=true"), "{err}");
+        }
+        assert!(matches!(error("XX000"), DalError::Database(_)));
     }
 
     #[test]

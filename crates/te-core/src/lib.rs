@@ -24,9 +24,10 @@ pub mod schema;
 pub mod sql_types;
 #[doc(hidden)]
 pub mod toolkit;
+mod url_params;
 mod wakeup;
 
-pub use config::{Backend, DalConfig, Target};
+pub use config::{Backend, DalConfig, Synchronous, Target};
 pub use connection::{AnyConnection, MultiBackend};
 pub use dal::TaskExecutionDal;
 pub use error::{DalError, Interruption, PoolError};
@@ -37,4 +38,4 @@ pub use models::{
 };
 pub use pool::{ConnectionManager, Pool};
 #[doc(hidden)]
-pub use wakeup::MAX_WAIT;
+pub use wakeup::{MAX_WAIT, WAKEUP_POLL_INTERVAL};

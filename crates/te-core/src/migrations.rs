@@ -1,8 +1,8 @@
 //! The embedded migrations (`migrations/postgres`, `migrations/sqlite`) and
 //! how they are applied without two processes racing.
 
-use diesel::PgConnection;
 use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::connection::{AnyConnection, write_transaction};
@@ -49,16 +49,22 @@ pub(crate) fn revert_all(conn: &mut AnyConnection) -> Result<usize, DalError> {
     }
 }
 
+/// Runs `f` in one transaction holding PostgreSQL's transaction-scoped
+/// advisory lock, so that concurrent callers run one after the other. The
+/// lock ends with the transaction (a session-level lock would outlive a
+/// caller behind a transaction-mode pooler, held by whichever server
+/// connection took it); each migration's own transaction nests as a
+/// savepoint.
 fn with_pg_lock<T>(
     pg: &mut PgConnection,
     f: impl FnOnce(&mut PgConnection) -> Result<T, DalError>,
 ) -> Result<T, DalError> {
-    pg.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
-    let result = f(pg);
-    let unlock = pg.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"));
-    let value = result?;
-    unlock?;
-    Ok(value)
+    pg.transaction(|pg| {
+        pg.batch_execute(&format!(
+            "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+        ))?;
+        f(pg)
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Wake-ups for callers waiting for work: the mechanism behind
-//! `TaskClaiming::wait_for_ready` (a `LISTEN` connection on PostgreSQL,
-//! an in-process signal and a `PRAGMA data_version` poll on SQLite).
+//! `TaskClaiming::wait_for_ready` (a `LISTEN` connection on PostgreSQL, or
+//! behind a transaction-mode pooler a poll for new audit events; an
+//! in-process signal and a `PRAGMA data_version` poll on SQLite).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::BigInt;
-use diesel::{PgConnection, QueryableByName, RunQueryDsl, SqliteConnection};
+use diesel::{PgConnection, QueryDsl, QueryableByName, RunQueryDsl, SqliteConnection};
 use tokio::sync::Notify;
 
 use crate::config::{Backend, DalConfig, Target};
@@ -28,8 +29,44 @@ const LISTEN_POLL: Duration = Duration::from_millis(2);
 const LISTEN_IDLE: Duration = Duration::from_millis(50);
 /// How long the listener waits before reconnecting after an error.
 const RECONNECT_AFTER: Duration = Duration::from_millis(100);
-/// How often a SQLite waiter looks for writes by other processes.
-const SQLITE_POLL: Duration = Duration::from_millis(250);
+/// How often a SQLite waiter looks for writes by other processes, and a
+/// PostgreSQL waiter behind a transaction-mode pooler without a
+/// `listen_url` for new audit events.
+pub const WAKEUP_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// How a PostgreSQL handle learns of writes by other handles.
+enum PgWakeups {
+    /// A connection `LISTEN`s on [`CHANNEL`]: the handle's own server, or
+    /// the direct `listen_url` of a handle behind a pooler.
+    Listen { target: Target, config: DalConfig },
+    /// Behind a transaction-mode pooler with no `listen_url` (a `LISTEN`
+    /// through the pooler would hear nothing): waiters poll for new audit
+    /// events every [`WAKEUP_POLL_INTERVAL`].
+    Poll,
+}
+
+impl PgWakeups {
+    fn new(target: &Target, config: &DalConfig) -> Self {
+        match (&config.listen_url, config.transaction_pooler) {
+            (Some(url), _) => match Target::parse(url) {
+                Ok(target @ Target::Postgres(_)) => PgWakeups::Listen {
+                    target,
+                    // A direct connection: statements may be prepared.
+                    config: config.clone().transaction_pooler(false),
+                },
+                _ => {
+                    tracing::warn!("listen_url is not a postgres:// URL; polling instead");
+                    PgWakeups::Poll
+                }
+            },
+            (None, true) => PgWakeups::Poll,
+            (None, false) => PgWakeups::Listen {
+                target: target.clone(),
+                config: config.clone(),
+            },
+        }
+    }
+}
 
 /// The wake-up state of one handle (shared by its clones).
 pub(crate) struct Wakeups {
@@ -46,6 +83,8 @@ pub(crate) struct Wakeups {
     listener: OnceLock<std::thread::Thread>,
     /// SQLite: a dedicated connection for `PRAGMA data_version`.
     version_conn: Mutex<Option<SqliteConnection>>,
+    /// PostgreSQL: how writes by other handles are noticed.
+    pg: PgWakeups,
     target: Target,
     config: DalConfig,
 }
@@ -60,6 +99,7 @@ impl Wakeups {
             listener_ready: AtomicBool::new(false),
             listener: OnceLock::new(),
             version_conn: Mutex::new(None),
+            pg: PgWakeups::new(&target, &config),
             target,
             config,
         }
@@ -123,6 +163,49 @@ fn data_version(wakeups: &Wakeups) -> Result<i64, DalError> {
     }
 }
 
+/// The newest audit event's sequence number (0 when there is none): every
+/// write that can make a task claimable records an event, so a change of
+/// it is a wake-up for a PostgreSQL waiter that polls. One look-up of the
+/// primary key's index.
+fn latest_event(conn: &mut AnyConnection) -> Result<i64, DalError> {
+    use crate::schema::execution_events::dsl::{execution_events, sequence};
+    let latest = execution_events
+        .select(diesel::dsl::max(sequence))
+        .first::<Option<i64>>(conn)?;
+    Ok(latest.unwrap_or(0))
+}
+
+/// Waits until `notified` fires (a write through this handle) or a value
+/// read by `read` every [`WAKEUP_POLL_INTERVAL`] differs from the first one read
+/// (a write by another handle or process): `true`; or until `deadline`:
+/// `false`.
+async fn poll_until_changed<N, R, Fut>(
+    notified: std::pin::Pin<&mut N>,
+    deadline: tokio::time::Instant,
+    mut read: R,
+) -> Result<bool, DalError>
+where
+    N: std::future::Future<Output = ()>,
+    R: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<i64, DalError>>,
+{
+    let mut notified = notified;
+    let start = read().await?;
+    loop {
+        let next_poll = (tokio::time::Instant::now() + WAKEUP_POLL_INTERVAL).min(deadline);
+        tokio::select! {
+            _ = notified.as_mut() => return Ok(true),
+            _ = tokio::time::sleep_until(next_poll) => {}
+        }
+        if read().await? != start {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+    }
+}
+
 /// The PostgreSQL listener: one connection per handle that `LISTEN`s on
 /// [`CHANNEL`] and wakes every waiter on each notification. Runs on its own
 /// thread until the handle is dropped; reconnects after any error, and then
@@ -134,7 +217,10 @@ fn listen(wakeups: Weak<Wakeups>) {
             return;
         };
         if conn.is_none() {
-            match establish(&state.target, &state.config) {
+            let PgWakeups::Listen { target, config } = &state.pg else {
+                return;
+            };
+            match establish(target, config) {
                 Ok(AnyConnection::Postgres(mut pg)) => {
                     match pg.batch_execute(&format!("LISTEN {CHANNEL}")) {
                         Ok(()) => {
@@ -213,35 +299,29 @@ impl TaskExecutionDal {
         let notified = wakeups.notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        match self.backend() {
-            Backend::Postgres => {
+        match (self.backend(), &wakeups.pg) {
+            (Backend::Postgres, PgWakeups::Listen { .. }) => {
                 self.ensure_listener(&wakeups, deadline).await;
                 Ok(tokio::time::timeout_at(deadline, notified).await.is_ok())
             }
-            Backend::Sqlite => {
+            (Backend::Postgres, PgWakeups::Poll) => {
+                let read = || self.run(latest_event);
+                poll_until_changed(notified, deadline, read).await
+            }
+            (Backend::Sqlite, _) => {
                 if matches!(wakeups.target, Target::SqliteMemory) {
                     // No other process can write an in-memory database.
                     return Ok(tokio::time::timeout_at(deadline, notified).await.is_ok());
                 }
-                let read = |w: Arc<Wakeups>| async move {
-                    tokio::task::spawn_blocking(move || data_version(&w))
-                        .await
-                        .map_err(|e| DalError::Interrupted(e.into()))?
+                let read = || {
+                    let w = Arc::clone(&wakeups);
+                    async move {
+                        tokio::task::spawn_blocking(move || data_version(&w))
+                            .await
+                            .map_err(|e| DalError::Interrupted(e.into()))?
+                    }
                 };
-                let start = read(Arc::clone(&wakeups)).await?;
-                loop {
-                    let next_poll = (tokio::time::Instant::now() + SQLITE_POLL).min(deadline);
-                    tokio::select! {
-                        _ = &mut notified => return Ok(true),
-                        _ = tokio::time::sleep_until(next_poll) => {}
-                    }
-                    if read(Arc::clone(&wakeups)).await? != start {
-                        return Ok(true);
-                    }
-                    if tokio::time::Instant::now() >= deadline {
-                        return Ok(false);
-                    }
-                }
+                poll_until_changed(notified, deadline, read).await
             }
         }
     }

@@ -38,6 +38,21 @@ pub use postgres::{PostgresServer, postgres_server};
 /// The environment variable that selects the backend of [`TestDb::new`].
 pub const BACKEND_ENV: &str = "TE_TEST_BACKEND";
 
+/// The environment variable that, with `TE_TEST_BACKEND=postgres`, sends
+/// every [`TestDb`]'s connections through a connection pooler in transaction
+/// mode: a `postgres://` URL of the pooler (its database name is replaced by
+/// each test's own). The databases are still created and dropped on the
+/// server `DATABASE_URL` names; the URLs handed out carry `pgbouncer=true`.
+pub const POOLER_ENV: &str = "TE_TEST_POOLER_URL";
+
+/// `pooler` (a URL of a transaction-mode pooler) for `database`, with
+/// `pgbouncer=true`.
+fn pooler_url(pooler: &str, database: &str) -> String {
+    let url = postgres::with_database(pooler.trim(), database);
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}pgbouncer=true")
+}
+
 /// The backend `TE_TEST_BACKEND` selects: `postgres` (or `pg`,
 /// `postgresql`) selects PostgreSQL; unset, empty or `sqlite` selects SQLite.
 ///
@@ -123,7 +138,13 @@ impl TestDb {
             panic!("PostgreSQL tests were requested but no PostgreSQL is available: {why}")
         });
         let database = format!("te_test_{}", uuid::Uuid::new_v4().simple());
-        let url = server.create_database(&database).await;
+        let direct = server.create_database(&database).await;
+        // Through a transaction-mode pooler when `TE_TEST_POOLER_URL` names
+        // one: the database is made and dropped on the server directly.
+        let url = match std::env::var(POOLER_ENV) {
+            Ok(pooler) if !pooler.trim().is_empty() => pooler_url(&pooler, &database),
+            _ => direct,
+        };
         let dal = TaskExecutionDal::connect_with(DalConfig::new(&url).max_connections(20))
             .await
             .expect("connect to the PostgreSQL test database");
@@ -145,6 +166,12 @@ impl TestDb {
     /// The database's URL: open more connections, or hand it to another process.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// True when this database is reached through a transaction-mode pooler
+    /// (`TE_TEST_POOLER_URL`): its URL carries `pgbouncer=true`.
+    pub fn through_pooler(&self) -> bool {
+        self.url.contains("pgbouncer=true")
     }
 
     /// The backend.

@@ -75,7 +75,7 @@ pub(crate) fn drop_database(admin_url: &str, name: &str) {
 }
 
 /// `url` with its database name replaced by `database`.
-fn with_database(url: &str, database: &str) -> String {
+pub(crate) fn with_database(url: &str, database: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((base, query)) => (base, Some(query)),
         None => (url, None),
