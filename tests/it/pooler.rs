@@ -3,6 +3,8 @@
 //! xtask test` runs them so when `TE_TEST_POOLER_URL` names a pooler);
 //! without the flag, the first failure names it.
 
+use std::time::{Duration, Instant};
+
 use te_testkit::TestDb;
 
 use task_execution_dal::prelude::*;
@@ -51,4 +53,52 @@ async fn the_pooler_settings_are_read_from_the_url_and_checked() {
     let err = TaskExecutionDal::connect(&bad).await.unwrap_err();
     assert!(matches!(err, DalError::Config(_)), "{err:?}");
     assert!(err.to_string().contains("applies to"), "{err}");
+}
+
+#[tokio::test]
+async fn a_waiter_behind_a_pooler_listens_on_the_direct_listen_url() {
+    let db = TestDb::new().await;
+    let p = pipeline(&db).await;
+    // Behind a pooler, wake-ups LISTEN on the direct connection; elsewhere
+    // the setting changes nothing (SQLite ignores it).
+    let config = DalConfig::new(db.url()).listen_url(db.direct_url());
+    let waiter = TaskExecutionDal::connect_with(config).await.unwrap();
+    let wait = {
+        let waiter = waiter.clone();
+        tokio::spawn(async move { waiter.wait_for_ready(Duration::from_secs(20)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    if db.backend() == Backend::Postgres {
+        // The waiter's handle LISTENs on a session of its own.
+        assert_eq!(listeners(&db).await, 1, "one LISTEN session");
+    }
+    let started = Instant::now();
+    db.create(NewTaskExecution::new(p.id, "elsewhere").status(TaskStatus::Ready))
+        .await
+        .unwrap();
+    assert!(wait.await.unwrap().unwrap(), "the waiter wakes");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "woken by the write, not by the timeout"
+    );
+}
+
+/// The sessions on `db`'s database whose last statement was a `LISTEN`.
+async fn listeners(db: &TestDb) -> i64 {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    db.run(|conn| {
+        let row: Count = diesel::sql_query(
+            "SELECT count(*) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND query LIKE 'LISTEN %'",
+        )
+        .get_result(conn)?;
+        Ok(row.n)
+    })
+    .await
+    .unwrap()
 }

@@ -33,6 +33,9 @@ struct Inner {
     pool: Pool,
     backend: Backend,
     target: Target,
+    /// [`TaskExecutionDal::target`]: the URL without its password, with the
+    /// DAL's settings that another handle needs to reach it the same way.
+    description: String,
     /// SQLite admits one writer at a time. Writes of this handle queue here,
     /// in arrival order, instead of polling the file lock in SQLite's busy
     /// handler (which sleeps and is unfair), and the caller holding the turn
@@ -101,6 +104,11 @@ impl TaskExecutionDal {
             Target::Postgres(_) | Target::SqliteMemory => None,
         };
         let (acquire_timeout, busy_timeout) = (config.acquire_timeout, config.sqlite_busy_timeout);
+        let mut description = target.redacted();
+        if config.transaction_pooler {
+            let sep = if description.contains('?') { '&' } else { '?' };
+            description.push_str(&format!("{sep}pgbouncer=true"));
+        }
         let wakeups = Arc::new(Wakeups::new(target.clone(), config.clone()));
         let pool = pool::build(target.clone(), config)?;
         Ok(TaskExecutionDal {
@@ -108,6 +116,7 @@ impl TaskExecutionDal {
                 pool,
                 backend,
                 target,
+                description,
                 sqlite_writes: group_commit::Queue::default(),
                 sqlite_turn: Arc::new(tokio::sync::Mutex::new(())),
                 acquire_timeout,
@@ -123,9 +132,11 @@ impl TaskExecutionDal {
         self.inner.backend
     }
 
-    /// The database, described without its password.
+    /// The database, described without its password: a URL that reaches
+    /// it the same way (with `pgbouncer=true` behind a transaction-mode
+    /// pooler).
     pub fn target(&self) -> String {
-        self.inner.target.redacted()
+        self.inner.description.clone()
     }
 
     /// The connection pool (for its status, or to close it).

@@ -75,6 +75,8 @@ pub fn backend_from_env() -> Backend {
 pub struct TestDb {
     dal: TaskExecutionDal,
     url: String,
+    /// The server's own URL of the database, when `url` goes through a pooler.
+    direct_url: Option<String>,
     cleanup: Cleanup,
 }
 
@@ -128,6 +130,7 @@ impl TestDb {
         TestDb {
             dal,
             url,
+            direct_url: None,
             cleanup: Cleanup::Sqlite(dir),
         }
     }
@@ -141,9 +144,11 @@ impl TestDb {
         let direct = server.create_database(&database).await;
         // Through a transaction-mode pooler when `TE_TEST_POOLER_URL` names
         // one: the database is made and dropped on the server directly.
-        let url = match std::env::var(POOLER_ENV) {
-            Ok(pooler) if !pooler.trim().is_empty() => pooler_url(&pooler, &database),
-            _ => direct,
+        let (url, direct_url) = match std::env::var(POOLER_ENV) {
+            Ok(pooler) if !pooler.trim().is_empty() => {
+                (pooler_url(&pooler, &database), Some(direct))
+            }
+            _ => (direct, None),
         };
         let dal = TaskExecutionDal::connect_with(DalConfig::new(&url).max_connections(20))
             .await
@@ -151,6 +156,7 @@ impl TestDb {
         TestDb {
             dal,
             url,
+            direct_url,
             cleanup: Cleanup::Postgres {
                 admin_url: server.admin_url().to_owned(),
                 database,
@@ -168,10 +174,16 @@ impl TestDb {
         &self.url
     }
 
+    /// The database's URL on the server itself, bypassing any pooler: the
+    /// same as [`TestDb::url`] unless [`TestDb::through_pooler`].
+    pub fn direct_url(&self) -> &str {
+        self.direct_url.as_deref().unwrap_or(&self.url)
+    }
+
     /// True when this database is reached through a transaction-mode pooler
     /// (`TE_TEST_POOLER_URL`): its URL carries `pgbouncer=true`.
     pub fn through_pooler(&self) -> bool {
-        self.url.contains("pgbouncer=true")
+        self.direct_url.is_some()
     }
 
     /// The backend.
