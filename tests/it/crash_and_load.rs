@@ -392,3 +392,96 @@ async fn thirty_two_workers_drain_the_queue_with_no_duplicate_no_loss_and_no_loc
         db.backend()
     );
 }
+
+// ----------------------------------------------------- killed while writing
+
+const WRITER_CHILD_URL: &str = "TE_WRITER_CHILD_URL";
+const WRITER_CHILD_PIPELINE: &str = "TE_WRITER_CHILD_PIPELINE";
+const WRITER_TEST: &str =
+    "crash_and_load::a_process_killed_while_writing_loses_nothing_it_was_told";
+
+/// The durability the default settings give (SQLite: WAL with `synchronous =
+/// NORMAL`): every write acknowledged to a process that is then killed
+/// with SIGKILL is in the database afterwards. An operating-system crash
+/// is another matter (README, "Durability").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_killed_while_writing_loses_nothing_it_was_told() {
+    use std::io::{BufRead, BufReader, Write};
+    if let Ok(url) = std::env::var(WRITER_CHILD_URL) {
+        // The child: create tasks one by one, printing each id once its
+        // write is acknowledged, until killed.
+        let pipeline: Uuid = std::env::var(WRITER_CHILD_PIPELINE)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let dal = TaskExecutionDal::connect(&url).await.unwrap();
+        let mut out = std::io::stdout().lock();
+        for i in 0.. {
+            let task = dal
+                .create(NewTaskExecution::new(pipeline, format!("w-{i:06}")))
+                .await
+                .unwrap();
+            writeln!(out, "{}", task.id).unwrap();
+            out.flush().unwrap();
+        }
+        return;
+    }
+
+    let db = TestDb::new().await;
+    let pipeline = db
+        .create_pipeline_execution(NewPipelineExecution::new("writer"))
+        .await
+        .unwrap()
+        .id;
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([WRITER_TEST, "--exact", "--test-threads=1", "--nocapture"])
+        .env(WRITER_CHILD_URL, db.url())
+        .env(WRITER_CHILD_PIPELINE, pipeline.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let acknowledged = std::thread::spawn(move || {
+        // Every line that parses as an id is an acknowledged write; the
+        // test harness's own lines do not parse.
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|line| line.trim().parse::<Uuid>().ok())
+            .collect::<Vec<Uuid>>()
+    });
+    let started = Instant::now();
+    loop {
+        let tasks = db.get_all_tasks_for_pipeline(pipeline).await.unwrap();
+        if tasks.len() >= 200 {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the child exited");
+        assert!(started.elapsed() < PATIENCE, "the child made no progress");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let acknowledged = acknowledged.join().unwrap();
+    assert!(
+        acknowledged.len() >= 100,
+        "{} acknowledged",
+        acknowledged.len()
+    );
+
+    // A reader opened after the kill sees every acknowledged write.
+    let reader = TaskExecutionDal::connect(db.url()).await.unwrap();
+    let stored: HashSet<Uuid> = reader
+        .get_all_tasks_for_pipeline(pipeline)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    let lost: Vec<&Uuid> = acknowledged
+        .iter()
+        .filter(|id| !stored.contains(id))
+        .collect();
+    assert!(lost.is_empty(), "{} acknowledged writes lost", lost.len());
+}

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::{Backends, cargo, postgres};
+use crate::{Backends, cargo, postgres, workspace_root};
 
 /// Workers of the chart's sweep.
 const SWEEP_WORKERS: &[u64] = &[1, 2, 4, 8, 16];
@@ -121,14 +121,6 @@ fn build_te() -> Result<PathBuf, String> {
     te.is_file()
         .then_some(te.clone())
         .ok_or_else(|| format!("{} was not built", te.display()))
-}
-
-/// The workspace's root directory (where `Cargo.toml` lists xtask).
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
 }
 
 /// The PostgreSQL server to measure on: `DATABASE_URL`, else the local

@@ -10,6 +10,7 @@
 #![allow(clippy::print_stdout)]
 
 mod bench;
+mod consumer;
 mod postgres;
 mod test;
 
@@ -74,4 +75,12 @@ impl Backends {
 /// The cargo that runs this xtask.
 pub(crate) fn cargo() -> std::process::Command {
     std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// The workspace's root directory (the parent of `xtask/`).
+pub(crate) fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default()
 }

@@ -62,6 +62,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         )?;
     }
 
+    // Crates outside the workspace, resolved afresh as a user's are, build
+    // and run the README's example before any test of ours.
+    banner("consumer check (fresh resolution, no lock file)");
+    let postgres_admin = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|url| backends.postgres() && url.starts_with("postgres"));
+    crate::consumer::run(postgres_admin.as_deref())?;
+
     let mut results: Vec<(&str, Result<Counts, String>)> = Vec::new();
     if backends.sqlite() {
         banner("tests on SQLite");

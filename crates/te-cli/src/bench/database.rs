@@ -18,6 +18,8 @@ pub(crate) enum FreshDb {
     Sqlite {
         /// The file.
         path: PathBuf,
+        /// The given URL's query (`?synchronous=full`), or empty.
+        query: String,
     },
     /// A database created on a PostgreSQL server.
     Postgres {
@@ -39,7 +41,12 @@ impl FreshDb {
         match url {
             Some(url) if is_postgres(url) => {
                 let name = format!("te_bench_{id}");
-                let admin_url = url.to_owned();
+                // CREATE and DROP go to the server without the DAL's own
+                // parameters (`pgbouncer`, `listen_url`), which libpq refuses.
+                let admin_url = match Target::parse(url)? {
+                    Target::Postgres(clean) => clean,
+                    _ => url.to_owned(),
+                };
                 let db_url = with_database(url, &name);
                 let sql = format!("CREATE DATABASE \"{name}\"");
                 admin(admin_url.clone(), sql).await?;
@@ -59,8 +66,13 @@ impl FreshDb {
                     })
                     .filter(|p| !p.as_os_str().is_empty())
                     .unwrap_or_else(std::env::temp_dir);
+                let query = other
+                    .and_then(|url| url.split_once('?'))
+                    .map(|(_, query)| format!("?{query}"))
+                    .unwrap_or_default();
                 Ok(FreshDb::Sqlite {
                     path: dir.join(format!("te-bench-{id}.db")),
+                    query,
                 })
             }
         }
@@ -69,7 +81,7 @@ impl FreshDb {
     /// The URL to connect the DAL to.
     pub(crate) fn url(&self) -> String {
         match self {
-            FreshDb::Sqlite { path } => format!("sqlite://{}", path.display()),
+            FreshDb::Sqlite { path, query } => format!("sqlite://{}{query}", path.display()),
             FreshDb::Postgres { url, .. } => url.clone(),
         }
     }
@@ -78,7 +90,7 @@ impl FreshDb {
     /// connections to it remain).
     pub(crate) async fn remove(self) -> Result<(), CliError> {
         match self {
-            FreshDb::Sqlite { path } => db::remove_sqlite_files(&path),
+            FreshDb::Sqlite { path, .. } => db::remove_sqlite_files(&path),
             FreshDb::Postgres {
                 admin_url, name, ..
             } => {
