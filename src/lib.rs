@@ -15,10 +15,11 @@ pub mod prelude {
     pub use te_core::{
         Backend, CancelOutcome, ClaimResult, DalConfig, DalError, EventType, ExecutionEvent,
         HeartbeatResult, Interruption, NewPipelineExecution, NewTaskExecution, PipelineExecution,
-        PipelineStatus, PruneOutcome, RetryStats, RunnerClaimResult, StaleClaim, SubStatus,
-        Synchronous, Target, TaskExecution, TaskExecutionDal, TaskExecutionMetadata, TaskStatus,
+        PipelineOperation, PipelineStatus, PruneOutcome, RetryStats, RunnerClaimResult, StaleClaim,
+        SubStatus, Synchronous, Target, TaskExecution, TaskExecutionDal, TaskExecutionMetadata,
+        TaskStatus,
     };
-    pub use te_crud::{TaskCrud, TaskUpdate};
+    pub use te_crud::{TaskCrud, TaskUpdate, check_prune_arguments};
     pub use te_queries::{PipelineFilter, TaskFilter, TaskQueries};
     #[allow(deprecated)]
     pub use te_state::{TaskState, TaskTransitions};

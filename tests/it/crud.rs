@@ -533,13 +533,19 @@ async fn pipeline_status_moves_to_a_terminal_status_once_with_an_event() {
                 pipeline_id,
                 from,
                 to,
+                operation,
             } = &err
             else {
                 unreachable!()
             };
             assert_eq!(
-                (*pipeline_id, *from, *to),
-                (p.id, PipelineStatus::Failed, PipelineStatus::Completed)
+                (*pipeline_id, *from, *to, *operation),
+                (
+                    p.id,
+                    PipelineStatus::Failed,
+                    PipelineStatus::Completed,
+                    PipelineOperation::SetStatus
+                )
             );
             let message = err.to_string();
             assert!(

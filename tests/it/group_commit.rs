@@ -160,3 +160,84 @@ async fn a_write_that_panics_fails_alone_and_the_handle_goes_on() {
     assert!(dal.mark_skipped(doomed, "after the panic").await.is_ok());
     assert_eq!(count_events(&dal, Some(doomed)).await, 2);
 }
+
+/// A call dropped while its write waits for a lock held elsewhere may or may
+/// not commit; the row tells which, and it is whole either way. The first
+/// write has already begun waiting for the lock when its caller goes: it
+/// commits on both backends. The second is dropped while it waits behind
+/// the first: on SQLite, where it is still in the handle's queue, it never
+/// runs; on PostgreSQL, where its statement is already with the server, it
+/// commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dropped_call_may_or_may_not_have_committed_and_the_row_tells() {
+    let db = TestDb::new().await;
+    let dal = handle_with_pool(&db, 4).await;
+    let (_, tasks) = ready_pipeline(&dal, 2).await;
+    let (first, second) = (tasks[0].id, tasks[1].id);
+
+    let holder = crate::common::RowHolder::take(&db, first);
+    let skip = |id| {
+        let dal = dal.clone();
+        tokio::spawn(async move { dal.mark_skipped(id, "dropped").await })
+    };
+    let waiting = skip(first);
+    crate::common::until_waiting(&db, 1, || waiting.is_finished()).await;
+    // On PostgreSQL the second waits for a row lock too: the first's.
+    let behind = {
+        let dal = dal.clone();
+        tokio::spawn(async move {
+            dal.write(move |conn| {
+                diesel::update(
+                    task_executions::table.filter(task_executions::id.eq(bind::id(first))),
+                )
+                .set(task_executions::updated_at.eq(bind::ts(chrono::Utc::now())))
+                .execute(conn)?;
+                diesel::update(
+                    task_executions::table.filter(task_executions::id.eq(bind::id(second))),
+                )
+                .set(task_executions::error_details.eq("dropped too"))
+                .execute(conn)?;
+                Ok(())
+            })
+            .await
+        })
+    };
+    crate::common::until_waiting(&db, 2, || behind.is_finished()).await;
+    waiting.abort();
+    behind.abort();
+    assert!(waiting.await.unwrap_err().is_cancelled());
+    assert!(behind.await.unwrap_err().is_cancelled());
+    holder.release();
+
+    // The first had begun waiting for the lock: it commits, whole.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while dal.get_by_id(first).await.unwrap().status != TaskStatus::Skipped {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first never committed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        count_events(&dal, Some(first)).await,
+        2,
+        "its creation and its skip"
+    );
+    // The second: whole or not at all, as the backend says.
+    let expected = match dal.backend() {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some("dropped too"),
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let row = dal.get_by_id(second).await.unwrap();
+        if row.error_details.as_deref() == expected || std::time::Instant::now() > deadline {
+            assert_eq!(row.error_details.as_deref(), expected);
+            assert_eq!(row.status, TaskStatus::Ready);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The handle writes on.
+    dal.mark_skipped(second, "after").await.unwrap();
+}

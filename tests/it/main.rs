@@ -7,6 +7,7 @@
 
 mod common;
 
+mod cancel_is_final;
 mod claiming;
 mod claiming_processes;
 mod conformance;

@@ -124,3 +124,36 @@ async fn an_absurd_timeout_is_refused() {
     let absurd = Duration::from_secs(25 * 60 * 60);
     assert_invalid(db.wait_for_ready(absurd).await, "timeout");
 }
+
+/// The caller's own writes answered before its wait began never wake it,
+/// whether or not they made anything ready to claim: a worker loop does not
+/// spin on its own writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callers_own_answered_writes_never_wake_it() {
+    let db = TestDb::new().await;
+    let p = pipeline(&db, "own-writes").await;
+    // Tasks already running, written as rows (nothing made ready).
+    let now = chrono::Utc::now();
+    let running: Vec<TaskExecution> = (0..8)
+        .map(|i| {
+            NewTaskExecution::new(p, format!("running-{i}"))
+                .status(TaskStatus::Running)
+                .into_row(now)
+        })
+        .collect();
+    let ids: Vec<Uuid> = running.iter().map(|t| t.id).collect();
+    db.insert_tasks(running).await;
+    db.wait_for_ready(Duration::from_millis(1)).await.unwrap();
+    for (i, id) in ids.into_iter().enumerate() {
+        // A task waiting for its dependencies.
+        task_in(&db, p, &format!("waiting-{i}"), NotStarted).await;
+        let woken = db.wait_for_ready(Duration::from_millis(150)).await.unwrap();
+        assert!(!woken, "round {i}: woken by its own create");
+        // A completion, as a worker loop writes one before it waits again.
+        db.complete_with_context(id, None, &serde_json::json!({}))
+            .await
+            .unwrap();
+        let woken = db.wait_for_ready(Duration::from_millis(150)).await.unwrap();
+        assert!(!woken, "round {i}: woken by its own completion");
+    }
+}

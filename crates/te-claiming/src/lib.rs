@@ -77,9 +77,10 @@ pub trait TaskClaiming: sealed::Sealed {
     /// claimed by `runner_id` (which refreshes `heartbeat_at`), and writes a
     /// `RunnerClaimed` event.
     ///
-    /// [`RunnerClaimResult::AlreadyClaimed`] when another runner holds the claim
-    /// or the task is in any other status (nothing is written then);
-    /// [`DalError::NotFound`] for an unknown task.
+    /// [`RunnerClaimResult::AlreadyClaimed`] when another runner holds the claim,
+    /// the task is in any other status, or it is `Ready` in a paused (or
+    /// cancelled) pipeline execution, which gives no task to anyone (nothing
+    /// is written then); [`DalError::NotFound`] for an unknown task.
     fn claim_for_runner(
         &self,
         task_id: Uuid,
@@ -173,7 +174,13 @@ pub trait TaskClaiming: sealed::Sealed {
     ///
     /// It returns `true` only for a wake-up that arrived after the call
     /// began; when nothing is written meanwhile it returns `false` at the
-    /// timeout, never before. A `timeout` over 24 hours is refused with
+    /// timeout, never before. The caller's own writes answered before the
+    /// call began never wake it, so a worker loop does not spin on its own
+    /// writes: on SQLite a write wakes the waiters before it is answered,
+    /// and the `data_version` baseline is read after the call began. (On
+    /// PostgreSQL a write that left a task `Ready` sends its notification
+    /// at commit, and the listener may read it only once the caller waits:
+    /// such a write can wake its own caller; it made work to claim.) A `timeout` over 24 hours is refused with
     /// [`DalError::InvalidInput`].
     fn wait_for_ready(
         &self,

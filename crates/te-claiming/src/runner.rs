@@ -7,7 +7,7 @@
 use diesel::prelude::*;
 use te_core::schema::pipeline_executions;
 use te_core::schema::task_executions::dsl as t;
-use te_core::toolkit::{Holder, Outcome, Transition, bind, now};
+use te_core::toolkit::{Holder, Outcome, PipelineGuard, Transition, bind, now};
 use te_core::{
     AnyConnection, DalError, EventType, HeartbeatResult, PipelineStatus, RunnerClaimResult,
     TaskStatus,
@@ -25,6 +25,8 @@ pub(crate) fn claim_for_runner(
     let now = now();
     let outcome = Transition::new(task_id, CLAIMABLE, None)
         .holder(Holder::FreeOr(runner_id))
+        // A paused (or cancelled) pipeline gives no task to anyone.
+        .pipeline_guard(PipelineGuard::ReadyNotHeld)
         .event(EventType::RunnerClaimed)
         .apply(
             conn,

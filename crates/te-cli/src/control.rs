@@ -115,6 +115,9 @@ pub(crate) async fn prune(args: PruneArgs) -> Result<(), CliError> {
         .ok()
         .and_then(|age| Utc::now().checked_sub_signed(age))
         .ok_or_else(|| CliError::Dal(DalError::invalid("older_than", "is too large")))?;
+    let batch_size = usize::try_from(args.batch_size).unwrap_or(1_000);
+    // The dry run refuses what the real run refuses.
+    check_prune_arguments(age, batch_size)?;
     let text = if args.dry_run {
         let (pipelines, tasks) = would_prune(&dal, age)
             .await
@@ -125,7 +128,7 @@ pub(crate) async fn prune(args: PruneArgs) -> Result<(), CliError> {
         )
     } else {
         let outcome = dal
-            .prune_pipelines(age, usize::try_from(args.batch_size).unwrap_or(1_000))
+            .prune_pipelines(age, batch_size)
             .await
             .map_err(|err| explain(err, None, &target))?;
         format!(

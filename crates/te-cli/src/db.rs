@@ -22,13 +22,21 @@ pub(crate) async fn connect(
 
 /// Connects to a database that must already exist: a SQLite URL naming a
 /// missing file is [`CliError::MissingDatabase`] (instead of creating an
-/// empty file).
+/// empty file), and a SQLite file without the DAL's tables (such as an
+/// empty file) is [`CliError::NotMigrated`], found with a read-only look
+/// before connecting, so that the file is left exactly as it was.
 pub(crate) async fn connect_existing(url: &str) -> Result<TaskExecutionDal, CliError> {
-    if let Some(path) = Target::parse(url)?.sqlite_path()
+    let target = Target::parse(url)?;
+    if let Some(path) = target.sqlite_path()
         && !path.exists()
     {
         return Err(CliError::MissingDatabase {
             path: path.display().to_string(),
+        });
+    }
+    if target.sqlite_file_is_migrated() == Some(false) {
+        return Err(CliError::NotMigrated {
+            target: target.redacted(),
         });
     }
     connect(url, None).await

@@ -148,3 +148,90 @@ async fn prune_deletes_old_finished_pipelines_and_dry_run_deletes_nothing() {
     );
     db.get_pipeline_execution(live).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_refused_pause_or_resume_says_what_was_refused() {
+    let db = TestDb::new().await;
+    let url = db.url().to_owned();
+    let p = pipeline_with_tasks(&db, "done").await;
+    db.update_pipeline_status(p, PipelineStatus::Completed, None)
+        .await
+        .unwrap();
+    let err = failed(&te(&["pause", &p.to_string(), "--database-url", &url]));
+    assert!(
+        err.contains(&format!(
+            "cannot pause pipeline execution {p}: it is Completed"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("Completed -> Completed"), "{err}");
+    let err = failed(&te(&["cancel", &p.to_string(), "--database-url", &url]));
+    assert!(
+        err.contains(&format!(
+            "cannot cancel pipeline execution {p}: it is Completed"
+        )),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_of_prune_is_refused_as_the_real_run_is() {
+    let db = TestDb::new().await;
+    let url = db.url().to_owned();
+    let real = failed(&te(&[
+        "prune",
+        "--older-than",
+        "7000years",
+        "--database-url",
+        &url,
+    ]));
+    let dry = failed(&te(&[
+        "prune",
+        "--older-than",
+        "7000years",
+        "--dry-run",
+        "--database-url",
+        &url,
+    ]));
+    for err in [&real, &dry] {
+        assert!(
+            err.contains("invalid input for `finished_before`: must not be before"),
+            "{err}"
+        );
+    }
+}
+
+/// A control command given an empty file that was never migrated says so
+/// and leaves the file as it was: 0 bytes, no `-wal` or `-shm` beside it.
+#[test]
+fn control_commands_on_an_empty_unmigrated_sqlite_file_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.db");
+    std::fs::write(&path, b"").unwrap();
+    let url = format!("sqlite://{}", path.display());
+    let id = Uuid::new_v4().to_string();
+    let cases: [&[&str]; 6] = [
+        &["pause", &id],
+        &["resume", &id],
+        &["cancel", &id],
+        &["pipelines"],
+        &["prune", "--older-than", "1d"],
+        &["prune", "--older-than", "1d", "--dry-run"],
+    ];
+    for args in cases {
+        let args = [args, &["--database-url", &url]].concat();
+        let err = failed(&te(&args));
+        assert!(err.contains("te migrate"), "{args:?}: {err}");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            0,
+            "{args:?} wrote the file"
+        );
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["empty.db"], "{args:?} left files beside it");
+    }
+}

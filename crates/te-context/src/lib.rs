@@ -100,8 +100,11 @@ pub trait TaskContexts: sealed::Sealed {
     /// it stopped between two calls, and pays one commit instead of two.
     ///
     /// `Ok(Some(n))`: the task completed and `n` dependents were made
-    /// `Ready`; the others (running, finished, unknown, listed twice, or
-    /// the task itself) are left alone. `Ok(None)` when the runner does not
+    /// `Ready`; the others (running, finished, unknown, listed twice, the
+    /// task itself, tasks of another pipeline execution, or any task when
+    /// the task's pipeline execution was cancelled) are left alone, without
+    /// an error: a promotion stays inside the completed task's pipeline, and
+    /// a cancelled pipeline gets no `Ready` task. `Ok(None)` when the runner does not
     /// hold the claim: nothing is written and no dependent is promoted. The
     /// errors are those of `complete_with_context`, and none writes
     /// anything.
@@ -224,13 +227,17 @@ impl TaskContexts for TaskExecutionDal {
         let context = context.clone();
         let dependents = distinct(dependents);
         self.write(move |conn| {
-            if !queries::complete_with_context(conn, task_id, runner_id, &context)? {
+            let Some(pipeline_id) =
+                queries::complete_with_context(conn, task_id, runner_id, &context)?
+            else {
                 return Ok(None);
-            }
+            };
             if dependents.is_empty() {
                 return Ok(Some(0));
             }
-            promote(conn, &dependents).map(Some)
+            // Only the completed task's own pipeline, and not when it was
+            // cancelled: one condition more in the promotion's `WHERE`.
+            promote(conn, &dependents, Some(pipeline_id)).map(Some)
         })
         .await
     }

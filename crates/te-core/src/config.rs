@@ -124,6 +124,48 @@ impl Target {
         }
     }
 
+    /// For a SQLite file: whether it holds the DAL's tables, found without
+    /// writing anything. The file is opened read-only (`mode=ro`) and no
+    /// pragma is set, where connecting switches the file to WAL, which
+    /// writes even to an empty file. `None` for PostgreSQL, in-memory
+    /// SQLite, a missing file, or a file that cannot be read this way (such
+    /// as a WAL database whose `-shm` file a read-only connection may not
+    /// create): connect to learn more.
+    pub fn sqlite_file_is_migrated(&self) -> Option<bool> {
+        use diesel::sql_types::{BigInt, Text};
+        use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
+
+        #[derive(QueryableByName)]
+        struct Tables {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+
+        let path = self.sqlite_path()?;
+        if !path.is_file() {
+            return None;
+        }
+        // A URI filename: `%`, `?` and `#` of the path are escaped.
+        let mut uri = String::from("file:");
+        for c in path.to_str()?.chars() {
+            match c {
+                '%' => uri.push_str("%25"),
+                '?' => uri.push_str("%3f"),
+                '#' => uri.push_str("%23"),
+                other => uri.push(other),
+            }
+        }
+        uri.push_str("?mode=ro");
+        let mut conn = SqliteConnection::establish(&uri).ok()?;
+        let tables: Tables = diesel::sql_query(
+            "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = ?",
+        )
+        .bind::<Text, _>("task_executions")
+        .get_result(&mut conn)
+        .ok()?;
+        Some(tables.n > 0)
+    }
+
     /// A description safe to print: the URL with any password replaced by `***`.
     pub fn redacted(&self) -> String {
         match self {

@@ -220,8 +220,14 @@ impl TaskExecutionDal {
     /// and two acquire timeouts together.
     ///
     /// On SQLite, a successful write wakes every caller of this handle
-    /// waiting in `wait_for_ready` (PostgreSQL's triggers send their own
-    /// notifications).
+    /// waiting in `wait_for_ready`, before it is answered: a caller that
+    /// waits after its write was answered is not woken by it (PostgreSQL's
+    /// triggers send their own notifications).
+    ///
+    /// A call dropped before it is answered may or may not have committed,
+    /// on either backend; read the row to know. On SQLite a write still in
+    /// the queue when its batch is taken is left out; one already taken
+    /// (perhaps waiting for the write lock) commits unanswered.
     pub async fn write<T, F>(&self, f: F) -> Result<T, DalError>
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, DalError> + Send + 'static,
@@ -315,17 +321,17 @@ impl TaskExecutionDal {
             }
         };
         let configured = self.inner.busy_timeout;
+        let wakeups = Arc::clone(&self.inner.wakeups);
+        // Anything committed may have made a task claimable: the waiters are
+        // woken after the commit and before the writers are answered.
+        let wake = move || wakeups.wake();
         let ran = conn
-            .interact(move |conn| group_commit::run_batch(conn, batch, configured))
+            .interact(move |conn| group_commit::run_batch(conn, batch, configured, &wake))
             .await;
         match ran {
             Ok(outcome) => {
                 if outcome.broken {
                     discard(conn);
-                }
-                if outcome.wake {
-                    // Anything committed may have made a task claimable.
-                    self.inner.wakeups.wake();
                 }
             }
             // The writes of a batch whose thread was lost are answered by

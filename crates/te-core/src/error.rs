@@ -59,17 +59,23 @@ pub enum DalError {
     },
 
     /// The pipeline execution is not in a status the requested change may
-    /// start from (e.g. cancelling a `Completed` pipeline). Nothing was
-    /// written.
-    #[error("illegal transition of pipeline execution {pipeline_id}: {from} -> {to}")]
+    /// start from (e.g. cancelling a `Completed` pipeline, pausing a
+    /// terminal one, adding a task to a `Cancelled` one). Nothing was
+    /// written. The message names the operation that was refused and the
+    /// status that forbids it, e.g. `cannot pause pipeline execution …: it
+    /// is Completed`; a refused status change names both statuses.
+    #[error("{}", pipeline_refusal(*.operation, .pipeline_id, *.from, *.to))]
     IllegalPipelineTransition {
         /// The pipeline execution whose change was refused.
         pipeline_id: Uuid,
         /// Its status when the change was attempted.
         from: PipelineStatus,
         /// The status the change would have set (its current status for a
-        /// pause or resume, which keep the status).
+        /// pause or resume, which keep the status; `Running` for a write
+        /// that would give a cancelled pipeline work again).
         to: PipelineStatus,
+        /// What was refused.
+        operation: PipelineOperation,
     },
 
     /// The runner no longer holds the claim on this task.
@@ -201,6 +207,52 @@ pub enum DalError {
         /// The file's path, as given in the URL.
         path: String,
     },
+}
+
+/// The operation on a pipeline execution that
+/// [`DalError::IllegalPipelineTransition`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PipelineOperation {
+    /// A change of its status (`update_pipeline_status`).
+    SetStatus,
+    /// `cancel_pipeline` (or `update_pipeline_status` to `Cancelled`).
+    Cancel,
+    /// `pause_pipeline`.
+    Pause,
+    /// `resume_pipeline`.
+    Resume,
+    /// Creating tasks in it (`create`, `create_many`).
+    CreateTasks,
+    /// Making one of its tasks `Ready` (`mark_ready`, a retry, a reset of
+    /// the retry state).
+    ReadyTask,
+}
+
+/// The message of [`DalError::IllegalPipelineTransition`].
+fn pipeline_refusal(
+    operation: PipelineOperation,
+    pipeline_id: &Uuid,
+    from: PipelineStatus,
+    to: PipelineStatus,
+) -> String {
+    let refused = match operation {
+        PipelineOperation::SetStatus => {
+            return format!(
+                "illegal transition of pipeline execution {pipeline_id}: {from} -> {to}"
+            );
+        }
+        PipelineOperation::Cancel => {
+            return format!(
+                "cannot cancel pipeline execution {pipeline_id}: it is {from} ({from} -> {to} is not allowed)"
+            );
+        }
+        PipelineOperation::Pause => "pause pipeline execution",
+        PipelineOperation::Resume => "resume pipeline execution",
+        PipelineOperation::CreateTasks => "create tasks in pipeline execution",
+        PipelineOperation::ReadyTask => "make a task ready in pipeline execution",
+    };
+    format!("cannot {refused} {pipeline_id}: it is {from}")
 }
 
 /// What a [`DalError::Timeout`] waited for, by the setting's name.

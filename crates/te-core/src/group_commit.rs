@@ -1,7 +1,16 @@
 //! SQLite's group commit: the writes of one handle wait in one queue, and the
 //! caller whose turn it is runs every queued write in one `BEGIN IMMEDIATE`
 //! transaction, each inside its own savepoint, and commits them with one
-//! `COMMIT`. Every write is answered only after that commit.
+//! `COMMIT`. Every write is answered only after that commit, and after the
+//! callers waiting for work have been woken for it: a caller that starts
+//! waiting once its own write was answered is not woken by that write.
+//!
+//! A write whose caller was dropped (the call's future cancelled) may or may
+//! not commit; only the row tells. One still in the queue when its batch is
+//! taken is left out and never runs; one already taken (its batch may be
+//! waiting for the database's write lock, or running) runs and commits like
+//! the others, unanswered. On PostgreSQL a dropped call's statement is
+//! likewise already with the server and may commit.
 //!
 //! A write that fails is rolled back to its savepoint and answered with its
 //! own error; the others of its batch still commit. If the batch as a whole
@@ -35,7 +44,8 @@ pub(crate) trait Write: Send {
     /// When the write gives up waiting for the write lock.
     fn deadline(&self) -> Instant;
     /// True when its caller no longer waits for the answer (the call was
-    /// dropped): such a write is not run at all.
+    /// dropped): such a write, found so when its batch is taken or before it
+    /// runs, is not run at all (one found so later commits unanswered).
     fn abandoned(&self) -> bool;
     /// True when its success should wake callers waiting for ready tasks.
     fn wakes(&self) -> bool;
@@ -185,14 +195,14 @@ impl Queue {
 /// What running a batch left behind.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Outcome {
-    /// A committed write asked to wake waiting callers.
-    pub(crate) wake: bool,
     /// A write panicked or the transaction failed as a whole: the connection
     /// must not be used again.
     pub(crate) broken: bool,
 }
 
-/// Runs `batch` on `conn` and answers every write in it.
+/// Runs `batch` on `conn` and answers every write in it. When a committed
+/// write asked to wake waiting callers, `wake` is called after the commit
+/// and before any write is answered.
 ///
 /// Writes whose deadline has passed are answered with
 /// [`DalError::Timeout`] naming `sqlite_busy_timeout` (`configured`) before
@@ -205,6 +215,7 @@ pub(crate) fn run_batch(
     conn: &mut AnyConnection,
     batch: Vec<Box<dyn Write>>,
     configured: Duration,
+    wake: &dyn Fn(),
 ) -> Outcome {
     let mut pending = batch;
     let mut slack = Duration::ZERO;
@@ -241,14 +252,21 @@ pub(crate) fn run_batch(
             (false, Ok(())) => unreachable!("a transaction that began runs its writes"),
             (true, result) => {
                 let failure = result.err();
-                let mut outcome = Outcome {
-                    wake: false,
+                let outcome = Outcome {
                     // After a panic, or a failure of anything but a lone
                     // write, the connection's state is in doubt.
                     broken: panicked || failure.as_ref().is_some_and(|e| !is_lone_failure(e)),
                 };
+                let woken = failure.is_none()
+                    && pending
+                        .iter()
+                        .any(|write| write.wakes() && write.succeeded());
+                if woken {
+                    // Before the answers: a writer that waits for work once
+                    // answered must not be woken by its own write.
+                    wake();
+                }
                 for write in pending {
-                    outcome.wake |= failure.is_none() && write.wakes() && write.succeeded();
                     write.answer(failure.as_ref().map(batch_failure));
                 }
                 return outcome;

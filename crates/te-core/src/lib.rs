@@ -30,7 +30,7 @@ mod wakeup;
 pub use config::{Backend, DalConfig, Synchronous, Target};
 pub use connection::{AnyConnection, MultiBackend};
 pub use dal::TaskExecutionDal;
-pub use error::{DalError, Interruption, PoolError};
+pub use error::{DalError, Interruption, PipelineOperation, PoolError};
 pub use models::{
     CancelOutcome, ClaimResult, EventType, ExecutionEvent, HeartbeatResult, NewPipelineExecution,
     NewTaskExecution, ParseEnumError, PipelineExecution, PipelineStatus, PruneOutcome, RetryStats,

@@ -12,7 +12,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use te_core::toolkit::{now, validate};
+use te_core::toolkit::{lock_pipelines_for_new_tasks, now, validate};
 use te_core::{
     DalError, NewPipelineExecution, NewTaskExecution, PipelineExecution, PipelineStatus,
     PruneOutcome, TaskExecution, TaskExecutionDal,
@@ -39,6 +39,9 @@ pub trait TaskCrud: sealed::Sealed {
     /// transaction. A non-empty initial `context` is stored in the contexts
     /// table and linked through `context_id`; an empty object (like no
     /// context) stores nothing and leaves `context_id` empty.
+    /// A pipeline execution created with a terminal status has
+    /// `completed_at` set to its creation time, as a terminal transition
+    /// sets it (so `prune_pipelines` finds it).
     fn create_pipeline_execution(
         &self,
         new: NewPipelineExecution,
@@ -53,10 +56,20 @@ pub trait TaskCrud: sealed::Sealed {
     /// Moves pipeline execution `pipeline_id` to `status`, with its
     /// `PipelineStatusChanged` event, in one transaction; returns the updated
     /// row. A terminal status (`Completed`, `Failed`, `Cancelled`) stamps
-    /// `completed_at`; `error_details` replaces the stored one (`None`
-    /// clears it). A pipeline execution that already reached a terminal
-    /// status keeps it: changing it is
-    /// [`DalError::IllegalPipelineTransition`] and writes nothing.
+    /// `completed_at` and clears the pause (a terminal pipeline is never
+    /// held); `error_details` replaces the stored one (`None` clears it).
+    ///
+    /// - `Cancelled` is a cancel, the same as `cancel_pipeline` with
+    ///   `error_details` as its reason: the `NotStarted`/`Ready` tasks
+    ///   become `Skipped`, one `TaskSkipped` event each, and no task of the
+    ///   pipeline is claimed or made `Ready` afterwards.
+    /// - Setting the status the pipeline execution already has writes
+    ///   nothing (no event, `completed_at` and `error_details` unchanged)
+    ///   and returns the row as it is.
+    /// - A pipeline execution that already reached a terminal status keeps
+    ///   it: changing it is [`DalError::IllegalPipelineTransition`] and
+    ///   writes nothing.
+    ///
     /// [`DalError::NotFound`] if absent.
     fn update_pipeline_status(
         &self,
@@ -68,6 +81,16 @@ pub trait TaskCrud: sealed::Sealed {
     /// Creates a task execution and its `TaskCreated` event in one
     /// transaction. A missing pipeline execution is [`DalError::NotFound`];
     /// a name already used in the pipeline execution is [`DalError::Conflict`].
+    ///
+    /// A cancelled pipeline execution takes no new task:
+    /// [`DalError::IllegalPipelineTransition`] (from `Cancelled`,
+    /// [`te_core::PipelineOperation::CreateTasks`]), nothing written. This
+    /// holds when the creation races with the cancel too: the creation reads
+    /// the pipeline's row with a lock that conflicts with the cancel's
+    /// (`FOR SHARE` on PostgreSQL; SQLite's writes are serialized), so
+    /// either it commits first and the cancel skips what it created, or it
+    /// sees the cancel and is refused. That read is one statement more per
+    /// creation.
     fn create(
         &self,
         new: NewTaskExecution,
@@ -77,6 +100,8 @@ pub trait TaskCrud: sealed::Sealed {
     /// transaction: all of them or none (a bad row, a duplicate name or a
     /// missing pipeline execution writes nothing). Returned in input order.
     /// An empty input returns an empty vector without touching the database.
+    /// A row of a cancelled pipeline execution refuses the whole call, as
+    /// [`TaskCrud::create`] says.
     fn create_many(
         &self,
         new: Vec<NewTaskExecution>,
@@ -135,6 +160,21 @@ pub trait TaskCrud: sealed::Sealed {
         finished_before: DateTime<Utc>,
         batch_size: usize,
     ) -> impl Future<Output = Result<PruneOutcome, DalError>> + Send;
+}
+
+/// The arguments of [`TaskCrud::prune_pipelines`] checked exactly as it
+/// checks them, without touching the database: `batch_size` 0, or an
+/// instant before the earliest both backends store, is
+/// [`DalError::InvalidInput`]. For a dry run that must refuse what the real
+/// run refuses.
+pub fn check_prune_arguments(
+    finished_before: DateTime<Utc>,
+    batch_size: usize,
+) -> Result<(), DalError> {
+    if batch_size == 0 {
+        return Err(DalError::invalid("batch_size", "must be at least 1"));
+    }
+    validate::instant("finished_before", finished_before)
 }
 
 impl TaskCrud for TaskExecutionDal {
@@ -196,10 +236,16 @@ impl TaskCrud for TaskExecutionDal {
             return Err(err);
         }
         let pipeline_ids: BTreeSet<Uuid> = new.iter().map(|n| n.pipeline_execution_id).collect();
+        let locked: Vec<Uuid> = pipeline_ids.iter().copied().collect();
         let now = now();
         let rows: Vec<TaskExecution> = new.into_iter().map(|n| n.into_row(now)).collect();
         match self
-            .write(move |conn| task::insert(conn, &rows).map(|()| rows))
+            .write(move |conn| {
+                // Refuses a cancelled (or missing) pipeline, and holds off a
+                // cancel of it until this commits.
+                lock_pipelines_for_new_tasks(conn, &locked)?;
+                task::insert(conn, &rows).map(|()| rows)
+            })
             .await
         {
             Err(err) if err.is_foreign_key_violation() => {
@@ -264,10 +310,7 @@ impl TaskCrud for TaskExecutionDal {
         finished_before: DateTime<Utc>,
         batch_size: usize,
     ) -> Result<PruneOutcome, DalError> {
-        if batch_size == 0 {
-            return Err(DalError::invalid("batch_size", "must be at least 1"));
-        }
-        validate::instant("finished_before", finished_before)?;
+        check_prune_arguments(finished_before, batch_size)?;
         let mut total = PruneOutcome::default();
         loop {
             let batch = self

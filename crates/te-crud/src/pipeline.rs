@@ -3,9 +3,10 @@
 use diesel::prelude::*;
 use serde_json::json;
 use te_core::schema::{contexts, pipeline_executions};
-use te_core::toolkit::{NewEvent, bind, insert_context, now, record_event, store_context};
+use te_core::toolkit::{NewEvent, bind, cancel, insert_context, now, record_event, store_context};
 use te_core::{
-    AnyConnection, DalError, EventType, NewPipelineExecution, PipelineExecution, PipelineStatus,
+    AnyConnection, DalError, EventType, NewPipelineExecution, PipelineExecution, PipelineOperation,
+    PipelineStatus,
 };
 use uuid::Uuid;
 
@@ -48,11 +49,19 @@ pub(crate) fn get(
         .ok_or_else(|| DalError::pipeline_not_found(pipeline_id))
 }
 
+/// The reason a cancel through `update_pipeline_status` stores on the
+/// tasks it skips when no `error_details` is given.
+const CANCEL_REASON: &str = "pipeline execution cancelled";
+
 /// Sets the status of `pipeline_id`: `completed_at` is stamped when the new
-/// status is terminal (and cleared otherwise), `error_details` is replaced,
-/// `updated_at` bumped, and a `PipelineStatusChanged` event written with the
-/// old and new status. Leaving a terminal status is refused with
-/// [`DalError::IllegalPipelineTransition`]. Call inside a write transaction.
+/// status is terminal (and cleared otherwise), a terminal status clears the
+/// pause, `error_details` is replaced, `updated_at` bumped, and a
+/// `PipelineStatusChanged` event written with the old and new status.
+/// Setting the status it already has writes nothing and returns the row as
+/// it is. `Cancelled` is the cancel of [`te_core::toolkit::cancel`] (its
+/// skips and events), with `error_details` as the reason. Leaving a terminal
+/// status is refused with [`DalError::IllegalPipelineTransition`]. Call
+/// inside a write transaction.
 pub(crate) fn set_status(
     conn: &mut AnyConnection,
     pipeline_id: Uuid,
@@ -60,15 +69,31 @@ pub(crate) fn set_status(
     error_details: Option<String>,
 ) -> Result<PipelineExecution, DalError> {
     let current = get(conn, pipeline_id)?;
-    if current.status.is_terminal() && current.status != status {
+    if current.status == status {
+        return Ok(current);
+    }
+    if current.status.is_terminal() {
         return Err(DalError::IllegalPipelineTransition {
             pipeline_id,
             from: current.status,
             to: status,
+            operation: PipelineOperation::SetStatus,
         });
     }
+    if status == PipelineStatus::Cancelled {
+        cancel(
+            conn,
+            pipeline_id,
+            error_details.as_deref().unwrap_or(CANCEL_REASON),
+        )?;
+        diesel::update(pipeline_executions::table.find(bind::id(pipeline_id)))
+            .set(pipeline_executions::error_details.eq(error_details))
+            .execute(conn)?;
+        return get(conn, pipeline_id);
+    }
     let now = now();
-    let completed_at = status.is_terminal().then_some(now);
+    let terminal = status.is_terminal();
+    let completed_at = terminal.then_some(now);
     let changed = diesel::update(
         pipeline_executions::table
             .find(bind::id(pipeline_id))
@@ -80,6 +105,8 @@ pub(crate) fn set_status(
         pipeline_executions::completed_at.eq(bind::opt_ts(completed_at)),
         pipeline_executions::error_details.eq(error_details),
         pipeline_executions::updated_at.eq(bind::ts(now)),
+        // A terminal pipeline is never held by a pause.
+        terminal.then(|| pipeline_executions::paused.eq(false)),
     ))
     .execute(conn)?;
     if changed == 0 {

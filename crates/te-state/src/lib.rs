@@ -77,6 +77,9 @@ pub use TaskTransitions as TaskState;
 /// status as it was, such as a repeated `mark_started`).
 pub trait TaskTransitions: sealed::Sealed {
     /// `NotStarted` or `Ready` → `Ready` (clears `sub_status`); event `TaskReady`.
+    /// A task of a cancelled pipeline execution is never made `Ready`:
+    /// [`DalError::IllegalPipelineTransition`] from `Cancelled`, nothing
+    /// written (the condition is part of the one `UPDATE`).
     fn mark_ready(&self, task_id: Uuid) -> impl Future<Output = Result<(), DalError>> + Send;
 
     /// `Ready` or `Running` → `Running`; sets `started_at` unless already set,
@@ -114,6 +117,8 @@ pub trait TaskTransitions: sealed::Sealed {
     /// 30,000 ids, then the events); others are left alone. Returns how many
     /// moved. Unknown ids and duplicates are ignored; an empty input touches
     /// nothing. What an engine calls to promote the dependents of a task.
+    /// Tasks of a cancelled pipeline execution are left alone too (not
+    /// counted, no error).
     fn mark_ready_many(
         &self,
         task_ids: Vec<Uuid>,
@@ -193,10 +198,18 @@ pub trait TaskTransitions: sealed::Sealed {
     /// cancel from `heartbeat` ([`te_core::HeartbeatResult::Cancelled`]) and
     /// still record their outcome.
     ///
+    /// A cancel is final for everything: no task is created in the pipeline
+    /// afterwards (`create`/`create_many` are refused, also when they race
+    /// with the cancel), and no operation makes one of its tasks `Ready`. A
+    /// paused pipeline is no longer paused once cancelled.
+    /// `update_pipeline_status` to `Cancelled` is this same cancel.
+    ///
     /// Returns how many tasks were skipped and how many are still running.
     /// Cancelling a cancelled pipeline skips what is left to skip (normally
     /// nothing: `skipped: 0`, no event). A `Completed` or `Failed` pipeline is
-    /// [`DalError::IllegalPipelineTransition`], an unknown one
+    /// [`DalError::IllegalPipelineTransition`]
+    /// ([`te_core::PipelineOperation::Cancel`]; its message names the
+    /// status and the refused `Cancelled`), an unknown one
     /// [`DalError::NotFound`]; nothing is written then.
     fn cancel_pipeline(
         &self,
@@ -208,8 +221,10 @@ pub trait TaskTransitions: sealed::Sealed {
     /// (plain or runner claims) by a claim that starts after the pause has
     /// committed, until it is resumed; running tasks finish normally. Writes
     /// a `PipelinePaused` event; pausing a paused pipeline does nothing (no
-    /// event). A terminal pipeline is [`DalError::IllegalPipelineTransition`],
-    /// an unknown one [`DalError::NotFound`].
+    /// event). A terminal pipeline is [`DalError::IllegalPipelineTransition`]
+    /// ([`te_core::PipelineOperation::Pause`], message `cannot pause
+    /// pipeline execution …: it is Completed`), an unknown one
+    /// [`DalError::NotFound`]; nothing is written then.
     fn pause_pipeline(
         &self,
         pipeline_id: Uuid,
@@ -217,9 +232,12 @@ pub trait TaskTransitions: sealed::Sealed {
 
     /// Resumes a paused pipeline execution: its ready tasks are claimable
     /// again, in their original order. Writes a `PipelineResumed` event;
-    /// resuming a pipeline that is not paused does nothing (no event). A
-    /// paused pipeline that has meanwhile become terminal is
-    /// [`DalError::IllegalPipelineTransition`], an unknown one
+    /// resuming a pipeline that is not paused does nothing (no event), and
+    /// a terminal pipeline is never paused (reaching a terminal status
+    /// clears the pause). A paused terminal pipeline (left by an earlier
+    /// version) is [`DalError::IllegalPipelineTransition`]
+    /// ([`te_core::PipelineOperation::Resume`], message `cannot resume
+    /// pipeline execution …: it is …`), an unknown one
     /// [`DalError::NotFound`].
     fn resume_pipeline(
         &self,
@@ -272,7 +290,7 @@ impl TaskTransitions for TaskExecutionDal {
         if task_ids.is_empty() {
             return Ok(0);
         }
-        batch_write(self, task_ids, promote).await
+        batch_write(self, task_ids, |conn, ids| promote(conn, ids, None)).await
     }
 
     #[tracing::instrument(skip(self, error), fields(%task_id, runner_id = ?runner_id), err(level = "debug"))]

@@ -6,8 +6,8 @@ use diesel::prelude::*;
 use serde_json::json;
 use te_core::schema::task_executions as te;
 use te_core::toolkit::{
-    Holder, READY_FROM, Transition, bind, cancelled_pipeline_of, completion, finished, now,
-    refuse_requeue_if_cancelled, transition_many, unclaimed,
+    Holder, PipelineGuard, READY_FROM, Transition, bind, cancelled_pipeline_of, completion,
+    finished, now, refuse_requeue_if_cancelled, transition_many, unclaimed,
 };
 use te_core::{AnyConnection, DalError, EventType, SubStatus, TaskStatus};
 use uuid::Uuid;
@@ -22,6 +22,7 @@ const RECOVER_FROM: &[TaskStatus] = &[Running, Ready];
 
 pub(crate) fn mark_ready(conn: &mut AnyConnection, task_id: Uuid) -> Result<(), DalError> {
     Transition::new(task_id, READY_FROM, Some(Ready))
+        .pipeline_guard(PipelineGuard::NotCancelled)
         .event(EventType::TaskReady)
         .apply(conn, now(), te::sub_status.eq(None::<SubStatus>))
         .map(drop)

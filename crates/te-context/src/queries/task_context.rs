@@ -12,7 +12,7 @@ use te_core::{AnyConnection, DalError, EventType, TaskExecutionMetadata};
 use uuid::Uuid;
 
 use super::reading;
-use te_core::toolkit::{completion, finished, insert_context};
+use te_core::toolkit::{Outcome, completion, finished, insert_context};
 
 /// The pipeline execution and name of task `task_id`, with the task's row
 /// locked until the transaction ends, so that two saves of one task's
@@ -108,8 +108,9 @@ pub fn save_task_context(
 }
 
 /// Completes `task_id` (guarded by `runner`) and saves `value` as its
-/// output, in the caller's write transaction; `false`, with nothing
-/// written, when the runner does not hold the claim.
+/// output, in the caller's write transaction; returns the task's pipeline
+/// execution, or `None`, with nothing written, when the runner does not
+/// hold the claim.
 ///
 /// On PostgreSQL a task's first output (no metadata row yet) is written by
 /// one statement: the completion's update has locked the task's row, so no
@@ -119,19 +120,20 @@ pub fn complete_with_context(
     task_id: Uuid,
     runner: Option<Uuid>,
     value: &Value,
-) -> Result<bool, DalError> {
+) -> Result<Option<Uuid>, DalError> {
     let now = te_core::toolkit::now();
-    let outcome = completion(task_id, runner).apply(conn, now, finished(now))?;
-    if !outcome.applied() {
-        return Ok(false);
-    }
+    let Outcome::Applied { pipeline_id } =
+        completion(task_id, runner).apply(conn, now, finished(now))?
+    else {
+        return Ok(None);
+    };
     if let AnyConnection::Postgres(pg) = conn
         && save_first_context(pg, task_id, value, now)?
     {
-        return Ok(true);
+        return Ok(Some(pipeline_id));
     }
     save_task_context(conn, task_id, value)?;
-    Ok(true)
+    Ok(Some(pipeline_id))
 }
 
 /// PostgreSQL: the first output context of a task, its metadata row and

@@ -93,8 +93,8 @@ impl NewPipelineExecution {
         self
     }
 
-    /// The row this creates, with a fresh time-ordered id, stamped `now`,
-    /// pointing at the stored initial context `context_id` (the `context`
+    /// The row this creates, with a fresh time-ordered id, stamped `now`
+    /// (`completed_at` too when the status is terminal), pointing at the stored initial context `context_id` (the `context`
     /// field itself is stored separately). Call
     /// [`NewPipelineExecution::validate`] first.
     pub fn into_row(self, context_id: Option<Uuid>, now: DateTime<Utc>) -> PipelineExecution {
@@ -105,7 +105,8 @@ impl NewPipelineExecution {
             status: self.status,
             context_id,
             started_at: now,
-            completed_at: None,
+            // A terminal initial status is stamped like a terminal transition.
+            completed_at: self.status.is_terminal().then_some(now),
             error_details: None,
             recovery_attempts: 0,
             last_recovery_at: None,

@@ -10,6 +10,7 @@
 
 pub mod batch;
 pub mod bind;
+pub mod cancel;
 pub mod clock;
 pub mod pipeline_lock;
 pub mod rows;
@@ -20,9 +21,11 @@ pub mod validate;
 pub use crate::__insert_events_head as insert_events_head;
 pub use crate::connection::write_transaction;
 pub use crate::models::NewEvent;
+pub use cancel::cancel;
 pub use clock::{new_id, now};
 pub use pipeline_lock::{
-    cancelled_pipeline_of, lock_pipeline_for_cancel, refuse_requeue_if_cancelled,
+    cancelled_pipeline_of, lock_pipeline_for_cancel, lock_pipelines_for_new_tasks,
+    refuse_requeue_if_cancelled,
 };
 pub use rows::{
     insert_context, insert_contexts, insert_metadata, insert_tasks, record_event, record_events,
@@ -30,6 +33,7 @@ pub use rows::{
 };
 pub use statement::{Statement, statement};
 pub use transition::{
-    Finished, Holder, Outcome, READY_FROM, Transition, Unclaimed, compare_and_set, completion,
-    distinct, finished, is_one_statement, promote, transition_many, unclaimed,
+    Batch, Finished, Holder, Outcome, PipelineGuard, READY_FROM, Transition, Unclaimed,
+    compare_and_set, completion, distinct, finished, is_one_statement, promote, transition_batch,
+    transition_many, unclaimed,
 };

@@ -12,6 +12,11 @@
 //! it with a lock that conflicts ([`cancelled_pipeline_of`], `FOR SHARE`, so
 //! that retries never wait on each other): one of the two waits for the
 //! other to commit, and then sees what it did.
+//! The creation of tasks reads their pipelines `FOR SHARE` too
+//! ([`lock_pipelines_for_new_tasks`]): the foreign-key check of the insert
+//! takes only `FOR KEY SHARE`, which does not conflict with the cancel's
+//! lock, so without it a creation racing with a cancel could add `Ready`
+//! tasks after the cancel looked at the pipeline's tasks.
 //! Neither mode conflicts with the `FOR KEY SHARE` lock of an event's
 //! foreign-key check, so claims, which never read pipeline rows, never wait
 //! on either. SQLite's write transaction holds the database's write lock, so
@@ -21,7 +26,7 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use crate::connection::AnyConnection;
-use crate::error::DalError;
+use crate::error::{DalError, PipelineOperation};
 use crate::models::PipelineStatus;
 use crate::schema::{pipeline_executions as pe, task_executions as te};
 use crate::toolkit::bind;
@@ -79,7 +84,66 @@ pub fn refuse_requeue_if_cancelled(
             pipeline_id,
             from: PipelineStatus::Cancelled,
             to: PipelineStatus::Running,
+            operation: PipelineOperation::ReadyTask,
         }),
+        None => Ok(()),
+    }
+}
+
+/// Locks the pipeline executions `pipeline_ids` (sorted, distinct) for the
+/// creation of tasks in them and refuses the creation when one of them is
+/// cancelled ([`DalError::IllegalPipelineTransition`],
+/// [`PipelineOperation::CreateTasks`]) or does not exist
+/// ([`DalError::NotFound`]). One statement: the rows are read `FOR SHARE`
+/// (PostgreSQL) until the transaction ends, so a creation and a cancel of
+/// the same pipeline run one after the other. Call it inside the creation's
+/// write transaction, before the insert.
+pub fn lock_pipelines_for_new_tasks(
+    conn: &mut AnyConnection,
+    pipeline_ids: &[Uuid],
+) -> Result<(), DalError> {
+    let rows: Vec<(Uuid, PipelineStatus)> = match pipeline_ids {
+        // One pipeline, as nearly every creation: a statement of fixed text.
+        [one] => {
+            let query = || pe::table.find(bind::id(*one)).select((pe::id, pe::status));
+            match conn {
+                AnyConnection::Postgres(c) => query().for_share().load(c)?,
+                AnyConnection::Sqlite(c) => query().load(c)?,
+            }
+        }
+        many => {
+            let mut rows = Vec::with_capacity(many.len());
+            for chunk in many.chunks(crate::toolkit::batch::MAX_IN_LIST) {
+                let query = || {
+                    pe::table
+                        .filter(pe::id.eq_any(bind::ids(chunk)))
+                        .select((pe::id, pe::status))
+                };
+                let found: Vec<(Uuid, PipelineStatus)> = match conn {
+                    AnyConnection::Postgres(c) => query().for_share().load(c)?,
+                    AnyConnection::Sqlite(c) => query().load(c)?,
+                };
+                rows.extend(found);
+            }
+            rows
+        }
+    };
+    if let Some((pipeline_id, _)) = rows
+        .iter()
+        .find(|(_, status)| *status == PipelineStatus::Cancelled)
+    {
+        return Err(DalError::IllegalPipelineTransition {
+            pipeline_id: *pipeline_id,
+            from: PipelineStatus::Cancelled,
+            to: PipelineStatus::Running,
+            operation: PipelineOperation::CreateTasks,
+        });
+    }
+    match pipeline_ids
+        .iter()
+        .find(|id| !rows.iter().any(|(found, _)| found == *id))
+    {
+        Some(missing) => Err(DalError::pipeline_not_found(*missing)),
         None => Ok(()),
     }
 }

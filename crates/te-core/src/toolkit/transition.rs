@@ -20,9 +20,9 @@ use diesel::serialize::ToSql;
 use diesel::sql_types::HasSqlType;
 
 use crate::connection::{AnyConnection, MultiBackend};
-use crate::error::DalError;
-use crate::models::{EventType, NewEvent, SubStatus, TaskStatus};
-use crate::schema::task_executions;
+use crate::error::{DalError, PipelineOperation};
+use crate::models::{EventType, NewEvent, PipelineStatus, SubStatus, TaskStatus};
+use crate::schema::{pipeline_executions, task_executions};
 use crate::sql_types::{DbJson, DbUuid, UtcTimestamp};
 use crate::toolkit::batch::MAX_IN_LIST;
 use crate::toolkit::bind;
@@ -81,12 +81,38 @@ impl Holder {
     }
 }
 
+/// What a guarded write requires of the task's pipeline execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PipelineGuard {
+    /// Nothing.
+    Any,
+    /// It is not `Cancelled`: a write that makes a task `Ready` (a
+    /// cancelled pipeline never gets work again).
+    NotCancelled,
+    /// It is this pipeline execution and not `Cancelled`: the promotion of
+    /// a completed task's dependents.
+    NotCancelledIn(Uuid),
+    /// A `Ready` task's pipeline is not held (paused or cancelled, see the
+    /// `held_pipelines` table): a runner claim, which must not take a task
+    /// that no claim would hand out. A `Running` task passes.
+    ReadyNotHeld,
+}
+
+/// `NOT EXISTS` a cancelled pipeline of the task being written: constant
+/// text, no value in it.
+const NOT_IN_CANCELLED_PIPELINE: &str = "NOT EXISTS (SELECT 1 FROM pipeline_executions AS p \
+     WHERE p.id = task_executions.pipeline_execution_id AND p.status = 'Cancelled')";
+
+/// A `Ready` task whose pipeline is held is left out: constant text.
+const READY_NOT_HELD: &str = "(task_executions.status <> 'Ready' OR NOT EXISTS \
+     (SELECT 1 FROM held_pipelines AS h WHERE h.pipeline_id = task_executions.pipeline_execution_id))";
+
 /// The `WHERE` clause of a guarded write, boxed for backend `$db`: the
 /// task ids (`$ids`, an expression on `task_executions::id`), the statuses it
-/// may start from, the holder guard and an optional lower bound on
-/// `max_attempts`; every value bound.
+/// may start from, the holder guard, an optional lower bound on
+/// `max_attempts` and the [`PipelineGuard`]; every value bound.
 macro_rules! condition {
-    ($db:ty, $ids:expr, $from:expr, $holder:expr, $max_attempts_at_least:expr) => {{
+    ($db:ty, $ids:expr, $from:expr, $holder:expr, $max_attempts_at_least:expr, $guard:expr) => {{
         // `status = $a OR status = $b …`, not `eq_any`: on SQLite an `IN`
         // list keeps a statement out of diesel's prepared-statement cache.
         let mut statuses: Option<
@@ -122,6 +148,23 @@ macro_rules! condition {
         }
         if let Some(attempt) = $max_attempts_at_least {
             condition = Box::new(condition.and(task_executions::max_attempts.ge(attempt)));
+        }
+        match $guard {
+            PipelineGuard::Any => {}
+            PipelineGuard::NotCancelled => {
+                condition =
+                    Box::new(condition.and(diesel::dsl::sql::<Bool>(NOT_IN_CANCELLED_PIPELINE)));
+            }
+            PipelineGuard::NotCancelledIn(pipeline_id) => {
+                condition = Box::new(
+                    condition
+                        .and(task_executions::pipeline_execution_id.eq(bind::id(pipeline_id)))
+                        .and(diesel::dsl::sql::<Bool>(NOT_IN_CANCELLED_PIPELINE)),
+                );
+            }
+            PipelineGuard::ReadyNotHeld => {
+                condition = Box::new(condition.and(diesel::dsl::sql::<Bool>(READY_NOT_HELD)));
+            }
         }
         condition
     }};
@@ -162,6 +205,7 @@ pub struct Transition {
     data: Option<Value>,
     touch: bool,
     max_attempts_at_least: Option<i32>,
+    pipeline_guard: PipelineGuard,
 }
 
 impl Transition {
@@ -178,7 +222,20 @@ impl Transition {
             data: None,
             touch: true,
             max_attempts_at_least: None,
+            pipeline_guard: PipelineGuard::Any,
         }
+    }
+
+    /// Also requires what `guard` says of the task's pipeline execution, in
+    /// the same `WHERE` clause. A task refused by it: for
+    /// [`PipelineGuard::NotCancelled`] (and `NotCancelledIn`, of its own
+    /// pipeline) [`DalError::IllegalPipelineTransition`] from `Cancelled`;
+    /// for [`PipelineGuard::ReadyNotHeld`] [`Outcome::Fenced`] (the task is
+    /// not the runner's to take); for another pipeline than the one named
+    /// [`Outcome::Fenced`] too.
+    pub fn pipeline_guard(mut self, guard: PipelineGuard) -> Self {
+        self.pipeline_guard = guard;
+        self
     }
 
     /// Requires the claim to be held as `holder` says; the event names its runner.
@@ -299,7 +356,8 @@ impl Transition {
                 task_executions::id.eq(bind::id(self.task_id)),
                 self.from,
                 self.holder,
-                self.max_attempts_at_least
+                self.max_attempts_at_least,
+                self.pipeline_guard
             ),
             event: self.new_event(Uuid::nil(), now).filter(|_| in_statement),
             returning: std::marker::PhantomData::<PipelineOf>,
@@ -329,10 +387,11 @@ impl Transition {
                 task_executions::status,
                 task_executions::claimed_by,
                 task_executions::max_attempts,
+                task_executions::pipeline_execution_id,
             ))
-            .first::<(TaskStatus, Option<Uuid>, i32)>(conn)
+            .first::<(TaskStatus, Option<Uuid>, i32, Uuid)>(conn)
             .optional()?;
-        let Some((status, holder, max_attempts)) = current else {
+        let Some((status, holder, max_attempts, pipeline_id)) = current else {
             return Ok(Some(Err(DalError::task_not_found(self.task_id))));
         };
         if !self.holder.admits(holder) {
@@ -353,7 +412,42 @@ impl Transition {
                 format!("must be at most max_attempts ({max_attempts}), got {attempt}"),
             ))));
         }
-        Ok(None)
+        self.pipeline_refusal(conn, status, pipeline_id)
+    }
+
+    /// Why the [`PipelineGuard`] refused a task that passes every other
+    /// guard; `None` when it does not refuse it (now).
+    fn pipeline_refusal(
+        &self,
+        conn: &mut AnyConnection,
+        status: TaskStatus,
+        pipeline_id: Uuid,
+    ) -> Result<Option<Result<Outcome, DalError>>, DalError> {
+        let wanted = match self.pipeline_guard {
+            PipelineGuard::Any => return Ok(None),
+            PipelineGuard::NotCancelledIn(wanted) if wanted != pipeline_id => {
+                return Ok(Some(Ok(Outcome::Fenced)));
+            }
+            PipelineGuard::ReadyNotHeld if status != TaskStatus::Ready => return Ok(None),
+            guard => guard,
+        };
+        let (pipeline_status, paused) = pipeline_executions::table
+            .find(bind::id(pipeline_id))
+            .select((pipeline_executions::status, pipeline_executions::paused))
+            .first::<(PipelineStatus, bool)>(conn)?;
+        let cancelled = pipeline_status == PipelineStatus::Cancelled;
+        Ok(match wanted {
+            PipelineGuard::ReadyNotHeld if cancelled || paused => Some(Ok(Outcome::Fenced)),
+            PipelineGuard::NotCancelled | PipelineGuard::NotCancelledIn(_) if cancelled => {
+                Some(Err(DalError::IllegalPipelineTransition {
+                    pipeline_id,
+                    from: PipelineStatus::Cancelled,
+                    to: PipelineStatus::Running,
+                    operation: PipelineOperation::ReadyTask,
+                }))
+            }
+            _ => None,
+        })
     }
 }
 
@@ -407,15 +501,53 @@ where
     C: AsChangeset<Target = task_executions::table> + Clone,
     C::Changeset: QueryFragment<MultiBackend>,
 {
+    let batch = Batch {
+        from,
+        to,
+        runner: runner_id,
+        guard: PipelineGuard::Any,
+    };
+    transition_batch(conn, task_ids, batch, event_type, changes)
+}
+
+/// What a batch transition requires and sets: the statuses it may start
+/// from, the status it sets, the runner that must hold each claim (when
+/// `Some`) and what each task's pipeline must be.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch {
+    /// The statuses a task may start from.
+    pub from: &'static [TaskStatus],
+    /// The status it sets.
+    pub to: TaskStatus,
+    /// The runner that must hold each task's claim, when `Some`.
+    pub runner: Option<Uuid>,
+    /// What each task's pipeline execution must be.
+    pub guard: PipelineGuard,
+}
+
+/// [`transition_many`] with a [`Batch`]'s pipeline guard as well.
+pub fn transition_batch<C>(
+    conn: &mut AnyConnection,
+    task_ids: &[Uuid],
+    batch: Batch,
+    event_type: EventType,
+    changes: impl FnOnce(DateTime<Utc>) -> C,
+) -> Result<usize, DalError>
+where
+    C: AsChangeset<Target = task_executions::table> + Clone,
+    C::Changeset: QueryFragment<MultiBackend>,
+{
     let now = crate::toolkit::now();
+    let runner_id = batch.runner;
     if is_one_statement(task_ids) {
-        let changed = Transition::new(task_ids[0], from, Some(to))
+        let changed = Transition::new(task_ids[0], batch.from, Some(batch.to))
             .holder(Holder::Runner(runner_id))
+            .pipeline_guard(batch.guard)
             .event(event_type)
             .apply_if_allowed(conn, now, changes(now))?;
         return Ok(usize::from(changed.is_some()));
     }
-    let mut changed = compare_and_set(conn, task_ids, from, to, runner_id, now, changes(now))?;
+    let mut changed = compare_and_set(conn, task_ids, batch, now, changes(now))?;
     changed.sort_unstable();
     let events: Vec<NewEvent> = changed
         .iter()
@@ -429,34 +561,37 @@ where
 
 /// Makes each of `task_ids` (distinct) that is `NotStarted` or `Ready`
 /// `Ready`, clearing its sub-status, with one `TaskReady` event each; the
-/// others are left alone. Returns how many changed: the promotion shared by
-/// `mark_ready_many` and `complete_and_promote`. Call inside a write
-/// transaction.
-pub fn promote(conn: &mut AnyConnection, task_ids: &[Uuid]) -> Result<usize, DalError> {
+/// others are left alone, and so is every task of a cancelled pipeline
+/// execution (and, with `within`, of any pipeline but that one): the
+/// condition is part of the `UPDATE`'s `WHERE` clause. Returns how many
+/// changed: the promotion shared by `mark_ready_many` and
+/// `complete_and_promote`. Call inside a write transaction.
+pub fn promote(
+    conn: &mut AnyConnection,
+    task_ids: &[Uuid],
+    within: Option<Uuid>,
+) -> Result<usize, DalError> {
     let changes = |_| task_executions::sub_status.eq(None::<SubStatus>);
-    transition_many(
-        conn,
-        task_ids,
-        READY_FROM,
-        TaskStatus::Ready,
-        None,
-        EventType::TaskReady,
-        changes,
-    )
+    let batch = Batch {
+        from: READY_FROM,
+        to: TaskStatus::Ready,
+        runner: None,
+        guard: within.map_or(PipelineGuard::NotCancelled, PipelineGuard::NotCancelledIn),
+    };
+    transition_batch(conn, task_ids, batch, EventType::TaskReady, changes)
 }
 
 /// Compare-and-set of many tasks: moves each of `task_ids` whose status is
-/// one of `from` (and, when `runner` is `Some`, whose `claimed_by` is that
-/// runner) to status `to`, with `updated_at = now` and `changes`; returns
+/// one of `batch.from` (and, when `batch.runner` is `Some`, whose
+/// `claimed_by` is that runner, and whose pipeline passes `batch.guard`) to
+/// status `batch.to`, with `updated_at = now` and `changes`; returns
 /// `(id, pipeline_execution_id)` of every row changed. One `UPDATE …
 /// RETURNING` per [`MAX_IN_LIST`] ids. Call inside a write transaction, with
 /// the changes' audit events.
 pub fn compare_and_set<C>(
     conn: &mut AnyConnection,
     task_ids: &[Uuid],
-    from: &[TaskStatus],
-    to: TaskStatus,
-    runner: Option<Uuid>,
+    batch: Batch,
     now: DateTime<Utc>,
     changes: C,
 ) -> Result<Vec<(Uuid, Uuid)>, DalError>
@@ -468,7 +603,7 @@ where
     for chunk in task_ids.chunks(MAX_IN_LIST) {
         let rows = GuardedUpdate::<_, _, IdAndPipeline> {
             changeset: (
-                task_executions::status.eq(to),
+                task_executions::status.eq(batch.to),
                 task_executions::updated_at.eq(bind::ts(now)),
                 changes.clone(),
             )
@@ -476,9 +611,10 @@ where
             condition: condition!(
                 MultiBackend,
                 task_executions::id.eq_any(bind::ids(chunk)),
-                from,
-                Holder::Runner(runner),
-                None::<i32>
+                batch.from,
+                Holder::Runner(batch.runner),
+                None::<i32>,
+                batch.guard
             ),
             event: None,
             returning: std::marker::PhantomData,
