@@ -157,3 +157,19 @@ async fn the_callers_own_answered_writes_never_wake_it() {
         assert!(!woken, "round {i}: woken by its own completion");
     }
 }
+
+/// The same for writes that do make a task ready (on PostgreSQL their
+/// notification may reach the handle's listener only after the next wait
+/// began): a worker that made work ready and waits is not woken by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callers_own_answered_ready_writes_never_wake_it() {
+    let db = TestDb::new().await;
+    let p = pipeline(&db, "own-ready-writes").await;
+    db.wait_for_ready(Duration::from_millis(1)).await.unwrap();
+    for i in 0..10 {
+        let task = task_in(&db, p, &format!("ready-{i}"), NotStarted).await;
+        db.mark_ready(task.id).await.unwrap();
+        let woken = db.wait_for_ready(Duration::from_millis(100)).await.unwrap();
+        assert!(!woken, "round {i}: woken by its own mark_ready");
+    }
+}

@@ -11,6 +11,7 @@
 
 mod bench;
 mod consumer;
+mod minimal;
 mod postgres;
 mod test;
 

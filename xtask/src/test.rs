@@ -69,6 +69,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         .ok()
         .filter(|url| backends.postgres() && url.starts_with("postgres"));
     crate::consumer::run(postgres_admin.as_deref())?;
+    // The lowest versions our requirements allow build too.
+    banner("minimal versions (every direct dependency at its lowest allowed version)");
+    crate::minimal::run()?;
 
     let mut results: Vec<(&str, Result<Counts, String>)> = Vec::new();
     if backends.sqlite() {

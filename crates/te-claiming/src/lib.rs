@@ -167,7 +167,11 @@ pub trait TaskClaiming: sealed::Sealed {
     ///   recovery, a reset) or resumes a paused pipeline, whoever wrote it.
     ///   Each handle listens on one dedicated connection, opened by its first
     ///   call to this method and reopened after an error (every waiter is
-    ///   then woken, as a notification may have been missed).
+    ///   then woken, as a notification may have been missed). Each call
+    ///   sends a marker notification of its own first (one round trip) and
+    ///   counts only what the listener reads after it. Behind a
+    ///   transaction-mode pooler it listens on `listen_url`, or without one
+    ///   polls for new audit events every 250 ms.
     /// - SQLite: every successful write through this handle (claims aside)
     ///   wakes its waiters at once; writes by other handles and processes are
     ///   noticed within 250 ms through `PRAGMA data_version`.
@@ -177,10 +181,11 @@ pub trait TaskClaiming: sealed::Sealed {
     /// timeout, never before. The caller's own writes answered before the
     /// call began never wake it, so a worker loop does not spin on its own
     /// writes: on SQLite a write wakes the waiters before it is answered,
-    /// and the `data_version` baseline is read after the call began. (On
-    /// PostgreSQL a write that left a task `Ready` sends its notification
-    /// at commit, and the listener may read it only once the caller waits:
-    /// such a write can wake its own caller; it made work to claim.) A `timeout` over 24 hours is refused with
+    /// and the `data_version` baseline is read after the call began; on
+    /// PostgreSQL notifications arrive in commit order, so those of the
+    /// caller's answered writes come before its marker and are not counted,
+    /// however late the listener reads them. A `timeout` over 24 hours is
+    /// refused with
     /// [`DalError::InvalidInput`].
     fn wait_for_ready(
         &self,

@@ -3,7 +3,8 @@
 //! behind a transaction-mode pooler a poll for new audit events; an
 //! in-process signal and a `PRAGMA data_version` poll on SQLite).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
@@ -68,9 +69,21 @@ impl PgWakeups {
     }
 }
 
+/// The payload prefix of a waiter's marker notification (see
+/// [`TaskExecutionDal::wait_for_wakeup`]); every other notification on
+/// [`CHANNEL`] is a wake-up.
+const MARKER_PREFIX: &str = "te-wait:";
+
 /// The wake-up state of one handle (shared by its clones).
 pub(crate) struct Wakeups {
     notify: Notify,
+    /// PostgreSQL: how many wake-ups the listener has delivered (a
+    /// notification other than a marker, or a reconnect, after which
+    /// notifications may have been missed).
+    delivered: AtomicU64,
+    /// PostgreSQL: each waiting caller's marker, and `delivered` when the
+    /// listener read it (`None` until then).
+    markers: Mutex<HashMap<String, Option<u64>>>,
     /// Callers inside `wait_for_ready` now.
     waiters: AtomicUsize,
     /// PostgreSQL: the listener thread has been started.
@@ -93,6 +106,8 @@ impl Wakeups {
     pub(crate) fn new(target: Target, config: DalConfig) -> Self {
         Wakeups {
             notify: Notify::new(),
+            delivered: AtomicU64::new(0),
+            markers: Mutex::new(HashMap::new()),
             waiters: AtomicUsize::new(0),
             listener_started: AtomicBool::new(false),
             listening: Notify::new(),
@@ -105,10 +120,41 @@ impl Wakeups {
         }
     }
 
+    /// PostgreSQL: the listener delivers a wake-up (see `delivered`).
+    fn deliver(&self) {
+        self.delivered.fetch_add(1, Ordering::SeqCst);
+        self.wake();
+    }
+
+    /// PostgreSQL: the listener read the marker `payload`.
+    fn marker_read(&self, payload: &str) {
+        let delivered = self.delivered.load(Ordering::SeqCst);
+        if let Some(slot) = lock(&self.markers).get_mut(payload) {
+            *slot = Some(delivered);
+        }
+        self.wake();
+    }
+
     /// Wakes every caller waiting now (after a write through the handle).
     pub(crate) fn wake(&self) {
         self.notify.notify_waiters();
     }
+}
+
+/// Removes a waiter's marker when the wait ends, however it ends.
+struct ForgetMarker<'a>(&'a Wakeups, &'a str);
+
+impl Drop for ForgetMarker<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.markers).remove(self.1);
+    }
+}
+
+/// The value behind `mutex`, also after a panic elsewhere poisoned it.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Counts a waiter for as long as it lives.
@@ -228,7 +274,7 @@ fn listen(wakeups: Weak<Wakeups>) {
                             let first = !state.listener_ready.swap(true, Ordering::SeqCst);
                             state.listening.notify_waiters();
                             if !first {
-                                state.wake();
+                                state.deliver();
                             }
                         }
                         Err(err) => {
@@ -252,7 +298,15 @@ fn listen(wakeups: Weak<Wakeups>) {
         let mut failed = false;
         for next in pg.notifications_iter() {
             match next {
-                Ok(_) => woke = true,
+                Ok(note) if note.payload.starts_with(MARKER_PREFIX) => {
+                    state.marker_read(&note.payload);
+                }
+                Ok(_) => {
+                    // Counted at once, so that a marker read later in this
+                    // batch comes after it.
+                    state.delivered.fetch_add(1, Ordering::SeqCst);
+                    woke = true;
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "wake-up listener lost its connection");
                     failed = true;
@@ -260,7 +314,9 @@ fn listen(wakeups: Weak<Wakeups>) {
                 }
             }
         }
-        if woke || failed {
+        if failed {
+            state.deliver();
+        } else if woke {
             state.wake();
         }
         if failed {
@@ -301,8 +357,10 @@ impl TaskExecutionDal {
         notified.as_mut().enable();
         match (self.backend(), &wakeups.pg) {
             (Backend::Postgres, PgWakeups::Listen { .. }) => {
-                self.ensure_listener(&wakeups, deadline).await;
-                Ok(tokio::time::timeout_at(deadline, notified).await.is_ok())
+                if !self.ensure_listener(&wakeups, deadline).await {
+                    return Ok(tokio::time::timeout_at(deadline, notified).await.is_ok());
+                }
+                self.wait_past_marker(&wakeups, deadline).await
             }
             (Backend::Postgres, PgWakeups::Poll) => {
                 let read = || self.run(latest_event);
@@ -326,10 +384,54 @@ impl TaskExecutionDal {
         }
     }
 
+    /// PostgreSQL: sends a marker notification of this wait's own, then
+    /// waits for a wake-up that the listener delivers after it read the
+    /// marker. PostgreSQL delivers notifications in the order their
+    /// transactions committed, so the notifications of the caller's own
+    /// writes, answered (committed) before the wait began, come before the
+    /// marker and never wake it, however late the listener reads them. A
+    /// reconnect of the listener wakes it (notifications may have been
+    /// missed). Costs one round trip (the `NOTIFY`) per wait.
+    async fn wait_past_marker(
+        &self,
+        wakeups: &Arc<Wakeups>,
+        deadline: tokio::time::Instant,
+    ) -> Result<bool, DalError> {
+        let marker = format!("{MARKER_PREFIX}{}", uuid::Uuid::new_v4().simple());
+        lock(&wakeups.markers).insert(marker.clone(), None);
+        let _forget = ForgetMarker(wakeups, &marker);
+        let payload = marker.clone();
+        self.run(move |conn| {
+            diesel::sql_query("SELECT pg_notify($1, $2)")
+                .bind::<diesel::sql_types::Text, _>(CHANNEL)
+                .bind::<diesel::sql_types::Text, _>(payload)
+                .execute(conn)?;
+            Ok(())
+        })
+        .await?;
+        loop {
+            let notified = wakeups.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let read_at = lock(&wakeups.markers).get(&marker).copied().flatten();
+            if read_at.is_some_and(|at| wakeups.delivered.load(Ordering::SeqCst) > at) {
+                return Ok(true);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Ok(false);
+            }
+        }
+    }
+
     /// Starts the PostgreSQL listener thread once, and waits (until
     /// `deadline` at most) for its first `LISTEN` to be in place, so that no
-    /// notification committed after this returns is missed.
-    async fn ensure_listener(&self, wakeups: &Arc<Wakeups>, deadline: tokio::time::Instant) {
+    /// notification committed after this returns is missed. False when the
+    /// listener was not in place by the deadline.
+    async fn ensure_listener(
+        &self,
+        wakeups: &Arc<Wakeups>,
+        deadline: tokio::time::Instant,
+    ) -> bool {
         if !wakeups.listener_started.swap(true, Ordering::SeqCst) {
             let weak = Arc::downgrade(wakeups);
             let spawned = std::thread::Builder::new()
@@ -342,7 +444,7 @@ impl TaskExecutionDal {
                 Err(err) => {
                     tracing::warn!(error = %err, "could not start the wake-up listener");
                     wakeups.listener_started.store(false, Ordering::SeqCst);
-                    return;
+                    return false;
                 }
             }
         } else if let Some(thread) = wakeups.listener.get() {
@@ -359,5 +461,6 @@ impl TaskExecutionDal {
                 break;
             }
         }
+        wakeups.listener_ready.load(Ordering::SeqCst)
     }
 }
