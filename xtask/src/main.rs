@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo xtask test [--backend sqlite|postgres|all] [--require-postgres] [--skip-lints] [--long] [--pooler URL]
+//! cargo xtask tidy
 //! cargo xtask bench [--runs N] [--backend sqlite|postgres|all] [--chart PATH] [-- TE BENCH ARGS…]
 //! ```
 
@@ -14,11 +15,12 @@ mod consumer;
 mod minimal;
 mod postgres;
 mod test;
+mod tidy;
 
 use std::process::ExitCode;
 
 fn usage() -> &'static str {
-    "usage:\n  cargo xtask test [--backend sqlite|postgres|all] [--require-postgres] [--skip-lints] [--long] [--pooler URL]\n  cargo xtask bench [--runs N] [--backend sqlite|postgres|all] [--chart PATH] [-- TE BENCH ARGS]"
+    "usage:\n  cargo xtask test [--backend sqlite|postgres|all] [--require-postgres] [--skip-lints] [--long] [--pooler URL]\n  cargo xtask tidy\n  cargo xtask bench [--runs N] [--backend sqlite|postgres|all] [--chart PATH] [-- TE BENCH ARGS]"
 }
 
 fn main() -> ExitCode {
@@ -28,6 +30,7 @@ fn main() -> ExitCode {
     let result = match command.as_deref() {
         Some("test") => test::run(&rest),
         Some("bench") => bench::run(&rest),
+        Some("tidy") => tidy::run(),
         Some("-h" | "--help" | "help") => {
             eprintln!("{}", usage());
             return ExitCode::SUCCESS;

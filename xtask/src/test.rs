@@ -41,6 +41,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     // `--long` enlarges the fault and invariant tests (see `LONG_RUN`); the
     // default sizes keep the suite well under CI's limit.
     let sizes: &[(&str, &str)] = if long { LONG_RUN } else { &[] };
+    // The docs' rules before anything is built.
+    banner("cargo xtask tidy");
+    crate::tidy::run()?;
     if lints {
         step("cargo fmt --check", &["fmt", "--all", "--", "--check"], &[])?;
         step(
