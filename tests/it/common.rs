@@ -170,21 +170,24 @@ pub(crate) async fn count_events(dal: &TaskExecutionDal, task: Option<Uuid>) -> 
 /// Terminates every other session on `db`'s database (PostgreSQL only), as a
 /// server restart or a network cut would; returns how many.
 pub(crate) async fn terminate_backends(db: &TestDb) -> i64 {
+    count_of(
+        db,
+        "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .await
+}
+
+/// Runs `sql`, a query of one `bigint` column `n` in one row, on `db`.
+pub(crate) async fn count_of(db: &TestDb, sql: &'static str) -> i64 {
     #[derive(QueryableByName)]
-    struct Killed {
+    struct Count {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    db.run(|conn| {
-        let row: Killed = diesel::sql_query(
-            "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
-             WHERE datname = current_database() AND pid <> pg_backend_pid()",
-        )
-        .get_result(conn)?;
-        Ok(row.n)
-    })
-    .await
-    .unwrap()
+    db.run(move |conn| Ok(diesel::sql_query(sql).get_result::<Count>(conn)?.n))
+        .await
+        .unwrap()
 }
 
 /// The number of rows in each table of the schema.

@@ -9,7 +9,7 @@ use te_testkit::TestDb;
 
 use task_execution_dal::prelude::*;
 
-use crate::common::pipeline;
+use crate::common::{count_of, pipeline};
 
 #[tokio::test]
 async fn without_the_flag_a_pooler_failure_names_the_flag() {
@@ -85,20 +85,10 @@ async fn a_waiter_behind_a_pooler_listens_on_the_direct_listen_url() {
 
 /// The sessions on `db`'s database whose last statement was a `LISTEN`.
 async fn listeners(db: &TestDb) -> i64 {
-    use diesel::prelude::*;
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    db.run(|conn| {
-        let row: Count = diesel::sql_query(
-            "SELECT count(*) AS n FROM pg_stat_activity \
-             WHERE datname = current_database() AND query LIKE 'LISTEN %'",
-        )
-        .get_result(conn)?;
-        Ok(row.n)
-    })
+    count_of(
+        db,
+        "SELECT count(*) AS n FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN %'",
+    )
     .await
-    .unwrap()
 }
