@@ -587,3 +587,75 @@ async fn a_pending_pipeline_starts_and_completes() {
     assert!(done.completed_at.is_some());
     assert_eq!(done.error_details, None);
 }
+
+/// The event a creation records, as the DSL path (`record_events`) writes it.
+fn creation_event_as_written(row: &TaskExecution, event: &ExecutionEvent) -> Value {
+    json!({
+        "pipeline": event.pipeline_execution_id == row.pipeline_execution_id,
+        "task": event.task_execution_id == Some(row.id),
+        "type": event.event_type.as_str(),
+        "data": event.event_data,
+        "runner": event.runner_id,
+        "at": event.created_at == row.created_at,
+    })
+}
+
+#[tokio::test]
+async fn a_task_created_alone_is_stored_as_the_bulk_path_stores_it() {
+    // `create` is a statement of its own on PostgreSQL (one round trip);
+    // `create_many` and the fixtures insert through diesel's DSL. The same
+    // task, every field set, is stored and logged the same way by each.
+    let db = TestDb::new().await;
+    let alone = pipeline(&db).await.id;
+    let bulk = pipeline(&db).await.id;
+    let given = |pipeline_id: Uuid| {
+        let mut new = NewTaskExecution::new(pipeline_id, "ünïcode 'quoted' \"name\"")
+            .status(TaskStatus::Ready)
+            .priority(-7);
+        new.attempt = 2;
+        new.max_attempts = 5;
+        new.trigger_rules = json!({"all": ["a", "b"], "n": 1.5});
+        new.task_configuration = json!({"nested": {"deep": [null, true]}});
+        new
+    };
+    let created = db.create(given(alone)).await.unwrap();
+    let stored = db.get_by_id(created.id).await.unwrap();
+    assert_eq!(stored, created);
+
+    let in_bulk = db.create_many(vec![given(bulk)]).await.unwrap().remove(0);
+    // The fixture inserts a row exactly as given, through the DSL.
+    let mut fixture = created.clone();
+    fixture.id = Uuid::new_v4();
+    fixture.task_name = "fixture".into();
+    db.insert_tasks(vec![fixture.clone()]).await;
+    let comparable = |row: TaskExecution| TaskExecution {
+        id: Uuid::nil(),
+        pipeline_execution_id: Uuid::nil(),
+        task_name: String::new(),
+        created_at: created.created_at,
+        updated_at: created.updated_at,
+        ..row
+    };
+    assert_eq!(
+        comparable(db.get_by_id(in_bulk.id).await.unwrap()),
+        comparable(stored.clone())
+    );
+    assert_eq!(
+        comparable(db.get_by_id(fixture.id).await.unwrap()),
+        comparable(stored.clone())
+    );
+
+    let alone_events = events(&db, Some(created.id), None).await;
+    let bulk_events = events(&db, Some(in_bulk.id), None).await;
+    assert_eq!(alone_events.len(), 1, "{alone_events:?}");
+    assert_eq!(bulk_events.len(), 1, "{bulk_events:?}");
+    assert_eq!(
+        creation_event_as_written(&created, &alone_events[0]),
+        creation_event_as_written(&in_bulk, &bulk_events[0])
+    );
+    assert_eq!(
+        alone_events[0].event_data,
+        Some(json!({"task_name": created.task_name, "status": "Ready"}))
+    );
+    assert_eq!(alone_events[0].event_type, EventType::TaskCreated);
+}

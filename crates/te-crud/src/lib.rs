@@ -4,6 +4,7 @@
 
 mod pipeline;
 mod prune;
+mod sql;
 mod task;
 mod update;
 
@@ -215,8 +216,16 @@ impl TaskCrud for TaskExecutionDal {
 
     #[tracing::instrument(skip(self, new), fields(pipeline_id = %new.pipeline_execution_id, task_name = %new.task_name))]
     async fn create(&self, new: NewTaskExecution) -> Result<TaskExecution, DalError> {
-        let mut rows = self.create_many(vec![new]).await?;
-        Ok(rows.remove(0))
+        if let Err(err) = new.validate() {
+            // A refused value may be nested too deeply to drop recursively.
+            validate::discard([new.trigger_rules, new.task_configuration]);
+            return Err(err);
+        }
+        let row = new.into_row(now());
+        // One statement on PostgreSQL, no transaction around it; SQLite's
+        // group commit otherwise.
+        self.write_statement(move |conn| task::create_one(conn, &row).map(|()| row))
+            .await
     }
 
     #[tracing::instrument(skip(self, new), fields(count = new.len()))]
