@@ -659,3 +659,67 @@ async fn a_task_created_alone_is_stored_as_the_bulk_path_stores_it() {
     );
     assert_eq!(alone_events[0].event_type, EventType::TaskCreated);
 }
+
+#[tokio::test]
+async fn tasks_created_in_bulk_are_stored_as_the_dsl_stores_them() {
+    // `create_many` is one array statement on PostgreSQL; the fixture
+    // inserts through diesel's DSL. Rows of two pipelines, interleaved, every
+    // field varied: each stored row is what the fixture stores, and the
+    // events follow the input's order.
+    let db = TestDb::new().await;
+    let first = pipeline(&db).await.id;
+    let second = pipeline(&db).await.id;
+    let new: Vec<NewTaskExecution> = (0..7)
+        .map(|i| {
+            let mut task = NewTaskExecution::new(
+                if i % 2 == 0 { first } else { second },
+                format!("task {i} 'ü' \\\\ \"q\""),
+            )
+            .status(if i % 3 == 0 {
+                TaskStatus::Ready
+            } else {
+                TaskStatus::NotStarted
+            })
+            .priority(i - 3);
+            task.attempt = 1 + i % 2;
+            task.max_attempts = 3 + i;
+            task.trigger_rules = json!({"i": i, "list": [i, null]});
+            task.task_configuration = json!({"deep": {"n": i}});
+            task
+        })
+        .collect();
+    let created = db.create_many(new).await.unwrap();
+    assert_eq!(created.len(), 7);
+    let mut fixtures = Vec::new();
+    for row in &created {
+        let stored = db.get_by_id(row.id).await.unwrap();
+        assert_eq!(&stored, row);
+        let mut fixture = row.clone();
+        fixture.id = Uuid::new_v4();
+        fixture.task_name = format!("fixture of {}", row.task_name);
+        fixtures.push(fixture);
+    }
+    db.insert_tasks(fixtures.clone()).await;
+    for (row, fixture) in created.iter().zip(&fixtures) {
+        let mut from_dsl = db.get_by_id(fixture.id).await.unwrap();
+        from_dsl.id = row.id;
+        from_dsl.task_name = row.task_name.clone();
+        assert_eq!(&from_dsl, row);
+    }
+    let logged: Vec<(Option<Uuid>, Option<Value>)> =
+        events(&db, None, Some(EventType::TaskCreated))
+            .await
+            .into_iter()
+            .map(|event| (event.task_execution_id, event.event_data))
+            .collect();
+    let expected: Vec<(Option<Uuid>, Option<Value>)> = created
+        .iter()
+        .map(|row| {
+            (
+                Some(row.id),
+                Some(json!({"task_name": row.task_name, "status": row.status.as_str()})),
+            )
+        })
+        .collect();
+    assert_eq!(logged, expected);
+}
