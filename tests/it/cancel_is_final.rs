@@ -109,6 +109,19 @@ async fn creating_tasks_in_a_cancelled_pipeline_is_refused_writing_nothing() {
 /// holds the row of one of its tasks) while the creation runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn creating_tasks_racing_with_a_cancel_never_leaves_a_ready_task() {
+    creation_racing_with_a_cancel(50).await;
+}
+
+/// The same race with `create` of one task, which on PostgreSQL is one
+/// statement locking the pipeline, checking it and inserting, no transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn creating_one_task_racing_with_a_cancel_never_leaves_a_ready_task() {
+    creation_racing_with_a_cancel(1).await;
+}
+
+/// A creation of `n` tasks (`create` for one, else `create_many`) racing
+/// with a cancel of their pipeline.
+async fn creation_racing_with_a_cancel(n: usize) {
     let db = TestDb::new().await;
     let dal = crate::common::handle_with_pool(&db, 4).await;
     let p = pipeline(&db, "racing").await;
@@ -122,7 +135,14 @@ async fn creating_tasks_racing_with_a_cancel_never_leaves_a_ready_task() {
     until_waiting(&db, 1, || cancel.is_finished()).await;
     let create = tokio::spawn({
         let dal = dal.clone();
-        async move { dal.create_many(new_tasks(p, "late", 50, Ready)).await }
+        async move {
+            let mut new = new_tasks(p, "late", n, Ready);
+            if n == 1 {
+                dal.create(new.remove(0)).await.map(|row| vec![row])
+            } else {
+                dal.create_many(new).await
+            }
+        }
     });
     until_waiting(&db, 2, || create.is_finished()).await;
     holder.release();
@@ -135,7 +155,7 @@ async fn creating_tasks_racing_with_a_cancel_never_leaves_a_ready_task() {
         "a cancelled pipeline kept tasks that nothing will claim: {left:?}"
     );
     match created {
-        Ok(rows) => assert_eq!((rows.len(), cancelled.skipped), (50, 51)),
+        Ok(rows) => assert_eq!((rows.len(), cancelled.skipped), (n, n + 1)),
         Err(err) => {
             assert_refused_from(Err::<(), _>(err), p, PipelineStatus::Cancelled);
             assert_eq!(left.len(), 1);

@@ -587,3 +587,139 @@ async fn a_pending_pipeline_starts_and_completes() {
     assert!(done.completed_at.is_some());
     assert_eq!(done.error_details, None);
 }
+
+/// The event a creation records, as the DSL path (`record_events`) writes it.
+fn creation_event_as_written(row: &TaskExecution, event: &ExecutionEvent) -> Value {
+    json!({
+        "pipeline": event.pipeline_execution_id == row.pipeline_execution_id,
+        "task": event.task_execution_id == Some(row.id),
+        "type": event.event_type.as_str(),
+        "data": event.event_data,
+        "runner": event.runner_id,
+        "at": event.created_at == row.created_at,
+    })
+}
+
+#[tokio::test]
+async fn a_task_created_alone_is_stored_as_the_bulk_path_stores_it() {
+    // `create` is a statement of its own on PostgreSQL (one round trip);
+    // `create_many` and the fixtures insert through diesel's DSL. The same
+    // task, every field set, is stored and logged the same way by each.
+    let db = TestDb::new().await;
+    let alone = pipeline(&db).await.id;
+    let bulk = pipeline(&db).await.id;
+    let given = |pipeline_id: Uuid| {
+        let mut new = NewTaskExecution::new(pipeline_id, "ünïcode 'quoted' \"name\"")
+            .status(TaskStatus::Ready)
+            .priority(-7);
+        new.attempt = 2;
+        new.max_attempts = 5;
+        new.trigger_rules = json!({"all": ["a", "b"], "n": 1.5});
+        new.task_configuration = json!({"nested": {"deep": [null, true]}});
+        new
+    };
+    let created = db.create(given(alone)).await.unwrap();
+    let stored = db.get_by_id(created.id).await.unwrap();
+    assert_eq!(stored, created);
+
+    let in_bulk = db.create_many(vec![given(bulk)]).await.unwrap().remove(0);
+    // The fixture inserts a row exactly as given, through the DSL.
+    let mut fixture = created.clone();
+    fixture.id = Uuid::new_v4();
+    fixture.task_name = "fixture".into();
+    db.insert_tasks(vec![fixture.clone()]).await;
+    let comparable = |row: TaskExecution| TaskExecution {
+        id: Uuid::nil(),
+        pipeline_execution_id: Uuid::nil(),
+        task_name: String::new(),
+        created_at: created.created_at,
+        updated_at: created.updated_at,
+        ..row
+    };
+    assert_eq!(
+        comparable(db.get_by_id(in_bulk.id).await.unwrap()),
+        comparable(stored.clone())
+    );
+    assert_eq!(
+        comparable(db.get_by_id(fixture.id).await.unwrap()),
+        comparable(stored.clone())
+    );
+
+    let alone_events = events(&db, Some(created.id), None).await;
+    let bulk_events = events(&db, Some(in_bulk.id), None).await;
+    assert_eq!(alone_events.len(), 1, "{alone_events:?}");
+    assert_eq!(bulk_events.len(), 1, "{bulk_events:?}");
+    assert_eq!(
+        creation_event_as_written(&created, &alone_events[0]),
+        creation_event_as_written(&in_bulk, &bulk_events[0])
+    );
+    assert_eq!(
+        alone_events[0].event_data,
+        Some(json!({"task_name": created.task_name, "status": "Ready"}))
+    );
+    assert_eq!(alone_events[0].event_type, EventType::TaskCreated);
+}
+
+#[tokio::test]
+async fn tasks_created_in_bulk_are_stored_as_the_dsl_stores_them() {
+    // `create_many` is one array statement on PostgreSQL; the fixture
+    // inserts through diesel's DSL. Rows of two pipelines, interleaved, every
+    // field varied: each stored row is what the fixture stores, and the
+    // events follow the input's order.
+    let db = TestDb::new().await;
+    let first = pipeline(&db).await.id;
+    let second = pipeline(&db).await.id;
+    let new: Vec<NewTaskExecution> = (0..7)
+        .map(|i| {
+            let mut task = NewTaskExecution::new(
+                if i % 2 == 0 { first } else { second },
+                format!("task {i} 'ü' \\\\ \"q\""),
+            )
+            .status(if i % 3 == 0 {
+                TaskStatus::Ready
+            } else {
+                TaskStatus::NotStarted
+            })
+            .priority(i - 3);
+            task.attempt = 1 + i % 2;
+            task.max_attempts = 3 + i;
+            task.trigger_rules = json!({"i": i, "list": [i, null]});
+            task.task_configuration = json!({"deep": {"n": i}});
+            task
+        })
+        .collect();
+    let created = db.create_many(new).await.unwrap();
+    assert_eq!(created.len(), 7);
+    let mut fixtures = Vec::new();
+    for row in &created {
+        let stored = db.get_by_id(row.id).await.unwrap();
+        assert_eq!(&stored, row);
+        let mut fixture = row.clone();
+        fixture.id = Uuid::new_v4();
+        fixture.task_name = format!("fixture of {}", row.task_name);
+        fixtures.push(fixture);
+    }
+    db.insert_tasks(fixtures.clone()).await;
+    for (row, fixture) in created.iter().zip(&fixtures) {
+        let mut from_dsl = db.get_by_id(fixture.id).await.unwrap();
+        from_dsl.id = row.id;
+        from_dsl.task_name = row.task_name.clone();
+        assert_eq!(&from_dsl, row);
+    }
+    let logged: Vec<(Option<Uuid>, Option<Value>)> =
+        events(&db, None, Some(EventType::TaskCreated))
+            .await
+            .into_iter()
+            .map(|event| (event.task_execution_id, event.event_data))
+            .collect();
+    let expected: Vec<(Option<Uuid>, Option<Value>)> = created
+        .iter()
+        .map(|row| {
+            (
+                Some(row.id),
+                Some(json!({"task_name": row.task_name, "status": row.status.as_str()})),
+            )
+        })
+        .collect();
+    assert_eq!(logged, expected);
+}

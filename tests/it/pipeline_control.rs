@@ -350,56 +350,116 @@ async fn claims_take_the_highest_priority_first_across_pipelines() {
     assert_eq!(claimed[0].id, low[1].id);
 }
 
-#[tokio::test]
-async fn the_claim_walks_the_ready_index_in_order_without_a_sort() {
-    let db = TestDb::new().await;
-    // History and ready work spread over many pipelines, one paused and one
-    // cancelled: the shape of a live database.
-    for i in 0..20 {
-        let p = pipeline(&db, &format!("plan-{i}")).await;
-        tasks(&db, p, "done", 100, Completed).await;
-        tasks(&db, p, "ready", 10, Ready).await;
-        match i {
-            0 => db.pause_pipeline(p).await.unwrap(),
-            1 => drop(db.cancel_pipeline(p, "plan").await.unwrap()),
-            _ => {}
-        }
-    }
-    let backend = db.backend();
-    let plan = db
-        .run(move |conn| {
-            if backend == Backend::Postgres {
-                diesel::sql_query("ANALYZE").execute(conn)?;
-            }
-            te_claiming::explain_claim(conn)
-        })
-        .await
-        .unwrap();
-    let text = plan.join("\n");
-    assert!(text.contains("task_executions_ready_idx"), "{text}");
+/// Asserts that `claim` (the claim of `limit`, by a runner or not) walks
+/// `task_executions_ready_idx` in claim order and stops at the limit: no sort
+/// of the candidates, and on PostgreSQL, as run, no more index entries read
+/// than the limit and the rows held or claimed before it, and no sequential
+/// scan of the tasks.
+fn assert_walks_the_ready_index(
+    backend: Backend,
+    claim: &te_claiming::ClaimPlan,
+    limit: i64,
+    skipped: i64,
+    what: &str,
+) {
+    let text = claim.lines.join("\n");
     match backend {
         Backend::Sqlite => {
-            assert!(!text.contains("USE TEMP B-TREE FOR ORDER BY"), "{text}");
+            assert!(text.contains("task_executions_ready_idx"), "{what}: {text}");
+            assert!(
+                !text.contains("USE TEMP B-TREE FOR ORDER BY"),
+                "{what}: {text}"
+            );
             // The rows to update are looked up by the ids selected, not
             // found by walking every ready task through the status index.
-            assert!(!text.contains("task_executions_status_idx"), "{text}");
+            assert!(
+                !text.contains("task_executions_status_idx"),
+                "{what}: {text}"
+            );
             assert!(
                 text.lines()
                     .next()
                     .is_some_and(|first| first.contains("(id=?)")),
-                "{text}"
+                "{what}: {text}"
             );
         }
         Backend::Postgres => {
-            // The index gives the order: no Sort node in the candidates'
-            // CTE (the events' insert orders the few claimed rows itself).
+            // The candidates come from the function that walks the index;
+            // the claimed rows are found by primary key. (The events' insert
+            // orders the few claimed rows itself.)
             let candidates = text
                 .split("CTE claimable")
                 .nth(1)
                 .and_then(|rest| rest.split("CTE claimed").next())
                 .unwrap_or_default();
-            assert!(candidates.contains("task_executions_ready_idx"), "{text}");
-            assert!(!candidates.contains("Sort"), "{text}");
+            assert!(candidates.contains("te_claim_candidates"), "{what}: {text}");
+            assert!(!candidates.contains("Sort"), "{what}: {text}");
+            let update = text
+                .split("CTE claimed")
+                .nth(1)
+                .and_then(|rest| rest.split("CTE logged").next())
+                .unwrap_or_default();
+            assert!(update.contains("task_executions_pkey"), "{what}: {text}");
+            assert!(
+                !update.contains("task_executions_ready_idx"),
+                "{what}: {text}"
+            );
+            assert!(
+                !update.contains("Seq Scan on task_executions"),
+                "{what}: {text}"
+            );
+            let reads = claim.reads.expect("PostgreSQL reports what the claim read");
+            assert_eq!(reads.claimed as i64, limit, "{what}: {reads:?}");
+            assert!(
+                reads.ready_index_entries <= limit + skipped,
+                "{what}: read {reads:?}, more than {limit} + {skipped} entries of the ready index"
+            );
+            assert_eq!(reads.sequential_scans, 0, "{what}: {reads:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_claim_walks_the_ready_index_in_order_without_a_sort() {
+    let db = TestDb::new().await;
+    // History and ready work spread over many pipelines, one paused and one
+    // cancelled: the shape of a live database; thousands of ready tasks,
+    // and tables never analyzed (a new deployment before autovacuum runs,
+    // or a server without it): no statistics to plan by.
+    let mut first = None;
+    for i in 0..20 {
+        let p = pipeline(&db, &format!("plan-{i}")).await;
+        tasks(&db, p, "done", 100, Completed).await;
+        tasks(&db, p, "ready", 200, Ready).await;
+        match i {
+            0 => first = Some(p),
+            // Last in claim order: its skipped tasks' entries stay in the
+            // index until a vacuum, after everything a claim reads.
+            19 => drop(db.cancel_pipeline(p, "plan").await.unwrap()),
+            _ => {}
+        }
+    }
+    // The oldest ready tasks are held: a claim reads past them.
+    db.pause_pipeline(first.unwrap()).await.unwrap();
+    let held = 200;
+    let backend = db.backend();
+    let runner = Uuid::new_v4();
+    for analyzed in [false, true] {
+        if analyzed && backend == Backend::Postgres {
+            db.run(|conn| Ok(diesel::sql_query("ANALYZE").execute(conn).map(drop)?))
+                .await
+                .unwrap();
+        }
+        for (limit, who) in [(1, None), (32, None), (1, Some(runner)), (32, Some(runner))] {
+            let claim = db
+                .run(move |conn| te_claiming::explain_claim(conn, limit, who))
+                .await
+                .unwrap();
+            let what = format!(
+                "analyzed {analyzed}, limit {limit}, runner {}",
+                who.is_some()
+            );
+            assert_walks_the_ready_index(backend, &claim, limit, held, &what);
         }
     }
 }

@@ -20,7 +20,7 @@
 
 mod claim;
 #[doc(hidden)]
-pub use claim::explain_claim;
+pub use claim::{ClaimPlan, ClaimReads, explain_claim};
 mod retry;
 mod runner;
 mod stale;

@@ -394,13 +394,20 @@ const DAL_TABLES: &[&str] = &[
 ];
 
 /// The DAL table a driver message says is missing: SQLite's
-/// `no such table: X` or PostgreSQL's `relation "X" does not exist`.
+/// `no such table: X` or PostgreSQL's `relation "X" does not exist` (or,
+/// for the claim, `function te_claim_candidates(…) does not exist`).
 ///
 /// Together with [`DalError::is_database_locked`], this is the one place
 /// where error message text is matched: diesel reports neither SQLSTATE nor
 /// SQLite's result code for these errors (both come as
 /// `DatabaseErrorKind::Unknown`), so their text is all there is.
 fn missing_table(message: &str) -> Option<&'static str> {
+    // The claim's function comes with the migrations too (PostgreSQL): a
+    // database without it is not migrated (or not to this version), and
+    // what it serves is the claim of task executions.
+    if message.starts_with("function te_claim_candidates(") && message.ends_with("does not exist") {
+        return Some("task_executions");
+    }
     let name = if let Some(rest) = message.strip_prefix("no such table: ") {
         rest.trim()
     } else {
@@ -495,6 +502,12 @@ mod tests {
         assert_eq!(
             missing_table("relation \"execution_events\" does not exist"),
             Some("execution_events")
+        );
+        assert_eq!(
+            missing_table(
+                "function te_claim_candidates(timestamp with time zone, uuid, integer) does not exist"
+            ),
+            Some("task_executions")
         );
         assert_eq!(missing_table("no such table: my_own_table"), None);
         assert_eq!(missing_table("syntax error"), None);

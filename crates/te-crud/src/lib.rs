@@ -4,6 +4,7 @@
 
 mod pipeline;
 mod prune;
+mod sql;
 mod task;
 mod update;
 
@@ -12,7 +13,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use te_core::toolkit::{lock_pipelines_for_new_tasks, now, validate};
+use te_core::toolkit::{now, validate};
 use te_core::{
     DalError, NewPipelineExecution, NewTaskExecution, PipelineExecution, PipelineStatus,
     PruneOutcome, TaskExecution, TaskExecutionDal,
@@ -89,8 +90,9 @@ pub trait TaskCrud: sealed::Sealed {
     /// the pipeline's row with a lock that conflicts with the cancel's
     /// (`FOR SHARE` on PostgreSQL; SQLite's writes are serialized), so
     /// either it commits first and the cancel skips what it created, or it
-    /// sees the cancel and is refused. That read is one statement more per
-    /// creation.
+    /// sees the cancel and is refused. On PostgreSQL the lock, the check,
+    /// the insert and the event are one statement, sent without
+    /// `BEGIN`/`COMMIT`.
     fn create(
         &self,
         new: NewTaskExecution,
@@ -101,7 +103,9 @@ pub trait TaskCrud: sealed::Sealed {
     /// missing pipeline execution writes nothing). Returned in input order.
     /// An empty input returns an empty vector without touching the database.
     /// A row of a cancelled pipeline execution refuses the whole call, as
-    /// [`TaskCrud::create`] says.
+    /// [`TaskCrud::create`] says. On PostgreSQL the whole call is one
+    /// statement of fixed text with one array parameter per column,
+    /// whatever the number of rows.
     fn create_many(
         &self,
         new: Vec<NewTaskExecution>,
@@ -215,8 +219,16 @@ impl TaskCrud for TaskExecutionDal {
 
     #[tracing::instrument(skip(self, new), fields(pipeline_id = %new.pipeline_execution_id, task_name = %new.task_name))]
     async fn create(&self, new: NewTaskExecution) -> Result<TaskExecution, DalError> {
-        let mut rows = self.create_many(vec![new]).await?;
-        Ok(rows.remove(0))
+        if let Err(err) = new.validate() {
+            // A refused value may be nested too deeply to drop recursively.
+            validate::discard([new.trigger_rules, new.task_configuration]);
+            return Err(err);
+        }
+        let row = new.into_row(now());
+        // One statement on PostgreSQL, no transaction around it; SQLite's
+        // group commit otherwise.
+        self.write_statement(move |conn| task::create_one(conn, &row).map(|()| row))
+            .await
     }
 
     #[tracing::instrument(skip(self, new), fields(count = new.len()))]
@@ -239,13 +251,12 @@ impl TaskCrud for TaskExecutionDal {
         let locked: Vec<Uuid> = pipeline_ids.iter().copied().collect();
         let now = now();
         let rows: Vec<TaskExecution> = new.into_iter().map(|n| n.into_row(now)).collect();
+        // Locks the pipelines, refuses a cancelled (or missing) one and holds
+        // off a cancel of it until this commits: one statement on
+        // PostgreSQL, no transaction around it; SQLite's group commit
+        // otherwise.
         match self
-            .write(move |conn| {
-                // Refuses a cancelled (or missing) pipeline, and holds off a
-                // cancel of it until this commits.
-                lock_pipelines_for_new_tasks(conn, &locked)?;
-                task::insert(conn, &rows).map(|()| rows)
-            })
+            .write_statement(move |conn| task::create_many(conn, &rows, &locked).map(|()| rows))
             .await
         {
             Err(err) if err.is_foreign_key_violation() => {

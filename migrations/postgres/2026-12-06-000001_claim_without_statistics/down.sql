@@ -1,0 +1,1 @@
+DROP FUNCTION te_claim_candidates(timestamptz, uuid, bigint);
