@@ -325,10 +325,12 @@ async fn create_many_is_all_or_nothing() {
 }
 
 #[tokio::test]
-async fn create_many_spans_several_statements() {
+async fn create_many_stores_more_rows_than_one_bind_list_holds() {
     let db = TestDb::new().await;
     let p = pipeline(&db).await;
-    // More rows than one statement holds (te_core::toolkit::batch::rows_per_statement(20)).
+    // More rows than one multi-row VALUES list holds
+    // (te_core::toolkit::batch::rows_per_statement(20)): several statements
+    // on SQLite, one array statement on PostgreSQL.
     let n = te_core::toolkit::batch::rows_per_statement(20) + 7;
     let created = db
         .create_many(
