@@ -182,10 +182,7 @@ struct DataVersion {
 /// Reads `PRAGMA data_version` on the dedicated connection, opening it first
 /// if needed; a failed connection is dropped so the next read reopens it.
 fn data_version(wakeups: &Wakeups) -> Result<i64, DalError> {
-    let mut slot = wakeups
-        .version_conn
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut slot = lock(&wakeups.version_conn);
     if slot.is_none() {
         let conn =
             establish(&wakeups.target, &wakeups.config).map_err(|source| DalError::Connection {
