@@ -10,6 +10,7 @@ mod common;
 mod cancel_is_final;
 mod claiming;
 mod claiming_processes;
+mod coalesce;
 mod conformance;
 mod context;
 mod crash_and_load;

@@ -214,12 +214,15 @@ impl ClaimedRow {
 /// Claims up to `limit` (checked by the caller) ready tasks, for `runner`
 /// if given, with a `TaskClaimed` event each: one statement on PostgreSQL,
 /// two under the write lock on SQLite. Run it with `write_statement`.
+///
+/// `now` is the claim's time: each claimed task's `started_at` (which tells
+/// this claim from a later one of the same task).
 pub(crate) fn claim_ready(
     conn: &mut AnyConnection,
     runner: Option<Uuid>,
     limit: i64,
+    now: DateTime<Utc>,
 ) -> Result<Vec<ClaimResult>, DalError> {
-    let now = now();
     let rows = match conn {
         AnyConnection::Postgres(pg) => in_claim_order(
             claim_query(postgres_claim(limit), runner, limit, now)

@@ -19,6 +19,7 @@
 //!   it, until the claim is released.
 
 mod claim;
+mod handout;
 #[doc(hidden)]
 pub use claim::{ClaimPlan, ClaimReads, explain_claim};
 mod retry;
@@ -29,11 +30,34 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use te_core::toolkit::validate;
+use handout::{ClaimKey, Claimed};
 use te_core::{
-    ClaimResult, DalError, HeartbeatResult, RunnerClaimResult, StaleClaim, TaskExecution,
+    Backend, ClaimResult, DalError, HeartbeatResult, RunnerClaimResult, StaleClaim, TaskExecution,
     TaskExecutionDal,
 };
 use uuid::Uuid;
+
+/// Claims up to `limit` tasks for `key`: coalesced with concurrent claims
+/// of the same key on PostgreSQL, through the group commit on SQLite. The
+/// tasks are the caller's only once this returns: a call dropped before
+/// gives them back (see [`handout`]).
+async fn claim(
+    dal: &TaskExecutionDal,
+    key: ClaimKey,
+    limit: i64,
+) -> Result<Vec<ClaimResult>, DalError> {
+    if dal.backend() == Backend::Postgres {
+        return handout::coalesced_claim(dal, key, limit).await;
+    }
+    let (owner, runtime) = (dal.clone(), tokio::runtime::Handle::current());
+    dal.write_statement_without_wakeup(move |conn| {
+        let claimed_at = te_core::toolkit::now();
+        claim::claim_ready(conn, key.runner, limit, claimed_at)
+            .map(|tasks| Claimed::new(tasks, owner, runtime, key, claimed_at))
+    })
+    .await
+    .map(Claimed::take)
+}
 
 mod sealed {
     /// Keeps [`super::TaskClaiming`] implemented by `TaskExecutionDal` only,
@@ -197,8 +221,7 @@ impl TaskClaiming for TaskExecutionDal {
     #[tracing::instrument(skip(self), err(level = "debug"))]
     async fn claim_ready_task(&self, limit: usize) -> Result<Vec<ClaimResult>, DalError> {
         let limit = validate::limit("limit", limit)?;
-        self.write_statement_without_wakeup(move |conn| claim::claim_ready(conn, None, limit))
-            .await
+        claim(self, ClaimKey { runner: None }, limit).await
     }
 
     #[tracing::instrument(skip(self), fields(%runner_id), err(level = "debug"))]
@@ -208,10 +231,10 @@ impl TaskClaiming for TaskExecutionDal {
         limit: usize,
     ) -> Result<Vec<ClaimResult>, DalError> {
         let limit = validate::limit("limit", limit)?;
-        self.write_statement_without_wakeup(move |conn| {
-            claim::claim_ready(conn, Some(runner_id), limit)
-        })
-        .await
+        let key = ClaimKey {
+            runner: Some(runner_id),
+        };
+        claim(self, key, limit).await
     }
 
     #[tracing::instrument(skip(self), fields(%task_id, %runner_id), err(level = "debug"))]

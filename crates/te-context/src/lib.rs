@@ -7,6 +7,7 @@
 //! input context is its pipeline's initial context when it has no
 //! dependencies, else its dependencies' output contexts merged in order.
 
+mod complete;
 mod merge;
 #[doc(hidden)]
 pub mod queries;
@@ -15,8 +16,8 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use serde_json::Value;
-use te_core::toolkit::{distinct, promote, validate};
-use te_core::{DalError, TaskExecutionDal, TaskExecutionMetadata};
+use te_core::toolkit::{distinct, validate};
+use te_core::{Backend, DalError, TaskExecutionDal, TaskExecutionMetadata};
 use uuid::Uuid;
 
 pub use merge::merge_context_values;
@@ -226,18 +227,11 @@ impl TaskContexts for TaskExecutionDal {
         validate::json_object("context", context)?;
         let context = context.clone();
         let dependents = distinct(dependents);
+        if self.backend() == Backend::Postgres {
+            return complete::coalesced(self, task_id, runner_id, context, dependents).await;
+        }
         self.write(move |conn| {
-            let Some(pipeline_id) =
-                queries::complete_with_context(conn, task_id, runner_id, &context)?
-            else {
-                return Ok(None);
-            };
-            if dependents.is_empty() {
-                return Ok(Some(0));
-            }
-            // Only the completed task's own pipeline, and not when it was
-            // cancelled: one condition more in the promotion's `WHERE`.
-            promote(conn, &dependents, Some(pipeline_id)).map(Some)
+            complete::complete_and_promote(conn, task_id, runner_id, &context, &dependents)
         })
         .await
     }

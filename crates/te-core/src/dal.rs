@@ -11,6 +11,7 @@ use crate::config::{DalConfig, Target};
 use crate::connection::{AnyConnection, establish, write_transaction};
 use crate::error::{DalError, Interruption};
 use crate::file_identity::FileIdentity;
+use crate::coalesce;
 use crate::group_commit;
 use crate::migrations;
 use crate::pool::{self, Pool};
@@ -56,6 +57,9 @@ struct Inner {
     file: Option<FileIdentity>,
     /// Callers waiting for work, and how they are woken.
     wakeups: Arc<Wakeups>,
+    /// Concurrent per-task calls waiting to run together, by kind (see
+    /// [`crate::coalesce`]).
+    coalesced: coalesce::Queues,
 }
 
 impl std::fmt::Debug for TaskExecutionDal {
@@ -123,6 +127,7 @@ impl TaskExecutionDal {
                 busy_timeout,
                 file,
                 wakeups,
+                coalesced: coalesce::Queues::default(),
             }),
         })
     }
@@ -347,6 +352,11 @@ impl TaskExecutionDal {
             file.check()?;
         }
         self.inner.pool.get().await.map_err(|e| self.pool_error(e))
+    }
+
+    /// The queues of coalesced calls shared by this handle's clones.
+    pub(crate) fn coalesce_queues(&self) -> &coalesce::Queues {
+        &self.inner.coalesced
     }
 
     /// The wake-up state shared by this handle's clones.

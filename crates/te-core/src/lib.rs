@@ -11,6 +11,8 @@
 //! [`TaskExecutionDal::write`] (writes, in one transaction).
 
 mod any_connection;
+#[doc(hidden)]
+pub mod coalesce;
 mod config;
 mod connection;
 mod dal;

@@ -13,13 +13,15 @@
 //! `Skipped`) also clears the claim (`claimed_by`, `heartbeat_at`), so a
 //! finished task never shows up as a stale claim.
 
+mod finish;
 mod pipeline;
+mod sql;
 mod transitions;
 
 use std::future::Future;
 
 use te_core::toolkit::{distinct, is_one_statement, promote, validate};
-use te_core::{AnyConnection, CancelOutcome, DalError, SubStatus, TaskExecutionDal};
+use te_core::{AnyConnection, Backend, CancelOutcome, DalError, SubStatus, TaskExecutionDal};
 use uuid::Uuid;
 
 /// Runs the batch transition `f` of `task_ids`: as one statement without a
@@ -264,6 +266,9 @@ impl TaskTransitions for TaskExecutionDal {
         task_id: Uuid,
         runner_id: Option<Uuid>,
     ) -> Result<bool, DalError> {
+        if self.backend() == Backend::Postgres {
+            return finish::finish(self, task_id, runner_id, None).await;
+        }
         self.write_statement(move |conn| transitions::mark_completed(conn, task_id, runner_id))
             .await
     }
@@ -302,6 +307,9 @@ impl TaskTransitions for TaskExecutionDal {
     ) -> Result<bool, DalError> {
         validate::text("error", error)?;
         let error = error.to_owned();
+        if self.backend() == Backend::Postgres {
+            return finish::finish(self, task_id, runner_id, Some(error)).await;
+        }
         self.write_statement(move |conn| transitions::mark_failed(conn, task_id, &error, runner_id))
             .await
     }

@@ -1,0 +1,269 @@
+//! Claimed tasks on their way to their caller, and claims coalesced on
+//! PostgreSQL.
+//!
+//! A claim commits before its caller has the tasks; a caller that stops
+//! waiting in between (its future dropped) would leave them `Running` with
+//! nobody working on them. So the tasks travel as [`Claimed`]: dropped
+//! without being taken, it gives them back, in a write of their own (see
+//! [`give_back`]). This holds on both backends, whether the claim ran alone,
+//! in SQLite's group commit or in a coalesced batch.
+//!
+//! On PostgreSQL, concurrent claims on one handle with the same
+//! [`ClaimKey`] run as ONE claim statement for the sum of their limits (see
+//! [`te_core::coalesce`]); the tasks, in claim order, are shared out in the
+//! order the calls arrived, each call getting at most its limit. A lone
+//! claim runs at once, alone.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde_json::json;
+use te_core::coalesce::{Call, lost_in_batch};
+use te_core::schema::task_executions as te;
+use te_core::toolkit::{
+    Holder, Transition, bind, cancelled_pipeline_of, finished, now, unclaimed,
+};
+use te_core::{AnyConnection, ClaimResult, DalError, EventType, TaskExecutionDal, TaskStatus};
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::claim::claim_ready;
+
+/// What a given-back task records as the reason of its `RecoveryReset` (or
+/// `TaskSkipped`, when its pipeline was cancelled meanwhile) event.
+pub(crate) const GIVEN_BACK: &str =
+    "the call that claimed it stopped waiting before it was answered";
+
+/// Which claims may run as one statement: the same runner (or none). Other
+/// criteria of a claim (a set of queues, say) belong here too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ClaimKey {
+    /// The runner the tasks are claimed for.
+    pub(crate) runner: Option<Uuid>,
+}
+
+/// Tasks claimed at `claimed_at` for `key`, until their caller takes them.
+pub(crate) struct Claimed {
+    tasks: Vec<ClaimResult>,
+    owner: Option<Owner>,
+}
+
+/// Where claimed tasks go back to when nobody takes them.
+struct Owner {
+    dal: TaskExecutionDal,
+    runtime: Handle,
+    key: ClaimKey,
+    claimed_at: DateTime<Utc>,
+}
+
+impl Claimed {
+    /// `tasks` claimed through `dal` for `key` at `claimed_at`.
+    pub(crate) fn new(
+        tasks: Vec<ClaimResult>,
+        dal: TaskExecutionDal,
+        runtime: Handle,
+        key: ClaimKey,
+        claimed_at: DateTime<Utc>,
+    ) -> Self {
+        let owner = Owner {
+            dal,
+            runtime,
+            key,
+            claimed_at,
+        };
+        Claimed {
+            tasks,
+            owner: Some(owner),
+        }
+    }
+
+    /// The tasks, now the caller's.
+    pub(crate) fn take(mut self) -> Vec<ClaimResult> {
+        self.owner = None;
+        std::mem::take(&mut self.tasks)
+    }
+}
+
+impl Drop for Claimed {
+    fn drop(&mut self) {
+        let Some(owner) = self.owner.take() else {
+            return;
+        };
+        if self.tasks.is_empty() {
+            return;
+        }
+        let ids: Vec<Uuid> = self.tasks.iter().map(|task| task.id).collect();
+        let Owner {
+            dal,
+            runtime,
+            key,
+            claimed_at,
+        } = owner;
+        // A runtime shutting down drops the task unrun: the tasks then stay
+        // `Running` until recovered, as after a crash.
+        drop(runtime.spawn(async move {
+            for id in ids {
+                let _ = dal
+                    .write(move |conn| give_back(conn, id, key.runner, claimed_at))
+                    .await;
+            }
+        }));
+    }
+}
+
+/// Gives back task `task_id` claimed for `runner` at `claimed_at` whose
+/// caller never took it: when it is still `Running` under that claim (its
+/// `started_at` is the claim's time, its runner the claim's), it becomes
+/// `Ready` again as a recovery does (`recovery_attempts + 1`,
+/// `last_recovery_at` now, `started_at`, sub-status and claim cleared, event
+/// `RecoveryReset` with the reason [`GIVEN_BACK`]), or `Skipped` when its
+/// pipeline was cancelled meanwhile. Anything else (the claim never
+/// committed, the task moved on) is left alone. Call it in a write
+/// transaction: the row is read `FOR UPDATE` on PostgreSQL.
+pub(crate) fn give_back(
+    conn: &mut AnyConnection,
+    task_id: Uuid,
+    runner: Option<Uuid>,
+    claimed_at: DateTime<Utc>,
+) -> Result<(), DalError> {
+    let query = te::table
+        .find(bind::id(task_id))
+        .select((te::status, te::claimed_by, te::started_at));
+    type Row = (TaskStatus, Option<Uuid>, Option<DateTime<Utc>>);
+    let row: Option<Row> = match conn {
+        AnyConnection::Postgres(pg) => query.for_update().first(pg).optional()?,
+        AnyConnection::Sqlite(lite) => query.first(lite).optional()?,
+    };
+    if row != Some((TaskStatus::Running, runner, Some(claimed_at))) {
+        return Ok(());
+    }
+    let now = now();
+    let recovered = (
+        te::recovery_attempts.eq(te::recovery_attempts + 1),
+        te::last_recovery_at.eq(bind::opt_ts(Some(now))),
+    );
+    let running = &[TaskStatus::Running];
+    if cancelled_pipeline_of(conn, task_id)?.is_some() {
+        return Transition::new(task_id, running, Some(TaskStatus::Skipped))
+            .holder(Holder::Runner(runner))
+            .event(EventType::TaskSkipped)
+            .data(json!({ "reason": GIVEN_BACK }))
+            .apply(
+                conn,
+                now,
+                (recovered, finished(now), te::error_details.eq(GIVEN_BACK)),
+            )
+            .map(drop);
+    }
+    Transition::new(task_id, running, Some(TaskStatus::Ready))
+        .holder(Holder::Runner(runner))
+        .event(EventType::RecoveryReset)
+        .data(json!({ "reason": GIVEN_BACK }))
+        .apply(
+            conn,
+            now,
+            (recovered, te::started_at.eq(bind::opt_ts(None)), unclaimed()),
+        )
+        .map(drop)
+}
+
+/// One waiting claim (PostgreSQL).
+pub(crate) struct ClaimCall {
+    key: ClaimKey,
+    limit: i64,
+    reply: oneshot::Sender<Result<Claimed, DalError>>,
+}
+
+/// Claims up to `limit` tasks for `key` through `dal`'s queue of claims
+/// (PostgreSQL).
+pub(crate) async fn coalesced_claim(
+    dal: &TaskExecutionDal,
+    key: ClaimKey,
+    limit: i64,
+) -> Result<Vec<ClaimResult>, DalError> {
+    let (reply, answer) = oneshot::channel();
+    let call = ClaimCall { key, limit, reply };
+    dal.coalesce(call, answer).await.map(Claimed::take)
+}
+
+/// The most tasks one claim statement takes (the claim's own limit).
+const MAX_CLAIM: i64 = 10_000;
+
+impl Call for ClaimCall {
+    /// As many callers as a busy process has workers.
+    const MAX_BATCH: usize = 64;
+
+    fn abandoned(&self) -> bool {
+        self.reply.is_closed()
+    }
+
+    fn fits(batch: &[Self], next: &Self) -> bool {
+        let total: i64 = batch.iter().map(|call| call.limit).sum();
+        next.key == batch[0].key && total + next.limit <= MAX_CLAIM
+    }
+
+    async fn run(dal: TaskExecutionDal, batch: Vec<Self>) {
+        let runtime = Handle::current();
+        let owner = dal.clone();
+        dal.run_coalesced(batch, move |conn, batch| {
+            claim_batch(conn, batch, &owner, &runtime)
+        })
+        .await;
+    }
+
+    fn fail(self, error: DalError) {
+        let _ = self.reply.send(Err(error));
+    }
+}
+
+/// Runs one claim for the whole batch and shares its tasks out; when it
+/// fails, each call claims alone and gets its own answer. `Err` when the
+/// connection was lost.
+fn claim_batch(
+    conn: &mut AnyConnection,
+    batch: Vec<ClaimCall>,
+    dal: &TaskExecutionDal,
+    runtime: &Handle,
+) -> Result<(), DalError> {
+    let key = batch[0].key;
+    let total: i64 = batch.iter().map(|call| call.limit).sum();
+    let claimed_at = now();
+    let claimed = |tasks| Claimed::new(tasks, dal.clone(), runtime.clone(), key, claimed_at);
+    match claim_ready(conn, key.runner, total, claimed_at) {
+        Ok(tasks) => {
+            let mut tasks = tasks.into_iter();
+            for call in batch {
+                let share: Vec<ClaimResult> = tasks.by_ref().take(limit(call.limit)).collect();
+                // A caller gone by now drops its share, which gives it back.
+                let _ = call.reply.send(Ok(claimed(share)));
+            }
+            Ok(())
+        }
+        Err(err) if batch.len() == 1 || err.is_connection_lost() => {
+            let lost = err.is_connection_lost();
+            let mut batch = batch.into_iter();
+            if let Some(first) = batch.next() {
+                let _ = first.reply.send(Err(err));
+            }
+            for call in batch {
+                let _ = call.reply.send(Err(lost_in_batch()));
+            }
+            if lost { Err(lost_in_batch()) } else { Ok(()) }
+        }
+        Err(_) => {
+            for call in batch {
+                let claimed_at = now();
+                let result = claim_ready(conn, key.runner, call.limit, claimed_at).map(|tasks| {
+                    Claimed::new(tasks, dal.clone(), runtime.clone(), key, claimed_at)
+                });
+                let _ = call.reply.send(result);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A limit as a count (limits are checked positive before they queue).
+fn limit(limit: i64) -> usize {
+    usize::try_from(limit).unwrap_or(0)
+}

@@ -1,0 +1,509 @@
+//! Concurrent per-task calls on one handle that run together: on PostgreSQL
+//! claims and completions queued behind a running one go in one statement
+//! (coalescing), on SQLite in one transaction (group commit). Either way
+//! each caller gets its own answer (a refusal, a fenced runner, an unknown
+//! task among them changes nothing for the others), no task is claimed
+//! twice, and a claim whose caller stopped waiting gives its tasks back.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use te_core::schema::task_executions;
+use te_testkit::TestDb;
+use uuid::Uuid;
+
+use task_execution_dal::prelude::*;
+
+use crate::common::{
+    RowHolder, count_events, events, ready_pipeline, task_in, task_statuses, until_waiting,
+};
+
+/// A lock another connection holds, as a slow writer would, that the next
+/// statements of the kind it blocks wait for: on PostgreSQL `LOCK TABLE
+/// <table>` (a claim reads `held_pipelines`), on SQLite the database's write
+/// lock (whatever the table).
+struct TableLock {
+    release: std::sync::mpsc::Sender<()>,
+    held: std::sync::mpsc::Receiver<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl TableLock {
+    /// Asks for the lock from another connection and returns at once: the
+    /// lock may still be waiting for others (see [`TableLock::held`]).
+    fn ask(db: &TestDb, table: &'static str) -> TableLock {
+        let url = match te_core::Target::parse(db.url()).unwrap() {
+            te_core::Target::Postgres(url) => url,
+            _ => String::new(),
+        };
+        let sqlite = db.sqlite_path().map(|p| p.to_str().unwrap().to_owned());
+        let (held_tx, held) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let finish: Box<dyn FnOnce()> = match sqlite {
+                Some(path) => {
+                    let mut conn = diesel::SqliteConnection::establish(&path).unwrap();
+                    conn.batch_execute("PRAGMA busy_timeout = 10000; BEGIN IMMEDIATE")
+                        .unwrap();
+                    Box::new(move || conn.batch_execute("ROLLBACK").unwrap())
+                }
+                None => {
+                    let mut conn = diesel::PgConnection::establish(&url).unwrap();
+                    conn.batch_execute(&format!(
+                        "BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+                    ))
+                    .unwrap();
+                    Box::new(move || conn.batch_execute("ROLLBACK").unwrap())
+                }
+            };
+            held_tx.send(()).unwrap();
+            let _ = release_rx.recv();
+            finish();
+        });
+        TableLock {
+            release,
+            held,
+            thread,
+        }
+    }
+
+    /// Takes the lock; returns once it is held.
+    fn take(db: &TestDb, table: &'static str) -> TableLock {
+        let lock = TableLock::ask(db, table);
+        lock.held();
+        lock
+    }
+
+    /// Waits until the lock is held.
+    fn held(&self) {
+        self.held.recv().unwrap();
+    }
+
+    /// Releases the lock and waits until it is gone.
+    fn release(self) {
+        let _ = self.release.send(());
+        self.thread.join().unwrap();
+    }
+}
+
+/// Every task's `started_at` and `completed_at`, by id.
+async fn times(
+    dal: &TaskExecutionDal,
+) -> HashMap<Uuid, (Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
+    dal.run(|conn| {
+        Ok(task_executions::table
+            .select((
+                task_executions::id,
+                task_executions::started_at,
+                task_executions::completed_at,
+            ))
+            .load::<(Uuid, Option<DateTime<Utc>>, Option<DateTime<Utc>>)>(conn)?
+            .into_iter()
+            .map(|(id, started, completed)| (id, (started, completed)))
+            .collect())
+    })
+    .await
+    .unwrap()
+}
+
+/// Lets spawned calls reach their queue (they wait there without touching
+/// the database).
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(150)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn completions_queued_together_each_get_their_own_answer() {
+    let db = TestDb::new().await;
+    let dal = db.dal().clone();
+    let pipeline_id = crate::common::pipeline(&dal).await.id;
+    let (r1, r2) = (Uuid::now_v7(), Uuid::now_v7());
+    let running = |name: &'static str| task_in(&dal, pipeline_id, name, TaskStatus::Running);
+    let blocker = running("blocker").await.id;
+    let plain = running("plain").await.id;
+    let held = running("held-by-r1").await.id;
+    let fenced = running("fenced").await.id;
+    let failing = running("failing").await.id;
+    let twice = running("twice").await.id;
+    let never_ran = task_in(&dal, pipeline_id, "never-ran", TaskStatus::Ready).await.id;
+    let fail_ready = task_in(&dal, pipeline_id, "fail-ready", TaskStatus::Ready).await.id;
+    let done = running("done").await.id;
+    assert!(dal.mark_completed(done, None).await.unwrap());
+    for task in [held, fenced] {
+        assert_eq!(
+            dal.claim_for_runner(task, r1).await.unwrap(),
+            RunnerClaimResult::Claimed
+        );
+    }
+    let unknown = Uuid::now_v7();
+    let events_before = count_events(&dal, None).await;
+
+    // The first completion waits for the blocker's row (PostgreSQL) or the
+    // write lock (SQLite); every other call queues behind it meanwhile.
+    let holder = RowHolder::take(&db, blocker);
+    let first = {
+        let dal = dal.clone();
+        tokio::spawn(async move { dal.mark_completed(blocker, None).await })
+    };
+    until_waiting(&db, 1, || false).await;
+    type Call = tokio::task::JoinHandle<Result<bool, DalError>>;
+    let complete = |task: Uuid, runner: Option<Uuid>| -> Call {
+        let dal = dal.clone();
+        tokio::spawn(async move { dal.mark_completed(task, runner).await })
+    };
+    let fail = |task: Uuid, error: &'static str| -> Call {
+        let dal = dal.clone();
+        tokio::spawn(async move { dal.mark_failed(task, error, None).await })
+    };
+    let calls = vec![
+        ("plain", complete(plain, None)),
+        ("held", complete(held, Some(r1))),
+        ("fenced", complete(fenced, Some(r2))),
+        ("failing", fail(failing, "boom")),
+        ("twice-1", complete(twice, None)),
+        ("twice-2", complete(twice, None)),
+        ("never-ran", complete(never_ran, None)),
+        ("fail-ready", fail(fail_ready, "upstream gone")),
+        ("done", complete(done, None)),
+        ("unknown", complete(unknown, None)),
+    ];
+    settle().await;
+    holder.release();
+    assert!(first.await.unwrap().unwrap(), "the blocked completion applies");
+    let mut answers = HashMap::new();
+    for (name, call) in calls {
+        answers.insert(name, call.await.unwrap());
+    }
+
+    for name in ["plain", "held", "failing", "fail-ready"] {
+        assert!(
+            matches!(answers[name], Ok(true)),
+            "{name}: {:?}",
+            answers[name]
+        );
+    }
+    assert!(
+        matches!(answers["fenced"], Ok(false)),
+        "a runner without the claim is fenced: {:?}",
+        answers["fenced"]
+    );
+    let twice_answers = [&answers["twice-1"], &answers["twice-2"]];
+    assert_eq!(
+        twice_answers.iter().filter(|a| matches!(a, Ok(true))).count(),
+        1,
+        "one of two completions of one task applies: {twice_answers:?}"
+    );
+    assert!(
+        twice_answers
+            .iter()
+            .any(|a| matches!(a, Err(DalError::IllegalTransition { .. }))),
+        "the other is refused: {twice_answers:?}"
+    );
+    for name in ["never-ran", "done"] {
+        assert!(
+            matches!(answers[name], Err(DalError::IllegalTransition { .. })),
+            "{name}: {:?}",
+            answers[name]
+        );
+    }
+    assert!(
+        matches!(&answers["unknown"], Err(e) if e.is_not_found()),
+        "{:?}",
+        answers["unknown"]
+    );
+
+    let statuses = task_statuses(&dal).await;
+    for task in [blocker, plain, held, twice, done] {
+        assert_eq!(statuses[&task], TaskStatus::Completed);
+    }
+    for task in [failing, fail_ready] {
+        assert_eq!(statuses[&task], TaskStatus::Failed);
+    }
+    assert_eq!(statuses[&fenced], TaskStatus::Running, "the fenced task runs on");
+    assert_eq!(statuses[&never_ran], TaskStatus::Ready);
+    // One event per applied call (blocker, plain, held, failing, twice,
+    // fail-ready), none for a refused one.
+    assert_eq!(count_events(&dal, None).await - events_before, 6);
+    let completed = events(&dal, Some(held), Some(EventType::TaskCompleted)).await;
+    assert_eq!(completed.len(), 1);
+    assert_eq!(completed[0].runner_id, Some(r1), "the event names the runner");
+    let failed = events(&dal, Some(failing), Some(EventType::TaskFailed)).await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        failed[0].event_data,
+        Some(serde_json::json!({ "error": "boom" }))
+    );
+    let failing_row = dal.get_by_id(failing).await.unwrap();
+    assert_eq!(failing_row.last_error.as_deref(), Some("boom"));
+    assert_eq!(failing_row.claimed_by, None);
+
+    if dal.backend() == Backend::Postgres {
+        // The queued calls went in one statement: one `now` for all.
+        let times = times(&dal).await;
+        let stamps: HashSet<_> = [plain, held, failing, fail_ready]
+            .iter()
+            .map(|task| times[task].1)
+            .collect();
+        assert_eq!(stamps.len(), 1, "one batch, one completion time: {stamps:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_concurrent_claims_take_each_task_once() {
+    let db = TestDb::new().await;
+    let dal = db.dal().clone();
+    let (_, tasks) = ready_pipeline(&dal, 300).await;
+    let runner = Uuid::now_v7();
+    let workers: Vec<_> = (0..48)
+        .map(|w| {
+            let dal = dal.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let claimed = if w % 4 == 0 {
+                        dal.claim_ready_tasks_for_runner(runner, 1).await.unwrap()
+                    } else {
+                        dal.claim_ready_task(1 + w % 3).await.unwrap()
+                    };
+                    assert!(claimed.len() <= 1 + w % 3);
+                    if claimed.is_empty() {
+                        return mine;
+                    }
+                    for task in claimed {
+                        let by = (w % 4 == 0).then_some(runner);
+                        assert!(dal.mark_completed(task.id, by).await.unwrap());
+                        mine.push(task.id);
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    for worker in workers {
+        for id in worker.await.unwrap() {
+            assert!(seen.insert(id), "task {id} was claimed twice");
+        }
+    }
+    assert_eq!(seen.len(), tasks.len(), "every task was claimed");
+    let statuses = task_statuses(&dal).await;
+    assert!(statuses.values().all(|s| *s == TaskStatus::Completed));
+    assert_eq!(
+        events(&dal, None, Some(EventType::TaskClaimed)).await.len(),
+        tasks.len(),
+        "one claim event per task"
+    );
+    assert_eq!(
+        events(&dal, None, Some(EventType::TaskCompleted)).await.len(),
+        tasks.len(),
+        "one completion event per task"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn claims_queued_together_are_shared_out_one_per_caller() {
+    let db = TestDb::new().await;
+    let dal = db.dal().clone();
+    let (_, tasks) = ready_pipeline(&dal, 12).await;
+    let runner = Uuid::now_v7();
+
+    let lock = TableLock::take(&db, "held_pipelines");
+    let first = {
+        let dal = dal.clone();
+        tokio::spawn(async move { dal.claim_ready_task(1).await })
+    };
+    until_waiting(&db, 1, || false).await;
+    let plain: Vec<_> = (0..6)
+        .map(|_| {
+            let dal = dal.clone();
+            tokio::spawn(async move { dal.claim_ready_task(1).await })
+        })
+        .collect();
+    let for_runner: Vec<_> = (0..3)
+        .map(|_| {
+            let dal = dal.clone();
+            tokio::spawn(async move { dal.claim_ready_tasks_for_runner(runner, 1).await })
+        })
+        .collect();
+    settle().await;
+    lock.release();
+
+    let first = first.await.unwrap().unwrap();
+    assert_eq!(first.len(), 1);
+    let mut plain_ids = Vec::new();
+    for call in plain {
+        let claimed = call.await.unwrap().unwrap();
+        assert_eq!(claimed.len(), 1, "each caller gets one task");
+        plain_ids.push(claimed[0].id);
+    }
+    let mut runner_ids = Vec::new();
+    for call in for_runner {
+        let claimed = call.await.unwrap().unwrap();
+        assert_eq!(claimed.len(), 1, "each runner caller gets one task");
+        runner_ids.push(claimed[0].id);
+    }
+    let all: HashSet<Uuid> = first
+        .iter()
+        .map(|c| c.id)
+        .chain(plain_ids.iter().copied())
+        .chain(runner_ids.iter().copied())
+        .collect();
+    assert_eq!(all.len(), 10, "ten callers, ten distinct tasks");
+    for id in &runner_ids {
+        assert_eq!(dal.get_by_id(*id).await.unwrap().claimed_by, Some(runner));
+    }
+    for id in &plain_ids {
+        assert_eq!(dal.get_by_id(*id).await.unwrap().claimed_by, None);
+    }
+    let statuses = task_statuses(&dal).await;
+    let ready = tasks
+        .iter()
+        .filter(|t| statuses[&t.id] == TaskStatus::Ready)
+        .count();
+    assert_eq!(ready, 2, "twelve tasks, ten claimed");
+
+    if dal.backend() == Backend::Postgres {
+        // The six plain callers queued behind the first went in one claim
+        // (one `started_at`), the runner's in another.
+        let times = times(&dal).await;
+        let plain_stamps: HashSet<_> = plain_ids.iter().map(|id| times[id].0).collect();
+        assert_eq!(plain_stamps.len(), 1, "{plain_stamps:?}");
+        let runner_stamps: HashSet<_> = runner_ids.iter().map(|id| times[id].0).collect();
+        assert_eq!(runner_stamps.len(), 1, "{runner_stamps:?}");
+    }
+}
+
+/// Waits (at most ten seconds) until exactly `running` tasks are `Running`;
+/// returns how many are.
+async fn until_running(dal: &TaskExecutionDal, running: usize) -> usize {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = task_statuses(dal)
+            .await
+            .values()
+            .filter(|s| **s == TaskStatus::Running)
+            .count();
+        if now == running || std::time::Instant::now() > deadline {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_claim_whose_caller_is_dropped_mid_batch_gives_its_task_back() {
+    let db = TestDb::new().await;
+    let dal = db.dal().clone();
+    let (_, tasks) = ready_pipeline(&dal, 20).await;
+
+    // PostgreSQL: the first claim waits for `first_lock`; a second lock
+    // queues behind it, so that the batch of the callers queued meanwhile
+    // is taken, sent, and then waits for the second lock, in flight. SQLite:
+    // every caller queues behind one write lock.
+    let first_lock = TableLock::take(&db, "held_pipelines");
+    let first = {
+        let dal = dal.clone();
+        tokio::spawn(async move { dal.claim_ready_task(1).await })
+    };
+    until_waiting(&db, 1, || false).await;
+    let postgres = dal.backend() == Backend::Postgres;
+    let second_lock = postgres.then(|| TableLock::ask(&db, "held_pipelines"));
+    until_waiting(&db, 2, || false).await;
+    let mut callers: Vec<_> = (0..10)
+        .map(|_| {
+            let dal = dal.clone();
+            tokio::spawn(async move { dal.claim_ready_task(1).await })
+        })
+        .collect();
+    let kept = callers.split_off(4);
+    settle().await;
+    if !postgres {
+        // SQLite: four callers stop waiting while queued; they are left out.
+        callers.iter().for_each(tokio::task::JoinHandle::abort);
+    }
+    first_lock.release();
+    if let Some(second) = &second_lock {
+        second.held();
+        // The batch of the ten callers was taken and waits for the second
+        // lock: four of them stop waiting while it is in flight.
+        until_waiting(&db, 1, || false).await;
+        callers.iter().for_each(tokio::task::JoinHandle::abort);
+    }
+    if let Some(second) = second_lock {
+        second.release();
+    }
+    let first = first.await.unwrap().unwrap();
+    assert_eq!(first.len(), 1);
+    let mut answered: HashSet<Uuid> = first.iter().map(|c| c.id).collect();
+    for caller in kept {
+        let claimed = caller.await.unwrap().unwrap();
+        assert_eq!(claimed.len(), 1, "each waiting caller gets a task");
+        assert!(answered.insert(claimed[0].id), "no task handed out twice");
+    }
+    // What the dropped callers claimed goes back to `Ready`: only the
+    // answered tasks stay `Running`.
+    assert_eq!(until_running(&dal, answered.len()).await, answered.len());
+    let statuses = task_statuses(&dal).await;
+    for (id, status) in &statuses {
+        assert_eq!(
+            *status == TaskStatus::Running,
+            answered.contains(id),
+            "task {id} is {status:?}"
+        );
+    }
+    let given_back = events(&dal, None, Some(EventType::RecoveryReset)).await;
+    if postgres {
+        assert_eq!(given_back.len(), 4, "the four dropped callers' tasks");
+    }
+    for event in &given_back {
+        assert!(
+            event.event_data.as_ref().and_then(|d| d.get("reason")).is_some(),
+            "a given-back task says why"
+        );
+    }
+    // Nothing is lost: the rest is claimed, each task once overall.
+    let rest = crate::common::claim_until_empty(&dal, None, 5).await;
+    for id in rest {
+        assert!(answered.insert(id), "task {id} claimed twice");
+    }
+    assert_eq!(answered.len(), tasks.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn claims_dropped_at_any_moment_lose_no_task() {
+    let db = TestDb::new().await;
+    let dal = db.dal().clone();
+    let (_, tasks) = ready_pipeline(&dal, 60).await;
+    let callers: Vec<_> = (0..120u64)
+        .map(|i| {
+            let dal = dal.clone();
+            tokio::spawn(async move {
+                // Some callers stop waiting after a moment, wherever their
+                // claim is by then.
+                let wait = Duration::from_micros((i * 397) % 3000);
+                if i % 2 == 0 {
+                    tokio::time::timeout(wait, dal.claim_ready_task(1))
+                        .await
+                        .ok()
+                        .map(Result::unwrap)
+                } else {
+                    Some(dal.claim_ready_task(1).await.unwrap())
+                }
+            })
+        })
+        .collect();
+    let mut answered = HashSet::new();
+    for caller in callers {
+        for task in caller.await.unwrap().unwrap_or_default() {
+            assert!(answered.insert(task.id), "task {} claimed twice", task.id);
+        }
+    }
+    assert_eq!(until_running(&dal, answered.len()).await, answered.len());
+    let rest = crate::common::claim_until_empty(&dal, None, 7).await;
+    for id in rest {
+        assert!(answered.insert(id), "task {id} claimed twice");
+    }
+    assert_eq!(answered.len(), tasks.len(), "every task claimed, once");
+}
