@@ -6,6 +6,7 @@
 //! twice, and a claim whose caller stopped waiting gives its tasks back.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -18,8 +19,10 @@ use uuid::Uuid;
 use task_execution_dal::prelude::*;
 
 use crate::common::{
-    RowHolder, count_events, events, ready_pipeline, task_in, task_statuses, until_waiting,
+    RowHolder, count_events, events, handle_with_pool, ready_pipeline, task_in, task_statuses,
+    until_waiting,
 };
+use crate::group_commit::count_commits;
 
 /// A lock another connection holds, as a slow writer would, that the next
 /// statements of the kind it blocks wait for: on PostgreSQL `LOCK TABLE
@@ -128,8 +131,12 @@ async fn completions_queued_together_each_get_their_own_answer() {
     let fenced = running("fenced").await.id;
     let failing = running("failing").await.id;
     let twice = running("twice").await.id;
-    let never_ran = task_in(&dal, pipeline_id, "never-ran", TaskStatus::Ready).await.id;
-    let fail_ready = task_in(&dal, pipeline_id, "fail-ready", TaskStatus::Ready).await.id;
+    let never_ran = task_in(&dal, pipeline_id, "never-ran", TaskStatus::Ready)
+        .await
+        .id;
+    let fail_ready = task_in(&dal, pipeline_id, "fail-ready", TaskStatus::Ready)
+        .await
+        .id;
     let done = running("done").await.id;
     assert!(dal.mark_completed(done, None).await.unwrap());
     for task in [held, fenced] {
@@ -172,7 +179,10 @@ async fn completions_queued_together_each_get_their_own_answer() {
     ];
     settle().await;
     holder.release();
-    assert!(first.await.unwrap().unwrap(), "the blocked completion applies");
+    assert!(
+        first.await.unwrap().unwrap(),
+        "the blocked completion applies"
+    );
     let mut answers = HashMap::new();
     for (name, call) in calls {
         answers.insert(name, call.await.unwrap());
@@ -192,7 +202,10 @@ async fn completions_queued_together_each_get_their_own_answer() {
     );
     let twice_answers = [&answers["twice-1"], &answers["twice-2"]];
     assert_eq!(
-        twice_answers.iter().filter(|a| matches!(a, Ok(true))).count(),
+        twice_answers
+            .iter()
+            .filter(|a| matches!(a, Ok(true)))
+            .count(),
         1,
         "one of two completions of one task applies: {twice_answers:?}"
     );
@@ -222,14 +235,22 @@ async fn completions_queued_together_each_get_their_own_answer() {
     for task in [failing, fail_ready] {
         assert_eq!(statuses[&task], TaskStatus::Failed);
     }
-    assert_eq!(statuses[&fenced], TaskStatus::Running, "the fenced task runs on");
+    assert_eq!(
+        statuses[&fenced],
+        TaskStatus::Running,
+        "the fenced task runs on"
+    );
     assert_eq!(statuses[&never_ran], TaskStatus::Ready);
     // One event per applied call (blocker, plain, held, failing, twice,
     // fail-ready), none for a refused one.
     assert_eq!(count_events(&dal, None).await - events_before, 6);
     let completed = events(&dal, Some(held), Some(EventType::TaskCompleted)).await;
     assert_eq!(completed.len(), 1);
-    assert_eq!(completed[0].runner_id, Some(r1), "the event names the runner");
+    assert_eq!(
+        completed[0].runner_id,
+        Some(r1),
+        "the event names the runner"
+    );
     let failed = events(&dal, Some(failing), Some(EventType::TaskFailed)).await;
     assert_eq!(failed.len(), 1);
     assert_eq!(
@@ -247,7 +268,11 @@ async fn completions_queued_together_each_get_their_own_answer() {
             .iter()
             .map(|task| times[task].1)
             .collect();
-        assert_eq!(stamps.len(), 1, "one batch, one completion time: {stamps:?}");
+        assert_eq!(
+            stamps.len(),
+            1,
+            "one batch, one completion time: {stamps:?}"
+        );
     }
 }
 
@@ -296,7 +321,9 @@ async fn many_concurrent_claims_take_each_task_once() {
         "one claim event per task"
     );
     assert_eq!(
-        events(&dal, None, Some(EventType::TaskCompleted)).await.len(),
+        events(&dal, None, Some(EventType::TaskCompleted))
+            .await
+            .len(),
         tasks.len(),
         "one completion event per task"
     );
@@ -459,7 +486,11 @@ async fn a_claim_whose_caller_is_dropped_mid_batch_gives_its_task_back() {
     }
     for event in &given_back {
         assert!(
-            event.event_data.as_ref().and_then(|d| d.get("reason")).is_some(),
+            event
+                .event_data
+                .as_ref()
+                .and_then(|d| d.get("reason"))
+                .is_some(),
             "a given-back task says why"
         );
     }
@@ -506,4 +537,90 @@ async fn claims_dropped_at_any_moment_lose_no_task() {
         assert!(answered.insert(id), "task {id} claimed twice");
     }
     assert_eq!(answered.len(), tasks.len(), "every task claimed, once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn completions_with_context_queued_together_each_get_their_own_answer() {
+    let db = TestDb::new().await;
+    // One pooled connection: every write below commits on it.
+    let dal = handle_with_pool(&db, 1).await;
+    let pipeline_id = crate::common::pipeline(&dal).await.id;
+    let runner = Uuid::now_v7();
+    let running = |name: &'static str| task_in(&dal, pipeline_id, name, TaskStatus::Running);
+    let blocker = running("blocker").await.id;
+    let plain = running("plain").await.id;
+    let held = running("held").await.id;
+    let fenced = running("fenced").await.id;
+    let never_ran = task_in(&dal, pipeline_id, "never-ran", TaskStatus::Ready)
+        .await
+        .id;
+    let dependent = task_in(&dal, pipeline_id, "dependent", TaskStatus::NotStarted)
+        .await
+        .id;
+    for task in [held, fenced] {
+        assert_eq!(
+            dal.claim_for_runner(task, runner).await.unwrap(),
+            RunnerClaimResult::Claimed
+        );
+    }
+
+    let commits = count_commits(&dal).await;
+    let holder = RowHolder::take(&db, blocker);
+    let call = |task: Uuid, by: Option<Uuid>, dependents: Vec<Uuid>| {
+        let dal = dal.clone();
+        tokio::spawn(async move {
+            let output = serde_json::json!({ "task": task.to_string() });
+            dal.complete_and_promote(task, by, &output, dependents)
+                .await
+        })
+    };
+    let first = call(blocker, None, Vec::new());
+    until_waiting(&db, 1, || false).await;
+    let plain_call = call(plain, None, vec![dependent]);
+    let held_call = call(held, Some(runner), Vec::new());
+    let fenced_call = call(fenced, Some(Uuid::now_v7()), Vec::new());
+    let never_ran_call = call(never_ran, None, Vec::new());
+    settle().await;
+    holder.release();
+
+    assert_eq!(first.await.unwrap().unwrap(), Some(0));
+    assert_eq!(
+        plain_call.await.unwrap().unwrap(),
+        Some(1),
+        "one dependent promoted"
+    );
+    assert_eq!(held_call.await.unwrap().unwrap(), Some(0));
+    assert_eq!(fenced_call.await.unwrap().unwrap(), None, "fenced");
+    let refused = never_ran_call.await.unwrap();
+    assert!(
+        matches!(refused, Err(DalError::IllegalTransition { .. })),
+        "{refused:?}"
+    );
+
+    let statuses = task_statuses(&dal).await;
+    for task in [blocker, plain, held] {
+        assert_eq!(statuses[&task], TaskStatus::Completed);
+        assert_eq!(
+            dal.load_task_context(task).await.unwrap(),
+            Some(serde_json::json!({ "task": task.to_string() })),
+            "the completed task's output is saved"
+        );
+    }
+    assert_eq!(statuses[&dependent], TaskStatus::Ready);
+    assert_eq!(statuses[&fenced], TaskStatus::Running);
+    assert_eq!(statuses[&never_ran], TaskStatus::Ready);
+    for task in [fenced, never_ran] {
+        assert_eq!(dal.load_task_context(task).await.unwrap(), None);
+        assert!(
+            events(&dal, Some(task), Some(EventType::ContextSaved))
+                .await
+                .is_empty(),
+            "a refused call saves nothing"
+        );
+    }
+    if dal.backend() == Backend::Postgres {
+        // The first call, then the four queued behind it in one
+        // transaction.
+        assert_eq!(commits.load(Ordering::SeqCst), 2);
+    }
 }

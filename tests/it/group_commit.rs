@@ -26,7 +26,7 @@ use crate::common::{
 const HOLD: Duration = Duration::from_millis(400);
 
 /// Counts the top-level commits of the handle's (only) pooled connection.
-async fn count_commits(dal: &TaskExecutionDal) -> Arc<AtomicUsize> {
+pub(crate) async fn count_commits(dal: &TaskExecutionDal) -> Arc<AtomicUsize> {
     let commits = Arc::new(AtomicUsize::new(0));
     let sink = Arc::clone(&commits);
     dal.run(move |conn| {

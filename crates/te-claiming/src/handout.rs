@@ -19,9 +19,7 @@ use diesel::prelude::*;
 use serde_json::json;
 use te_core::coalesce::{Call, lost_in_batch};
 use te_core::schema::task_executions as te;
-use te_core::toolkit::{
-    Holder, Transition, bind, cancelled_pipeline_of, finished, now, unclaimed,
-};
+use te_core::toolkit::{Holder, Transition, bind, cancelled_pipeline_of, finished, now, unclaimed};
 use te_core::{AnyConnection, ClaimResult, DalError, EventType, TaskExecutionDal, TaskStatus};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
@@ -126,9 +124,10 @@ pub(crate) fn give_back(
     runner: Option<Uuid>,
     claimed_at: DateTime<Utc>,
 ) -> Result<(), DalError> {
-    let query = te::table
-        .find(bind::id(task_id))
-        .select((te::status, te::claimed_by, te::started_at));
+    let query =
+        te::table
+            .find(bind::id(task_id))
+            .select((te::status, te::claimed_by, te::started_at));
     type Row = (TaskStatus, Option<Uuid>, Option<DateTime<Utc>>);
     let row: Option<Row> = match conn {
         AnyConnection::Postgres(pg) => query.for_update().first(pg).optional()?,
@@ -162,7 +161,11 @@ pub(crate) fn give_back(
         .apply(
             conn,
             now,
-            (recovered, te::started_at.eq(bind::opt_ts(None)), unclaimed()),
+            (
+                recovered,
+                te::started_at.eq(bind::opt_ts(None)),
+                unclaimed(),
+            ),
         )
         .map(drop)
 }

@@ -29,8 +29,8 @@ mod stale;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use te_core::toolkit::validate;
 use handout::{ClaimKey, Claimed};
+use te_core::toolkit::validate;
 use te_core::{
     Backend, ClaimResult, DalError, HeartbeatResult, RunnerClaimResult, StaleClaim, TaskExecution,
     TaskExecutionDal,

@@ -34,8 +34,7 @@ pub(crate) fn complete_and_promote(
     context: &Value,
     dependents: &[Uuid],
 ) -> Result<Option<usize>, DalError> {
-    let Some(pipeline_id) = queries::complete_with_context(conn, task_id, runner, context)?
-    else {
+    let Some(pipeline_id) = queries::complete_with_context(conn, task_id, runner, context)? else {
         return Ok(None);
     };
     if dependents.is_empty() {

@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 
 use deadpool::managed::{PoolError, TimeoutType};
 
+use crate::coalesce;
 use crate::config::Backend;
 use crate::config::{DalConfig, Target};
 use crate::connection::{AnyConnection, establish, write_transaction};
 use crate::error::{DalError, Interruption};
 use crate::file_identity::FileIdentity;
-use crate::coalesce;
 use crate::group_commit;
 use crate::migrations;
 use crate::pool::{self, Pool};

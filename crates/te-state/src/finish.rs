@@ -133,7 +133,10 @@ fn finish_many(pg: &mut diesel::PgConnection, batch: &[Finish]) -> QueryResult<V
         .load::<Applied>(pg)?;
     let mut applied = vec![false; batch.len()];
     for row in rows {
-        if let Some(slot) = usize::try_from(row.n - 1).ok().and_then(|i| applied.get_mut(i)) {
+        if let Some(slot) = usize::try_from(row.n - 1)
+            .ok()
+            .and_then(|i| applied.get_mut(i))
+        {
             *slot = true;
         }
     }
