@@ -80,6 +80,16 @@ pub trait TaskClaiming: sealed::Sealed {
     /// once. The result is in that claim order; it is empty when nothing is
     /// claimable.
     ///
+    /// Concurrent claims on one handle may run as one: on PostgreSQL the
+    /// claims queued while one runs go together in the next claim statement
+    /// and its tasks are shared out, each call getting at most its limit;
+    /// on SQLite they share a transaction (group commit). A call that is
+    /// dropped (its future cancelled) after its claim committed gives its
+    /// tasks back: each becomes `Ready` again as a recovery makes it
+    /// (`recovery_attempts + 1`, a `RecoveryReset` event whose data gives the
+    /// reason; `Skipped` if its pipeline was cancelled meanwhile), unless it
+    /// has moved on since.
+    ///
     /// `limit` must be between 1 and 10,000, else [`DalError::InvalidInput`].
     fn claim_ready_task(
         &self,
