@@ -19,8 +19,9 @@
 //!   it, until the claim is released.
 
 mod claim;
+mod sql;
 #[doc(hidden)]
-pub use claim::{ClaimPlan, ClaimReads, explain_claim};
+pub use sql::explain::{ClaimPlan, ClaimReads, explain_claim};
 mod retry;
 mod runner;
 mod stale;

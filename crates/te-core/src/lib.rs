@@ -15,6 +15,7 @@ mod config;
 mod data;
 mod ground;
 mod handle;
+mod sql;
 #[doc(hidden)]
 pub mod toolkit;
 
@@ -30,7 +31,3 @@ pub use ground::error::{DalError, Interruption, PipelineOperation, PoolError};
 pub use ground::status::{EventType, ParseEnumError, PipelineStatus, SubStatus, TaskStatus};
 pub use handle::dal::TaskExecutionDal;
 pub use handle::pool::{ConnectionManager, Pool};
-#[doc(hidden)]
-pub use handle::signals::WAKEUP_POLL_INTERVAL;
-#[doc(hidden)]
-pub use handle::wakeup::MAX_WAIT;

@@ -12,6 +12,9 @@
 //!   through others, a file that imports it back ([`imports`]);
 //! - te-core's floors ([`TE_CORE_FLOORS`]): a file imports nothing from a
 //!   floor above its own;
+//! - an operation crate's trait methods (in its `src/lib.rs`) are the only
+//!   place that calls the handle's `run`, `write` or `write_statement`;
+//!   everything else is a plain function on one connection;
 //! - no source file under `crates/` is longer than [`MAX_LINES`] lines;
 //! - SQL written as text lives in a crate's `sql` catalogue ([`sql`]).
 
@@ -39,6 +42,7 @@ pub(crate) fn run() -> Result<(), String> {
     layering(&root, &mut problems)?;
     circles(&root, &mut problems)?;
     te_core_floors(&root, &mut problems)?;
+    handle_calls(&root, &mut problems)?;
     file_lengths(&root, &mut problems)?;
     sql_catalogue(&root, &mut problems)?;
     if problems.is_empty() {
@@ -232,7 +236,7 @@ const MAX_LINES: usize = 450;
 
 /// te-core's floors, lowest first: a file on one floor imports from its own
 /// floor and those below, never from one above.
-const TE_CORE_FLOORS: &[&str] = &["ground", "data", "config", "handle", "toolkit"];
+const TE_CORE_FLOORS: &[&str] = &["ground", "data", "sql", "config", "handle", "toolkit"];
 
 /// The floor of a te-core file (its first folder under `src/`), if any.
 fn floor(file: &Path) -> Option<usize> {
@@ -278,6 +282,32 @@ fn circles(root: &Path, problems: &mut Vec<String>) -> Result<(), String> {
                 .map(|p| p.strip_prefix(root).unwrap_or(p).display().to_string())
                 .collect();
             problems.push(format!("import circle: {}", files.join(" ⇄ ")));
+        }
+    }
+    Ok(())
+}
+
+fn handle_calls(root: &Path, problems: &mut Vec<String>) -> Result<(), String> {
+    for (krate, _) in OPERATION_CRATES {
+        let prefix = format!("crates/{krate}/src/");
+        for file in tracked(root)?
+            .iter()
+            .filter(|f| f.starts_with(&prefix) && f.ends_with(".rs") && !f.ends_with("/src/lib.rs"))
+        {
+            let text = read(root, file)?;
+            for (number, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                if [".run(", ".write(", ".write_statement("]
+                    .iter()
+                    .any(|call| code.contains(call))
+                {
+                    problems.push(format!(
+                        "{file}:{}: calls the handle outside the trait methods of src/lib.rs: {}",
+                        number + 1,
+                        line.trim()
+                    ));
+                }
+            }
         }
     }
     Ok(())

@@ -39,8 +39,7 @@ pub(crate) fn first_sql(text: &str) -> Option<(usize, String)> {
         if !in_string && trimmed.starts_with("//") {
             continue;
         }
-        let calls = ["sql_query(", "sql::<", "batch_execute(", "push_sql("];
-        if !in_string && calls.iter().any(|call| line.contains(call)) {
+        if !in_string && calls_sql(line) {
             return Some((number + 1, trimmed.to_owned()));
         }
         // The text inside string literals on this line (a literal may span
@@ -68,6 +67,21 @@ pub(crate) fn first_sql(text: &str) -> Option<(usize, String)> {
         }
     }
     None
+}
+
+/// Whether `line` calls one of diesel's ways to run SQL text: `sql_query(`,
+/// `sql::<` (not `from_sql::<`), `batch_execute(`, `push_sql(`.
+fn calls_sql(line: &str) -> bool {
+    ["sql_query(", "sql::<", "batch_execute(", "push_sql("]
+        .iter()
+        .any(|call| {
+            line.match_indices(call).any(|(at, _)| {
+                !line[..at]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            })
+        })
 }
 
 /// Whether a string literal's text reads as SQL: a statement's opening

@@ -132,14 +132,7 @@ impl Target {
     /// as a WAL database whose `-shm` file a read-only connection may not
     /// create): connect to learn more.
     pub fn sqlite_file_is_migrated(&self) -> Option<bool> {
-        use diesel::sql_types::{BigInt, Text};
-        use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
-
-        #[derive(QueryableByName)]
-        struct Tables {
-            #[diesel(sql_type = BigInt)]
-            n: i64,
-        }
+        use diesel::{Connection, SqliteConnection};
 
         let path = self.sqlite_path()?;
         if !path.is_file() {
@@ -157,13 +150,7 @@ impl Target {
         }
         uri.push_str("?mode=ro");
         let mut conn = SqliteConnection::establish(&uri).ok()?;
-        let tables: Tables = diesel::sql_query(
-            "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = ?",
-        )
-        .bind::<Text, _>("task_executions")
-        .get_result(&mut conn)
-        .ok()?;
-        Some(tables.n > 0)
+        crate::sql::session::sqlite_has_table(&mut conn, "task_executions").ok()
     }
 
     /// A description safe to print: the URL with any password replaced by `***`.

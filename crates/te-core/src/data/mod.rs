@@ -5,6 +5,7 @@
 
 pub(crate) mod any_connection;
 pub mod bind;
+pub mod event_data;
 pub(crate) mod models;
 pub mod schema;
 pub mod sql_types;

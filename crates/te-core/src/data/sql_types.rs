@@ -11,12 +11,13 @@ use diesel::deserialize::{self, FromSql};
 use diesel::pg::Pg;
 use diesel::query_builder::QueryId;
 use diesel::serialize::{self, IsNull, Output, ToSql};
-use diesel::sql_types::{HasSqlType, SqlType};
+use diesel::sql_types::{HasSqlType, SqlType, Text};
 use diesel::sqlite::Sqlite;
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::data::any_connection::MultiBackend;
+use crate::ground::status::{EventType, PipelineStatus, SubStatus, TaskStatus};
 
 /// A UUID: native `uuid` on PostgreSQL, a 16-byte blob on SQLite.
 #[derive(Debug, Clone, Copy, Default, SqlType, QueryId)]
@@ -149,3 +150,55 @@ impl FromSql<DbJson, Sqlite> for Value {
         Ok(serde_json::from_str(&text)?)
     }
 }
+
+/// The diesel `Text` conversions of an enum stored as its variant names
+/// (see `ground::status`), on each backend and on `MultiBackend`.
+macro_rules! text_enum_sql {
+    ($($name:ident),+) => {$(
+    impl ToSql<Text, MultiBackend> for $name {
+        fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, MultiBackend>) -> serialize::Result {
+            out.set_value((Text, self.as_str()));
+            Ok(IsNull::No)
+        }
+    }
+
+    impl ToSql<Text, diesel::pg::Pg> for $name {
+        fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, diesel::pg::Pg>) -> serialize::Result {
+            <str as ToSql<Text, diesel::pg::Pg>>::to_sql(self.as_str(), out)
+        }
+    }
+
+    impl ToSql<Text, diesel::sqlite::Sqlite> for $name {
+        fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, diesel::sqlite::Sqlite>) -> serialize::Result {
+            <str as ToSql<Text, diesel::sqlite::Sqlite>>::to_sql(self.as_str(), out)
+        }
+    }
+
+    impl FromSql<Text, MultiBackend> for $name {
+        fn from_sql(
+            bytes: <MultiBackend as diesel::backend::Backend>::RawValue<'_>,
+        ) -> deserialize::Result<Self> {
+            let text = bytes.from_sql::<String, Text>()?;
+            Ok(text.parse::<$name>()?)
+        }
+    }
+
+    impl FromSql<Text, diesel::pg::Pg> for $name {
+        fn from_sql(bytes: diesel::pg::PgValue<'_>) -> deserialize::Result<Self> {
+            let text = <String as FromSql<Text, diesel::pg::Pg>>::from_sql(bytes)?;
+            Ok(text.parse::<$name>()?)
+        }
+    }
+
+    impl FromSql<Text, diesel::sqlite::Sqlite> for $name {
+        fn from_sql(
+            bytes: <diesel::sqlite::Sqlite as diesel::backend::Backend>::RawValue<'_>,
+        ) -> deserialize::Result<Self> {
+            let text = <String as FromSql<Text, diesel::sqlite::Sqlite>>::from_sql(bytes)?;
+            Ok(text.parse::<$name>()?)
+        }
+    }
+    )+};
+}
+
+text_enum_sql!(TaskStatus, PipelineStatus, SubStatus, EventType);

@@ -3,11 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use diesel::deserialize::{self, FromSql};
-use diesel::serialize::{self, IsNull, Output, ToSql};
 use diesel::sql_types::Text;
-
-use crate::data::any_connection::MultiBackend;
 
 /// A stored status or event name that no variant matches.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,7 +16,8 @@ pub struct ParseEnumError {
 }
 
 /// Declares an enum stored as the text of its variant names, with `as_str`,
-/// `Display`, `FromStr`, serde, and diesel `Text` conversions.
+/// `Display`, `FromStr` and serde; its diesel `Text` conversions are in the
+/// data floor's `sql_types`.
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
         $(#[$meta])*
@@ -62,50 +59,6 @@ macro_rules! text_enum {
                         value: other.to_owned(),
                     }),
                 }
-            }
-        }
-
-        impl ToSql<Text, MultiBackend> for $name {
-            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, MultiBackend>) -> serialize::Result {
-                out.set_value((Text, self.as_str()));
-                Ok(IsNull::No)
-            }
-        }
-
-        impl ToSql<Text, diesel::pg::Pg> for $name {
-            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, diesel::pg::Pg>) -> serialize::Result {
-                <str as ToSql<Text, diesel::pg::Pg>>::to_sql(self.as_str(), out)
-            }
-        }
-
-        impl ToSql<Text, diesel::sqlite::Sqlite> for $name {
-            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, diesel::sqlite::Sqlite>) -> serialize::Result {
-                <str as ToSql<Text, diesel::sqlite::Sqlite>>::to_sql(self.as_str(), out)
-            }
-        }
-
-        impl FromSql<Text, MultiBackend> for $name {
-            fn from_sql(
-                bytes: <MultiBackend as diesel::backend::Backend>::RawValue<'_>,
-            ) -> deserialize::Result<Self> {
-                let text = bytes.from_sql::<String, Text>()?;
-                Ok(text.parse::<$name>()?)
-            }
-        }
-
-        impl FromSql<Text, diesel::pg::Pg> for $name {
-            fn from_sql(bytes: diesel::pg::PgValue<'_>) -> deserialize::Result<Self> {
-                let text = <String as FromSql<Text, diesel::pg::Pg>>::from_sql(bytes)?;
-                Ok(text.parse::<$name>()?)
-            }
-        }
-
-        impl FromSql<Text, diesel::sqlite::Sqlite> for $name {
-            fn from_sql(
-                bytes: <diesel::sqlite::Sqlite as diesel::backend::Backend>::RawValue<'_>,
-            ) -> deserialize::Result<Self> {
-                let text = <String as FromSql<Text, diesel::sqlite::Sqlite>>::from_sql(bytes)?;
-                Ok(text.parse::<$name>()?)
             }
         }
     };

@@ -3,13 +3,14 @@
 
 use std::time::Duration;
 
-use diesel::connection::{AnsiTransactionManager, CacheSize, SimpleConnection, TransactionManager};
+use diesel::connection::{AnsiTransactionManager, CacheSize, TransactionManager};
 use diesel::{Connection, ConnectionError, PgConnection, SqliteConnection};
 
 use crate::config::Backend;
 use crate::config::{DalConfig, Target};
 use crate::data::any_connection::AnyConnection;
 use crate::ground::error::DalError;
+use crate::sql::session;
 
 impl AnyConnection {
     /// The backend of this connection.
@@ -78,16 +79,8 @@ fn prepare_sqlite(
     config: &DalConfig,
     wal: bool,
 ) -> Result<AnyConnection, ConnectionError> {
-    // The busy timeout comes first so that switching to WAL waits for other
-    // connections instead of failing.
-    let mut pragmas = busy_timeout_pragma(config.sqlite_busy_timeout);
-    pragmas.push_str(" PRAGMA foreign_keys = ON;");
-    if wal {
-        pragmas.push_str(" PRAGMA journal_mode = WAL; PRAGMA synchronous = ");
-        pragmas.push_str(config.synchronous.as_pragma());
-        pragmas.push(';');
-    }
-    conn.batch_execute(&pragmas)
+    let wal = wal.then(|| config.synchronous.as_pragma());
+    session::prepare_sqlite(&mut conn, config.sqlite_busy_timeout, wal)
         .map_err(ConnectionError::CouldntSetupConfiguration)?;
     Ok(AnyConnection::Sqlite(conn))
 }
@@ -117,22 +110,15 @@ where
     if matches!(conn, AnyConnection::Postgres(_)) || left >= configured {
         return write_transaction(conn, f);
     }
-    conn.batch_execute(&busy_timeout_pragma(left))?;
+    session::set_busy_timeout(conn, left)?;
     let result = write_transaction(conn, f);
-    if let Err(err) = conn.batch_execute(&busy_timeout_pragma(configured)) {
+    if let Err(err) = session::set_busy_timeout(conn, configured) {
         // The transaction's outcome stands (it committed or rolled back);
         // this connection merely keeps a shorter busy timeout, which only
         // makes a later wait end sooner.
         tracing::warn!(error = %err, "could not restore the SQLite busy timeout");
     }
     result
-}
-
-/// `PRAGMA busy_timeout` for `timeout`, in whole milliseconds (a number, never
-/// a caller's string).
-fn busy_timeout_pragma(timeout: Duration) -> String {
-    let ms = timeout.as_millis().min(i32::MAX as u128);
-    format!("PRAGMA busy_timeout = {ms};")
 }
 
 /// Runs `f` in a write transaction and commits it when `f` returns `Ok`,
@@ -149,7 +135,7 @@ where
     match conn {
         AnyConnection::Postgres(_) => conn.transaction(f),
         AnyConnection::Sqlite(inner) => {
-            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
+            AnsiTransactionManager::begin_transaction_sql(inner, session::BEGIN_IMMEDIATE)?;
             let result = f(conn);
             let AnyConnection::Sqlite(inner) = conn else {
                 unreachable!("the connection's variant does not change")

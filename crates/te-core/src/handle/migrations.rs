@@ -1,13 +1,13 @@
 //! The embedded migrations (`migrations/postgres`, `migrations/sqlite`) and
 //! how they are applied without two processes racing.
 
-use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::data::any_connection::AnyConnection;
 use crate::ground::error::DalError;
 use crate::handle::connection::write_transaction;
+use crate::sql::session;
 
 /// PostgreSQL migrations, embedded at build time.
 pub(crate) const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -61,9 +61,7 @@ fn with_pg_lock<T>(
     f: impl FnOnce(&mut PgConnection) -> Result<T, DalError>,
 ) -> Result<T, DalError> {
     pg.transaction(|pg| {
-        pg.batch_execute(&format!(
-            "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
-        ))?;
+        session::migration_lock(pg, MIGRATION_LOCK_KEY)?;
         f(pg)
     })
 }

@@ -5,11 +5,11 @@ use deadpool::Runtime;
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use deadpool_diesel::Connection as PooledConnection;
 use diesel::ConnectionError;
-use diesel::connection::SimpleConnection;
 
 use crate::config::{DalConfig, Target};
 use crate::data::any_connection::AnyConnection;
 use crate::handle::connection::establish;
+use crate::sql::session;
 
 /// A PostgreSQL connection idle for longer than this is checked with a
 /// query before it is handed out again.
@@ -60,7 +60,7 @@ impl managed::Manager for ConnectionManager {
         // that fails during a call is discarded by that call
         // (`TaskExecutionDal::run`).
         if matches!(self.target, Target::Postgres(_)) && metrics.last_used() > IDLE_BEFORE_CHECK {
-            conn.interact(|c| c.batch_execute("SELECT 1"))
+            conn.interact(session::ping)
                 .await
                 .map_err(|e| RecycleError::message(format!("connection check aborted: {e}")))?
                 .map_err(|e| {

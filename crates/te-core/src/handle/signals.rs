@@ -8,15 +8,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock, Weak};
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
-use diesel::sql_types::BigInt;
-use diesel::{PgConnection, QueryDsl, QueryableByName, RunQueryDsl, SqliteConnection};
+use diesel::{PgConnection, QueryDsl, RunQueryDsl, SqliteConnection};
 use tokio::sync::Notify;
 
 use crate::config::{DalConfig, Target};
 use crate::data::any_connection::AnyConnection;
 use crate::ground::error::DalError;
 use crate::handle::connection::establish;
+use crate::sql::session;
 
 /// The PostgreSQL channel the `ready_notify` migration's triggers notify.
 pub(crate) const CHANNEL: &str = "te_task_ready";
@@ -30,7 +29,7 @@ const RECONNECT_AFTER: Duration = Duration::from_millis(100);
 /// How often a SQLite waiter looks for writes by other processes, and a
 /// PostgreSQL waiter behind a transaction-mode pooler without a
 /// `listen_url` for new audit events.
-pub const WAKEUP_POLL_INTERVAL: Duration = Duration::from_millis(250);
+pub(crate) const WAKEUP_POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 /// How a PostgreSQL handle learns of writes by other handles.
 pub(crate) enum PgWakeups {
@@ -170,12 +169,6 @@ impl Drop for Waiting<'_> {
     }
 }
 
-#[derive(QueryableByName)]
-struct DataVersion {
-    #[diesel(sql_type = BigInt)]
-    data_version: i64,
-}
-
 /// Reads `PRAGMA data_version` on the dedicated connection, opening it first
 /// if needed; a failed connection is dropped so the next read reopens it.
 pub(crate) fn data_version(wakeups: &Wakeups) -> Result<i64, DalError> {
@@ -194,8 +187,8 @@ pub(crate) fn data_version(wakeups: &Wakeups) -> Result<i64, DalError> {
         *slot = Some(sqlite);
     }
     let conn = slot.as_mut().expect("opened above");
-    match diesel::sql_query("PRAGMA data_version").get_result::<DataVersion>(conn) {
-        Ok(row) => Ok(row.data_version),
+    match session::data_version(conn) {
+        Ok(version) => Ok(version),
         Err(err) => {
             *slot = None;
             Err(err.into())
@@ -261,21 +254,19 @@ pub(crate) fn listen(wakeups: Weak<Wakeups>) {
                 return;
             };
             match establish(target, config) {
-                Ok(AnyConnection::Postgres(mut pg)) => {
-                    match pg.batch_execute(&format!("LISTEN {CHANNEL}")) {
-                        Ok(()) => {
-                            conn = Some(pg);
-                            let first = !state.listener_ready.swap(true, Ordering::SeqCst);
-                            state.listening.notify_waiters();
-                            if !first {
-                                state.deliver();
-                            }
-                        }
-                        Err(err) => {
-                            tracing::warn!(error = %err, "LISTEN failed; retrying");
+                Ok(AnyConnection::Postgres(mut pg)) => match session::listen(&mut pg, CHANNEL) {
+                    Ok(()) => {
+                        conn = Some(pg);
+                        let first = !state.listener_ready.swap(true, Ordering::SeqCst);
+                        state.listening.notify_waiters();
+                        if !first {
+                            state.deliver();
                         }
                     }
-                }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "could not listen for wake-ups; retrying");
+                    }
+                },
                 Ok(AnyConnection::Sqlite(_)) => return,
                 Err(err) => {
                     tracing::warn!(error = %err, "wake-up listener could not connect; retrying");

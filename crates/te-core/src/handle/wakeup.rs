@@ -5,8 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use diesel::RunQueryDsl;
-
 use crate::config::{Backend, Target};
 use crate::ground::error::DalError;
 use crate::handle::dal::TaskExecutionDal;
@@ -14,9 +12,10 @@ use crate::handle::signals::{
     CHANNEL, ForgetMarker, MARKER_PREFIX, PgWakeups, Waiting, Wakeups, data_version, latest_event,
     listen, lock, poll_until_changed,
 };
+use crate::sql::session;
 
 /// The longest timeout `TaskClaiming::wait_for_ready` accepts.
-pub const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
 
 impl TaskExecutionDal {
     /// The mechanism behind `TaskClaiming::wait_for_ready` (see there for the
@@ -87,10 +86,7 @@ impl TaskExecutionDal {
         let _forget = ForgetMarker(wakeups, &marker);
         let payload = marker.clone();
         self.run(move |conn| {
-            diesel::sql_query("SELECT pg_notify($1, $2)")
-                .bind::<diesel::sql_types::Text, _>(CHANNEL)
-                .bind::<diesel::sql_types::Text, _>(payload)
-                .execute(conn)?;
+            session::notify(conn, CHANNEL, &payload)?;
             Ok(())
         })
         .await?;

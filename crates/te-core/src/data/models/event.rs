@@ -38,19 +38,6 @@ pub struct ExecutionEvent {
     pub sequence: i64,
 }
 
-/// `INSERT INTO execution_events (…)` with the columns of [`NewEvent`], as a
-/// string literal for `concat!`: the head of every hand-written insert of
-/// audit events (the te-* crates use it through `toolkit::insert_events_head`;
-/// not covered by semver).
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __insert_events_head {
-    () => {
-        "INSERT INTO execution_events \
-         (id, pipeline_execution_id, task_execution_id, event_type, event_data, runner_id, created_at)"
-    };
-}
-
 /// An event to append to the audit log.
 #[derive(Debug, Clone, PartialEq, Insertable)]
 #[diesel(table_name = execution_events)]
@@ -79,8 +66,7 @@ pub struct NewEvent {
 
 impl NewEvent {
     /// Bound parameters one row takes in a multi-row insert (one per column).
-    #[doc(hidden)]
-    pub const BINDS_PER_ROW: usize = 7;
+    pub(crate) const BINDS_PER_ROW: usize = 7;
 
     /// An event of `event_type` about task `task_id` of pipeline `pipeline_id`.
     pub fn task(

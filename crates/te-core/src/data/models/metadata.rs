@@ -36,6 +36,5 @@ pub struct TaskExecutionMetadata {
 
 impl TaskExecutionMetadata {
     /// Bound parameters one row takes in a multi-row insert (one per column).
-    #[doc(hidden)]
-    pub const BINDS_PER_ROW: usize = 7;
+    pub(crate) const BINDS_PER_ROW: usize = 7;
 }

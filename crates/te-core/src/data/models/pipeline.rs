@@ -54,12 +54,6 @@ pub struct PipelineExecution {
     pub final_context_id: Option<Uuid>,
 }
 
-impl PipelineExecution {
-    /// Bound parameters one row takes in a multi-row insert (one per column).
-    #[doc(hidden)]
-    pub const BINDS_PER_ROW: usize = 14;
-}
-
 /// A pipeline execution to create.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewPipelineExecution {

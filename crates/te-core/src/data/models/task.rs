@@ -101,8 +101,7 @@ pub struct NewTaskExecution {
 
 impl TaskExecution {
     /// Bound parameters one row takes in a multi-row insert (one per column).
-    #[doc(hidden)]
-    pub const BINDS_PER_ROW: usize = 21;
+    pub(crate) const BINDS_PER_ROW: usize = 21;
 
     /// The prefix of `error_details` that marks a task abandoned by recovery
     /// (`mark_abandoned`): `ABANDONED: <reason>`.
