@@ -10,15 +10,19 @@
 //!
 //! On PostgreSQL, concurrent claims on one handle with the same
 //! [`ClaimKey`] run as ONE claim statement for the sum of their limits (see
-//! [`te_core::coalesce`]); the tasks, in claim order, are shared out in the
+//! [`te_core::toolkit::coalesce`]); the tasks, in claim order, are shared out in the
 //! order the calls arrived, each call getting at most its limit. A lone
 //! claim runs at once, alone.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
-use te_core::coalesce::{Call, lost_in_batch};
 use te_core::schema::task_executions as te;
+use te_core::toolkit::coalesce::{Call, lost_in_batch};
 use te_core::toolkit::{Holder, Transition, bind, cancelled_pipeline_of, finished, now, unclaimed};
 use te_core::{AnyConnection, ClaimResult, DalError, EventType, TaskExecutionDal, TaskStatus};
 use tokio::runtime::Handle;
@@ -46,25 +50,35 @@ pub(crate) struct Claimed {
     owner: Option<Owner>,
 }
 
+/// How tasks claimed for `key` at a time go back when nobody takes them:
+/// a write of the handle, made by the trait's module (`give_back_all` of
+/// the crate root), run by the runtime the claim ran on.
+pub(crate) type GiveBack = Arc<
+    dyn Fn(Vec<Uuid>, ClaimKey, DateTime<Utc>) -> Pin<Box<dyn Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// Where claimed tasks go back to when nobody takes them.
 struct Owner {
-    dal: TaskExecutionDal,
+    back: GiveBack,
     runtime: Handle,
     key: ClaimKey,
     claimed_at: DateTime<Utc>,
 }
 
 impl Claimed {
-    /// `tasks` claimed through `dal` for `key` at `claimed_at`.
+    /// `tasks` claimed for `key` at `claimed_at`, given back through `back`
+    /// on `runtime` if nobody takes them.
     pub(crate) fn new(
         tasks: Vec<ClaimResult>,
-        dal: TaskExecutionDal,
+        back: GiveBack,
         runtime: Handle,
         key: ClaimKey,
         claimed_at: DateTime<Utc>,
     ) -> Self {
         let owner = Owner {
-            dal,
+            back,
             runtime,
             key,
             claimed_at,
@@ -92,20 +106,14 @@ impl Drop for Claimed {
         }
         let ids: Vec<Uuid> = self.tasks.iter().map(|task| task.id).collect();
         let Owner {
-            dal,
+            back,
             runtime,
             key,
             claimed_at,
         } = owner;
         // A runtime shutting down drops the task unrun: the tasks then stay
         // `Running` until recovered, as after a crash.
-        drop(runtime.spawn(async move {
-            for id in ids {
-                let _ = dal
-                    .write(move |conn| give_back(conn, id, key.runner, claimed_at))
-                    .await;
-            }
-        }));
+        drop(runtime.spawn(back(ids, key, claimed_at)));
     }
 }
 
@@ -174,6 +182,7 @@ pub(crate) fn give_back(
 pub(crate) struct ClaimCall {
     key: ClaimKey,
     limit: i64,
+    back: GiveBack,
     reply: oneshot::Sender<Result<Claimed, DalError>>,
 }
 
@@ -183,9 +192,15 @@ pub(crate) async fn coalesced_claim(
     dal: &TaskExecutionDal,
     key: ClaimKey,
     limit: i64,
+    back: GiveBack,
 ) -> Result<Vec<ClaimResult>, DalError> {
     let (reply, answer) = oneshot::channel();
-    let call = ClaimCall { key, limit, reply };
+    let call = ClaimCall {
+        key,
+        limit,
+        back,
+        reply,
+    };
     dal.coalesce(call, answer).await.map(Claimed::take)
 }
 
@@ -207,11 +222,8 @@ impl Call for ClaimCall {
 
     async fn run(dal: TaskExecutionDal, batch: Vec<Self>) {
         let runtime = Handle::current();
-        let owner = dal.clone();
-        dal.run_coalesced(batch, move |conn, batch| {
-            claim_batch(conn, batch, &owner, &runtime)
-        })
-        .await;
+        dal.run_coalesced(batch, move |conn, batch| claim_batch(conn, batch, &runtime))
+            .await;
     }
 
     fn fail(self, error: DalError) {
@@ -225,20 +237,19 @@ impl Call for ClaimCall {
 fn claim_batch(
     conn: &mut AnyConnection,
     batch: Vec<ClaimCall>,
-    dal: &TaskExecutionDal,
     runtime: &Handle,
 ) -> Result<(), DalError> {
     let key = batch[0].key;
     let total: i64 = batch.iter().map(|call| call.limit).sum();
     let claimed_at = now();
-    let claimed = |tasks| Claimed::new(tasks, dal.clone(), runtime.clone(), key, claimed_at);
+    let claimed = |tasks, back| Claimed::new(tasks, back, runtime.clone(), key, claimed_at);
     match claim_ready(conn, key.runner, total, claimed_at) {
         Ok(tasks) => {
             let mut tasks = tasks.into_iter();
             for call in batch {
                 let share: Vec<ClaimResult> = tasks.by_ref().take(limit(call.limit)).collect();
                 // A caller gone by now drops its share, which gives it back.
-                let _ = call.reply.send(Ok(claimed(share)));
+                let _ = call.reply.send(Ok(claimed(share, call.back)));
             }
             Ok(())
         }
@@ -256,9 +267,8 @@ fn claim_batch(
         Err(_) => {
             for call in batch {
                 let claimed_at = now();
-                let result = claim_ready(conn, key.runner, call.limit, claimed_at).map(|tasks| {
-                    Claimed::new(tasks, dal.clone(), runtime.clone(), key, claimed_at)
-                });
+                let result = claim_ready(conn, key.runner, call.limit, claimed_at)
+                    .map(|tasks| Claimed::new(tasks, call.back, runtime.clone(), key, claimed_at));
                 let _ = call.reply.send(result);
             }
             Ok(())

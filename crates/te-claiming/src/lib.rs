@@ -20,8 +20,9 @@
 
 mod claim;
 mod handout;
+mod sql;
 #[doc(hidden)]
-pub use claim::{ClaimPlan, ClaimReads, explain_claim};
+pub use sql::explain::{ClaimPlan, ClaimReads, explain_claim};
 mod retry;
 mod runner;
 mod stale;
@@ -29,7 +30,9 @@ mod stale;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use handout::{ClaimKey, Claimed};
+use std::sync::Arc;
+
+use handout::{ClaimKey, Claimed, GiveBack};
 use te_core::toolkit::validate;
 use te_core::{
     Backend, ClaimResult, DalError, HeartbeatResult, RunnerClaimResult, StaleClaim, TaskExecution,
@@ -46,17 +49,38 @@ async fn claim(
     key: ClaimKey,
     limit: i64,
 ) -> Result<Vec<ClaimResult>, DalError> {
+    let owner = dal.clone();
+    let back: GiveBack = Arc::new(move |ids, key, claimed_at| {
+        Box::pin(give_back_all(owner.clone(), ids, key, claimed_at))
+    });
     if dal.backend() == Backend::Postgres {
-        return handout::coalesced_claim(dal, key, limit).await;
+        return handout::coalesced_claim(dal, key, limit, back).await;
     }
-    let (owner, runtime) = (dal.clone(), tokio::runtime::Handle::current());
+    let runtime = tokio::runtime::Handle::current();
     dal.write_statement_without_wakeup(move |conn| {
         let claimed_at = te_core::toolkit::now();
         claim::claim_ready(conn, key.runner, limit, claimed_at)
-            .map(|tasks| Claimed::new(tasks, owner, runtime, key, claimed_at))
+            .map(|tasks| Claimed::new(tasks, back, runtime, key, claimed_at))
     })
     .await
     .map(Claimed::take)
+}
+
+/// Gives back tasks claimed for `key` at `claimed_at` whose caller never
+/// took them, each in a write of its own (see [`handout::give_back`]).
+async fn give_back_all(
+    dal: TaskExecutionDal,
+    ids: Vec<Uuid>,
+    key: ClaimKey,
+    claimed_at: DateTime<Utc>,
+) {
+    for id in ids {
+        // A task that cannot be given back now stays `Running` until its
+        // claim is recovered, as after a crash.
+        let _ = dal
+            .write(move |conn| handout::give_back(conn, id, key.runner, claimed_at))
+            .await;
+    }
 }
 
 mod sealed {

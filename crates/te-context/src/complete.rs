@@ -15,7 +15,7 @@
 
 use diesel::Connection;
 use serde_json::Value;
-use te_core::coalesce::{Call, lost_in_batch};
+use te_core::toolkit::coalesce::{Call, lost_in_batch};
 use te_core::toolkit::{promote, write_transaction};
 use te_core::{AnyConnection, DalError, TaskExecutionDal};
 use tokio::sync::oneshot;
@@ -75,7 +75,7 @@ pub(crate) async fn coalesced(
 }
 
 impl Complete {
-    fn write(&self, conn: &mut AnyConnection) -> Result<Option<usize>, DalError> {
+    fn apply(&self, conn: &mut AnyConnection) -> Result<Option<usize>, DalError> {
         complete_and_promote(
             conn,
             self.task_id,
@@ -118,7 +118,7 @@ fn complete_batch(conn: &mut AnyConnection, batch: Vec<Complete>) -> Result<(), 
             for call in &batch {
                 // A nested transaction is a savepoint: an error rolls back
                 // this call alone.
-                results.push(conn.transaction(|conn| call.write(conn)));
+                results.push(conn.transaction(|conn| call.apply(conn)));
             }
             Ok::<_, DalError>(())
         });
@@ -133,7 +133,7 @@ fn complete_batch(conn: &mut AnyConnection, batch: Vec<Complete>) -> Result<(), 
     // transaction of its own.
     let mut lost = None;
     for call in batch {
-        let result = write_transaction(conn, |conn| call.write(conn));
+        let result = write_transaction(conn, |conn| call.apply(conn));
         if result.as_ref().is_err_and(DalError::is_connection_lost) {
             lost = Some(lost_in_batch());
         }

@@ -11,6 +11,7 @@ mod complete;
 mod merge;
 #[doc(hidden)]
 pub mod queries;
+mod sql;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -1,8 +1,9 @@
 //! `TaskUpdate`: changing a task execution's attempts, trigger rules, configuration or priority.
 
 use diesel::prelude::*;
-use serde_json::{Value, json};
+use serde_json::Value;
 use te_core::schema::task_executions;
+use te_core::toolkit::event_data;
 use te_core::toolkit::{NewEvent, bind, now, record_event, validate};
 use te_core::{AnyConnection, DalError, EventType, TaskExecution};
 use uuid::Uuid;
@@ -96,7 +97,7 @@ pub(crate) fn apply(
             EventType::TaskUpdated,
             now,
         )
-        .data(json!({ "fields": fields })),
+        .data(event_data::task_updated(&fields)),
     )?;
     Ok(row)
 }

@@ -11,8 +11,8 @@
 
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Bool, Text};
-use te_core::coalesce::{Call, lost_in_batch};
 use te_core::sql_types::{DbUuid, UtcTimestamp};
+use te_core::toolkit::coalesce::{Call, lost_in_batch};
 use te_core::toolkit::{new_id, now, statement};
 use te_core::{AnyConnection, DalError, TaskExecutionDal};
 use tokio::sync::oneshot;
