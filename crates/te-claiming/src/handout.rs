@@ -8,8 +8,8 @@
 //! [`give_back`]). This holds on both backends, whether the claim ran alone,
 //! in SQLite's group commit or in a coalesced batch.
 //!
-//! On PostgreSQL, concurrent claims on one handle with the same
-//! [`ClaimKey`] run as ONE claim statement for the sum of their limits (see
+//! On PostgreSQL, concurrent claims of one task on one handle with the same
+//! [`ClaimKey`] run as ONE claim statement for as many tasks as callers (see
 //! [`te_core::toolkit::coalesce`]); the tasks, in claim order, are shared out in the
 //! order the calls arrived, each call getting at most its limit. A lone
 //! claim runs at once, alone.

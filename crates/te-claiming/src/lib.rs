@@ -40,8 +40,10 @@ use te_core::{
 };
 use uuid::Uuid;
 
-/// Claims up to `limit` tasks for `key`: coalesced with concurrent claims
-/// of the same key on PostgreSQL, through the group commit on SQLite. The
+/// Claims up to `limit` tasks for `key`: a claim of one task is coalesced
+/// with concurrent ones of the same key on PostgreSQL (a claim of several
+/// is already a batch, and runs at once), every claim goes through the
+/// group commit on SQLite. The
 /// tasks are the caller's only once this returns: a call dropped before
 /// gives them back (see [`handout`]).
 async fn claim(
@@ -53,7 +55,7 @@ async fn claim(
     let back: GiveBack = Arc::new(move |ids, key, claimed_at| {
         Box::pin(give_back_all(owner.clone(), ids, key, claimed_at))
     });
-    if dal.backend() == Backend::Postgres {
+    if dal.backend() == Backend::Postgres && limit == 1 {
         return handout::coalesced_claim(dal, key, limit, back).await;
     }
     let runtime = tokio::runtime::Handle::current();
@@ -105,9 +107,9 @@ pub trait TaskClaiming: sealed::Sealed {
     /// claimable.
     ///
     /// Concurrent claims on one handle may run as one: on PostgreSQL the
-    /// claims queued while one runs go together in the next claim statement
-    /// and its tasks are shared out, each call getting at most its limit;
-    /// on SQLite they share a transaction (group commit). A call that is
+    /// claims of one task (`limit` 1) queued while one runs go together in
+    /// the next claim statement, whose tasks are shared out one per call;
+    /// on SQLite claims share a transaction (group commit). A call that is
     /// dropped (its future cancelled) after its claim committed gives its
     /// tasks back: each becomes `Ready` again as a recovery makes it
     /// (`recovery_attempts + 1`, a `RecoveryReset` event whose data gives the
