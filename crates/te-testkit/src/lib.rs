@@ -21,6 +21,7 @@
 //! # }
 //! ```
 
+mod fixtures;
 mod postgres;
 
 use std::path::PathBuf;
@@ -32,6 +33,8 @@ use te_core::{
     Backend, DalConfig, NewPipelineExecution, PipelineExecution, TaskExecution, TaskExecutionDal,
 };
 use uuid::Uuid;
+
+pub use fixtures::{insert_contexts, insert_metadata};
 
 pub use postgres::{PostgresServer, postgres_server};
 
