@@ -11,7 +11,7 @@ use te_core::toolkit::{new_id, statement};
 use te_core::{AnyConnection, DalError, EventType, TaskExecutionMetadata};
 use uuid::Uuid;
 
-use super::reading;
+use super::reading::reading;
 use te_core::toolkit::{Outcome, completion, finished, insert_context};
 
 /// The pipeline execution and name of task `task_id`, with the task's row

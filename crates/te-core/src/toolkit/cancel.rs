@@ -6,10 +6,11 @@ use diesel::prelude::*;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::connection::AnyConnection;
-use crate::error::{DalError, PipelineOperation};
-use crate::models::{CancelOutcome, EventType, NewEvent, PipelineStatus, TaskStatus};
-use crate::schema::{pipeline_executions as pe, task_executions as te};
+use crate::data::any_connection::AnyConnection;
+use crate::data::models::{CancelOutcome, NewEvent};
+use crate::data::schema::{pipeline_executions as pe, task_executions as te};
+use crate::ground::error::{DalError, PipelineOperation};
+use crate::ground::status::{EventType, PipelineStatus, TaskStatus};
 use crate::toolkit::pipeline_lock::lock_pipeline_for_cancel;
 use crate::toolkit::rows::{record_event, record_events};
 use crate::toolkit::transition::finished;

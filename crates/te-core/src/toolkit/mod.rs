@@ -9,20 +9,20 @@
 //! items at the crate root and the operation traits instead.
 
 pub mod batch;
-pub mod bind;
 pub mod cancel;
-pub mod clock;
 pub mod pipeline_lock;
 pub mod rows;
 pub mod statement;
 pub mod transition;
-pub mod validate;
+
+pub use crate::data::bind;
+pub use crate::ground::{clock, validate};
 
 pub use crate::__insert_events_head as insert_events_head;
-pub use crate::connection::write_transaction;
-pub use crate::models::NewEvent;
+pub use crate::data::models::NewEvent;
+pub use crate::ground::clock::{new_id, now};
+pub use crate::handle::connection::write_transaction;
 pub use cancel::cancel;
-pub use clock::{new_id, now};
 pub use pipeline_lock::{
     cancelled_pipeline_of, lock_pipeline_for_cancel, lock_pipelines_for_new_tasks,
     refuse_requeue_if_cancelled,

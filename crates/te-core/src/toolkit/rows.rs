@@ -8,11 +8,11 @@ use diesel::query_dsl::LoadQuery;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::connection::AnyConnection;
-use crate::error::DalError;
-use crate::models::{NewEvent, TaskExecution, TaskExecutionMetadata};
-use crate::schema::{contexts, execution_events, task_execution_metadata, task_executions};
-use crate::sql_types::{DbJson, DbUuid, UtcTimestamp};
+use crate::data::any_connection::AnyConnection;
+use crate::data::models::{NewEvent, TaskExecution, TaskExecutionMetadata};
+use crate::data::schema::{contexts, execution_events, task_execution_metadata, task_executions};
+use crate::data::sql_types::{DbJson, DbUuid, UtcTimestamp};
+use crate::ground::error::DalError;
 use crate::toolkit::batch::rows_per_statement;
 use crate::toolkit::statement::statement;
 use crate::toolkit::{bind, clock};

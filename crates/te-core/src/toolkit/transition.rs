@@ -19,11 +19,12 @@ use diesel::query_builder::AstPass;
 use diesel::serialize::ToSql;
 use diesel::sql_types::HasSqlType;
 
-use crate::connection::{AnyConnection, MultiBackend};
-use crate::error::{DalError, PipelineOperation};
-use crate::models::{EventType, NewEvent, PipelineStatus, SubStatus, TaskStatus};
-use crate::schema::{pipeline_executions, task_executions};
-use crate::sql_types::{DbJson, DbUuid, UtcTimestamp};
+use crate::data::any_connection::{AnyConnection, MultiBackend};
+use crate::data::models::NewEvent;
+use crate::data::schema::{pipeline_executions, task_executions};
+use crate::data::sql_types::{DbJson, DbUuid, UtcTimestamp};
+use crate::ground::error::{DalError, PipelineOperation};
+use crate::ground::status::{EventType, PipelineStatus, SubStatus, TaskStatus};
 use crate::toolkit::batch::MAX_IN_LIST;
 use crate::toolkit::bind;
 use crate::toolkit::rows::record_event;

@@ -2,7 +2,7 @@
 
 diesel::table! {
     use diesel::sql_types::*;
-    use crate::sql_types::*;
+    use crate::data::sql_types::*;
 
     /// JSON context documents (a pipeline's initial context, each task's output).
     contexts (id) {
@@ -19,7 +19,7 @@ diesel::table! {
 
 diesel::table! {
     use diesel::sql_types::*;
-    use crate::sql_types::*;
+    use crate::data::sql_types::*;
 
     /// One run of a pipeline.
     pipeline_executions (id) {
@@ -56,7 +56,7 @@ diesel::table! {
 
 diesel::table! {
     use diesel::sql_types::*;
-    use crate::sql_types::*;
+    use crate::data::sql_types::*;
 
     /// One execution of one task of a pipeline execution.
     task_executions (id) {
@@ -107,7 +107,7 @@ diesel::table! {
 
 diesel::table! {
     use diesel::sql_types::*;
-    use crate::sql_types::*;
+    use crate::data::sql_types::*;
 
     /// The output context of a task execution; one row per task execution.
     task_execution_metadata (id) {
@@ -130,7 +130,7 @@ diesel::table! {
 
 diesel::table! {
     use diesel::sql_types::*;
-    use crate::sql_types::*;
+    use crate::data::sql_types::*;
 
     /// The audit log: one row per transition.
     execution_events (sequence) {

@@ -5,10 +5,10 @@ use diesel::prelude::*;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::EventType;
-use crate::connection::MultiBackend;
-use crate::schema::execution_events;
-use crate::toolkit::bind::{IdParam, OptIdParam, OptJsonParam, TsParam};
+use crate::data::any_connection::MultiBackend;
+use crate::data::bind::{IdParam, OptIdParam, OptJsonParam, TsParam};
+use crate::data::schema::execution_events;
+use crate::ground::status::EventType;
 
 /// One entry of the audit log.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, serde::Serialize)]
@@ -98,7 +98,7 @@ impl NewEvent {
     /// An event of `event_type` about pipeline execution `pipeline_id` itself.
     pub fn pipeline(pipeline_id: Uuid, event_type: EventType, now: DateTime<Utc>) -> Self {
         NewEvent {
-            id: crate::toolkit::clock::new_id(),
+            id: crate::ground::clock::new_id(),
             pipeline_execution_id: pipeline_id,
             task_execution_id: None,
             event_type,

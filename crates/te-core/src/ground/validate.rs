@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Number, Value};
 
-use crate::error::DalError;
+use crate::ground::error::DalError;
 
 /// The most rows one claim or one page may return.
 pub const MAX_LIMIT: usize = 10_000;

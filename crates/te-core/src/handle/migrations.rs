@@ -5,8 +5,9 @@ use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::connection::{AnyConnection, write_transaction};
-use crate::error::DalError;
+use crate::data::any_connection::AnyConnection;
+use crate::ground::error::DalError;
+use crate::handle::connection::write_transaction;
 
 /// PostgreSQL migrations, embedded at build time.
 pub(crate) const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");

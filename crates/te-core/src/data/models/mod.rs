@@ -4,7 +4,6 @@ mod event;
 mod metadata;
 mod pipeline;
 mod results;
-mod status;
 mod task;
 
 pub use event::{ExecutionEvent, NewEvent};
@@ -14,5 +13,4 @@ pub use results::{
     CancelOutcome, ClaimResult, HeartbeatResult, PruneOutcome, RetryStats, RunnerClaimResult,
     StaleClaim,
 };
-pub use status::{EventType, ParseEnumError, PipelineStatus, SubStatus, TaskStatus};
 pub use task::{NewTaskExecution, TaskExecution};

@@ -6,10 +6,10 @@ use std::time::Duration;
 use diesel::connection::{AnsiTransactionManager, CacheSize, SimpleConnection, TransactionManager};
 use diesel::{Connection, ConnectionError, PgConnection, SqliteConnection};
 
-pub use crate::any_connection::{AnyConnection, MultiBackend};
 use crate::config::Backend;
 use crate::config::{DalConfig, Target};
-use crate::error::DalError;
+use crate::data::any_connection::AnyConnection;
+use crate::ground::error::DalError;
 
 impl AnyConnection {
     /// The backend of this connection.
@@ -34,7 +34,10 @@ pub(crate) fn establish(
             let full_url = with_connect_timeout(url, config);
             // libpq's messages can echo parts of the URL: no password leaves here.
             let scrub = |text: String| {
-                crate::config::scrub_password(url, &crate::config::scrub_password(&full_url, &text))
+                crate::config::redact::scrub_password(
+                    url,
+                    &crate::config::redact::scrub_password(&full_url, &text),
+                )
             };
             PgConnection::establish(&full_url)
                 .map(|mut pg| {

@@ -10,7 +10,16 @@
 //! - ARCHITECTURE.md's layering invariants: an operation crate depends on
 //!   `te-core` and on no sibling; the facade is re-exports and docs only;
 //!   `te` reaches the DAL through the facade; te-cli's floor plan (`base/`
-//!   imports no command, a command no other command).
+//!   imports no command, a command no other command);
+//! - no import circles: no source file of a crate imports, directly or
+//!   through others, a file that imports it back ([`imports`]);
+//! - te-core's floors ([`TE_CORE_FLOORS`]): a file imports nothing from a
+//!   floor above its own;
+//! - no source file under `crates/` is longer than [`MAX_LINES`] lines;
+//! - SQL written as text lives in a crate's `sql` catalogue ([`sql`]).
+
+mod imports;
+mod sql;
 
 use std::path::Path;
 use std::process::Command;
@@ -31,6 +40,10 @@ pub(crate) fn run() -> Result<(), String> {
     te_commands(&root, &mut problems)?;
     method_index(&root, &mut problems)?;
     layering(&root, &mut problems)?;
+    circles(&root, &mut problems)?;
+    te_core_floors(&root, &mut problems)?;
+    file_lengths(&root, &mut problems)?;
+    sql_catalogue(&root, &mut problems)?;
     te_cli_floor_plan(&root, &mut problems)?;
     if problems.is_empty() {
         eprintln!("xtask: tidy: every check holds");
@@ -213,6 +226,94 @@ fn layering(root: &Path, problems: &mut Vec<String>) -> Result<(), String> {
     let cli = dependencies(&read(root, "crates/te-cli/Cargo.toml")?);
     for dep in cli.iter().filter(|d| siblings.contains(&d.as_str())) {
         problems.push(format!("te-cli: depends on `{dep}`; `te` uses the facade"));
+    }
+    Ok(())
+}
+
+/// The most lines a source file under `crates/` may have: past it, a file
+/// holds more than one responsibility and is split.
+const MAX_LINES: usize = 450;
+
+/// te-core's floors, lowest first: a file on one floor imports from its own
+/// floor and those below, never from one above.
+const TE_CORE_FLOORS: &[&str] = &["ground", "data", "config", "handle", "toolkit"];
+
+/// The floor of a te-core file (its first folder under `src/`), if any.
+fn floor(file: &Path) -> Option<usize> {
+    let relative = file.to_str()?.split("crates/te-core/src/").nth(1)?;
+    let folder = relative.split('/').next()?;
+    TE_CORE_FLOORS.iter().position(|f| *f == folder)
+}
+
+fn te_core_floors(root: &Path, problems: &mut Vec<String>) -> Result<(), String> {
+    let krate = imports::Crate::read(&root.join("crates/te-core/src/lib.rs"))?;
+    for (from, to) in krate.imports() {
+        if let (Some(low), Some(high)) = (floor(&from), floor(&to))
+            && high > low
+        {
+            problems.push(format!(
+                "{} imports {}: an arrow up from the {} floor to the {} floor",
+                from.strip_prefix(root).unwrap_or(&from).display(),
+                to.strip_prefix(root).unwrap_or(&to).display(),
+                TE_CORE_FLOORS[low],
+                TE_CORE_FLOORS[high],
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The crate roots of the workspace's library and command-line code.
+fn crate_roots(root: &Path) -> Result<Vec<String>, String> {
+    Ok(tracked(root)?
+        .into_iter()
+        .filter(|f| {
+            (f.starts_with("crates/") || f.starts_with("xtask/"))
+                && (f.ends_with("/src/lib.rs") || f.ends_with("/src/main.rs"))
+        })
+        .collect())
+}
+
+fn circles(root: &Path, problems: &mut Vec<String>) -> Result<(), String> {
+    for krate in crate_roots(root)? {
+        for circle in imports::Crate::read(&root.join(&krate))?.circles() {
+            let files: Vec<String> = circle
+                .iter()
+                .map(|p| p.strip_prefix(root).unwrap_or(p).display().to_string())
+                .collect();
+            problems.push(format!("import circle: {}", files.join(" ⇄ ")));
+        }
+    }
+    Ok(())
+}
+
+fn file_lengths(root: &Path, problems: &mut Vec<String>) -> Result<(), String> {
+    for file in tracked(root)?
+        .iter()
+        .filter(|f| f.starts_with("crates/") && f.contains("/src/") && f.ends_with(".rs"))
+    {
+        let lines = read(root, file)?.lines().count();
+        if lines > MAX_LINES {
+            problems.push(format!(
+                "{file}: {lines} lines, over {MAX_LINES}: split it by responsibility"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn sql_catalogue(root: &Path, problems: &mut Vec<String>) -> Result<(), String> {
+    for file in tracked(root)?.iter().filter(|f| {
+        f.starts_with("crates/")
+            && f.contains("/src/")
+            && f.ends_with(".rs")
+            && !sql::is_catalogue(f)
+    }) {
+        if let Some((line, text)) = sql::first_sql(&read(root, file)?) {
+            problems.push(format!(
+                "{file}:{line}: SQL as text outside the crate's `sql` catalogue: {text}"
+            ));
+        }
     }
     Ok(())
 }

@@ -26,8 +26,9 @@ use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use tokio::sync::oneshot;
 
-use crate::connection::{AnyConnection, write_transaction_within};
-use crate::error::{DalError, Interruption};
+use crate::data::any_connection::AnyConnection;
+use crate::ground::error::{DalError, Interruption};
+use crate::handle::connection::write_transaction_within;
 
 /// The most writes one transaction takes from the queue: enough to cover
 /// every worker of a busy process, few enough that the first write of a

@@ -5,12 +5,12 @@ use diesel::prelude::*;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::PipelineStatus;
-use crate::connection::MultiBackend;
-use crate::error::DalError;
-use crate::schema::pipeline_executions;
-use crate::toolkit::bind::{IdParam, OptIdParam, OptTsParam, TsParam};
-use crate::toolkit::validate;
+use crate::data::any_connection::MultiBackend;
+use crate::data::bind::{IdParam, OptIdParam, OptTsParam, TsParam};
+use crate::data::schema::pipeline_executions;
+use crate::ground::error::DalError;
+use crate::ground::status::PipelineStatus;
+use crate::ground::validate;
 
 /// One run of a pipeline, as stored.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, serde::Serialize)]
@@ -99,7 +99,7 @@ impl NewPipelineExecution {
     /// [`NewPipelineExecution::validate`] first.
     pub fn into_row(self, context_id: Option<Uuid>, now: DateTime<Utc>) -> PipelineExecution {
         PipelineExecution {
-            id: crate::toolkit::clock::new_id(),
+            id: crate::ground::clock::new_id(),
             pipeline_name: self.pipeline_name,
             pipeline_version: self.pipeline_version,
             status: self.status,

@@ -8,13 +8,14 @@ use deadpool::managed::{PoolError, TimeoutType};
 
 use crate::config::Backend;
 use crate::config::{DalConfig, Target};
-use crate::connection::{AnyConnection, establish, write_transaction};
-use crate::error::{DalError, Interruption};
-use crate::file_identity::FileIdentity;
-use crate::group_commit;
-use crate::migrations;
-use crate::pool::{self, Pool};
-use crate::wakeup::Wakeups;
+use crate::data::any_connection::AnyConnection;
+use crate::ground::error::{DalError, Interruption};
+use crate::handle::connection::{establish, write_transaction};
+use crate::handle::file_identity::FileIdentity;
+use crate::handle::group_commit;
+use crate::handle::migrations;
+use crate::handle::pool::{self, Pool};
+use crate::handle::signals::Wakeups;
 
 /// A handle on one database: a connection pool and its backend.
 ///
@@ -342,7 +343,7 @@ impl TaskExecutionDal {
 
     /// A pooled connection, after checking that a SQLite file is still the
     /// one the handle opened.
-    async fn checkout(&self) -> Result<crate::pool::Object, DalError> {
+    async fn checkout(&self) -> Result<crate::handle::pool::Object, DalError> {
         if let Some(file) = &self.inner.file {
             file.check()?;
         }
@@ -407,6 +408,6 @@ impl TaskExecutionDal {
 }
 
 /// Closes a pooled connection instead of returning it to the pool.
-fn discard(conn: crate::pool::Object) {
+fn discard(conn: crate::handle::pool::Object) {
     drop(deadpool::managed::Object::take(conn));
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use uuid::Uuid;
 
-use crate::models::{PipelineStatus, TaskStatus};
+use crate::ground::status::{PipelineStatus, TaskStatus};
 
 /// Error of the pool that hands out connections: a timeout waiting for a
 /// connection, a connection that could not be made, or a closed pool.

@@ -8,7 +8,8 @@ use diesel::ConnectionError;
 use diesel::connection::SimpleConnection;
 
 use crate::config::{DalConfig, Target};
-use crate::connection::{AnyConnection, establish};
+use crate::data::any_connection::AnyConnection;
+use crate::handle::connection::establish;
 
 /// A PostgreSQL connection idle for longer than this is checked with a
 /// query before it is handed out again.
@@ -70,8 +71,23 @@ impl managed::Manager for ConnectionManager {
     }
 }
 
-pub(crate) fn build(target: Target, config: DalConfig) -> Result<Pool, crate::error::DalError> {
-    let size = config.pool_size(&target);
+/// How many connections the pool for `target` keeps: one for an in-memory
+/// SQLite database (each connection would be a database of its own),
+/// otherwise `max_connections`, or 10 on PostgreSQL and 4 on a SQLite file.
+fn pool_size(config: &DalConfig, target: &Target) -> usize {
+    match (target, config.max_connections) {
+        (Target::SqliteMemory, _) => 1,
+        (_, Some(n)) => n.max(1),
+        (Target::Postgres(_), None) => 10,
+        (Target::SqliteFile(_), None) => 4,
+    }
+}
+
+pub(crate) fn build(
+    target: Target,
+    config: DalConfig,
+) -> Result<Pool, crate::ground::error::DalError> {
+    let size = pool_size(&config, &target);
     let wait = config.acquire_timeout;
     let create = config.connect_timeout;
     managed::Pool::builder(ConnectionManager::new(target, config))
@@ -82,6 +98,6 @@ pub(crate) fn build(target: Target, config: DalConfig) -> Result<Pool, crate::er
         .recycle_timeout(Some(create))
         .build()
         .map_err(|e| {
-            crate::error::DalError::Config(format!("cannot build the connection pool: {e}"))
+            crate::ground::error::DalError::Config(format!("cannot build the connection pool: {e}"))
         })
 }

@@ -4,9 +4,9 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use crate::connection::MultiBackend;
-use crate::schema::task_execution_metadata;
-use crate::toolkit::bind::{IdParam, OptIdParam, TsParam};
+use crate::data::any_connection::MultiBackend;
+use crate::data::bind::{IdParam, OptIdParam, TsParam};
+use crate::data::schema::task_execution_metadata;
 
 /// Links a task execution to its output context; one row per task execution.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, serde::Serialize)]

@@ -1,11 +1,11 @@
-//! Wake-ups for callers waiting for work: the mechanism behind
-//! `TaskClaiming::wait_for_ready` (a `LISTEN` connection on PostgreSQL, or
-//! behind a transaction-mode pooler a poll for new audit events; an
-//! in-process signal and a `PRAGMA data_version` poll on SQLite).
+//! Where wake-ups come from: the in-process signal every write of this
+//! handle sends, PostgreSQL's listener thread (`LISTEN`), the poll for new
+//! audit events behind a transaction-mode pooler, and SQLite's `PRAGMA
+//! data_version`. [`wakeup`](super::wakeup) waits on them.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -13,16 +13,13 @@ use diesel::sql_types::BigInt;
 use diesel::{PgConnection, QueryDsl, QueryableByName, RunQueryDsl, SqliteConnection};
 use tokio::sync::Notify;
 
-use crate::config::{Backend, DalConfig, Target};
-use crate::connection::{AnyConnection, establish};
-use crate::dal::TaskExecutionDal;
-use crate::error::DalError;
+use crate::config::{DalConfig, Target};
+use crate::data::any_connection::AnyConnection;
+use crate::ground::error::DalError;
+use crate::handle::connection::establish;
 
 /// The PostgreSQL channel the `ready_notify` migration's triggers notify.
 pub(crate) const CHANNEL: &str = "te_task_ready";
-
-/// The longest timeout `TaskClaiming::wait_for_ready` accepts.
-pub const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// How often the listener reads notifications while someone waits.
 const LISTEN_POLL: Duration = Duration::from_millis(2);
@@ -36,7 +33,7 @@ const RECONNECT_AFTER: Duration = Duration::from_millis(100);
 pub const WAKEUP_POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 /// How a PostgreSQL handle learns of writes by other handles.
-enum PgWakeups {
+pub(crate) enum PgWakeups {
     /// A connection `LISTEN`s on [`CHANNEL`]: the handle's own server, or
     /// the direct `listen_url` of a handle behind a pooler.
     Listen { target: Target, config: DalConfig },
@@ -72,34 +69,34 @@ impl PgWakeups {
 /// The payload prefix of a waiter's marker notification (see
 /// [`TaskExecutionDal::wait_for_wakeup`]); every other notification on
 /// [`CHANNEL`] is a wake-up.
-const MARKER_PREFIX: &str = "te-wait:";
+pub(crate) const MARKER_PREFIX: &str = "te-wait:";
 
 /// The wake-up state of one handle (shared by its clones).
 pub(crate) struct Wakeups {
-    notify: Notify,
+    pub(crate) notify: Notify,
     /// PostgreSQL: how many wake-ups the listener has delivered (a
     /// notification other than a marker, or a reconnect, after which
     /// notifications may have been missed).
-    delivered: AtomicU64,
+    pub(crate) delivered: AtomicU64,
     /// PostgreSQL: each waiting caller's marker, and `delivered` when the
     /// listener read it (`None` until then).
-    markers: Mutex<HashMap<String, Option<u64>>>,
+    pub(crate) markers: Mutex<HashMap<String, Option<u64>>>,
     /// Callers inside `wait_for_ready` now.
-    waiters: AtomicUsize,
+    pub(crate) waiters: AtomicUsize,
     /// PostgreSQL: the listener thread has been started.
-    listener_started: AtomicBool,
+    pub(crate) listener_started: AtomicBool,
     /// PostgreSQL: signalled once the listener's first `LISTEN` succeeded.
-    listening: Notify,
-    listener_ready: AtomicBool,
+    pub(crate) listening: Notify,
+    pub(crate) listener_ready: AtomicBool,
     /// PostgreSQL: the listener thread, unparked when a first waiter comes
     /// (it polls slowly while nobody waits).
-    listener: OnceLock<std::thread::Thread>,
+    pub(crate) listener: OnceLock<std::thread::Thread>,
     /// SQLite: a dedicated connection for `PRAGMA data_version`.
-    version_conn: Mutex<Option<SqliteConnection>>,
+    pub(crate) version_conn: Mutex<Option<SqliteConnection>>,
     /// PostgreSQL: how writes by other handles are noticed.
-    pg: PgWakeups,
-    target: Target,
-    config: DalConfig,
+    pub(crate) pg: PgWakeups,
+    pub(crate) target: Target,
+    pub(crate) config: DalConfig,
 }
 
 impl Wakeups {
@@ -142,7 +139,7 @@ impl Wakeups {
 }
 
 /// Removes a waiter's marker when the wait ends, however it ends.
-struct ForgetMarker<'a>(&'a Wakeups, &'a str);
+pub(crate) struct ForgetMarker<'a>(pub(crate) &'a Wakeups, pub(crate) &'a str);
 
 impl Drop for ForgetMarker<'_> {
     fn drop(&mut self) {
@@ -151,17 +148,17 @@ impl Drop for ForgetMarker<'_> {
 }
 
 /// The value behind `mutex`, also after a panic elsewhere poisoned it.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Counts a waiter for as long as it lives.
-struct Waiting<'a>(&'a AtomicUsize);
+pub(crate) struct Waiting<'a>(&'a AtomicUsize);
 
 impl<'a> Waiting<'a> {
-    fn enter(count: &'a AtomicUsize) -> Self {
+    pub(crate) fn enter(count: &'a AtomicUsize) -> Self {
         count.fetch_add(1, Ordering::SeqCst);
         Waiting(count)
     }
@@ -181,7 +178,7 @@ struct DataVersion {
 
 /// Reads `PRAGMA data_version` on the dedicated connection, opening it first
 /// if needed; a failed connection is dropped so the next read reopens it.
-fn data_version(wakeups: &Wakeups) -> Result<i64, DalError> {
+pub(crate) fn data_version(wakeups: &Wakeups) -> Result<i64, DalError> {
     let mut slot = lock(&wakeups.version_conn);
     if slot.is_none() {
         let conn =
@@ -210,8 +207,8 @@ fn data_version(wakeups: &Wakeups) -> Result<i64, DalError> {
 /// write that can make a task claimable records an event, so a change of
 /// it is a wake-up for a PostgreSQL waiter that polls. One look-up of the
 /// primary key's index.
-fn latest_event(conn: &mut AnyConnection) -> Result<i64, DalError> {
-    use crate::schema::execution_events::dsl::{execution_events, sequence};
+pub(crate) fn latest_event(conn: &mut AnyConnection) -> Result<i64, DalError> {
+    use crate::data::schema::execution_events::dsl::{execution_events, sequence};
     let latest = execution_events
         .select(diesel::dsl::max(sequence))
         .first::<Option<i64>>(conn)?;
@@ -222,7 +219,7 @@ fn latest_event(conn: &mut AnyConnection) -> Result<i64, DalError> {
 /// read by `read` every [`WAKEUP_POLL_INTERVAL`] differs from the first one read
 /// (a write by another handle or process): `true`; or until `deadline`:
 /// `false`.
-async fn poll_until_changed<N, R, Fut>(
+pub(crate) async fn poll_until_changed<N, R, Fut>(
     notified: std::pin::Pin<&mut N>,
     deadline: tokio::time::Instant,
     mut read: R,
@@ -253,7 +250,7 @@ where
 /// [`CHANNEL`] and wakes every waiter on each notification. Runs on its own
 /// thread until the handle is dropped; reconnects after any error, and then
 /// wakes every waiter (a notification may have been missed meanwhile).
-fn listen(wakeups: Weak<Wakeups>) {
+pub(crate) fn listen(wakeups: Weak<Wakeups>) {
     let mut conn: Option<PgConnection> = None;
     loop {
         let Some(state) = wakeups.upgrade() else {
@@ -327,137 +324,5 @@ fn listen(wakeups: Weak<Wakeups>) {
         drop(state);
         // A first waiter unparks this thread, so it polls fast at once.
         std::thread::park_timeout(pause);
-    }
-}
-
-impl TaskExecutionDal {
-    /// The mechanism behind `TaskClaiming::wait_for_ready` (see there for the
-    /// contract): waits until a wake-up arrives after the call began, or
-    /// until `timeout` has passed.
-    ///
-    /// Returns `true` on a wake-up, `false` at the timeout and never before.
-    /// `timeout` over [`MAX_WAIT`] (24 hours) is refused with
-    /// [`DalError::InvalidInput`] on both backends.
-    #[doc(hidden)]
-    pub async fn wait_for_wakeup(&self, timeout: Duration) -> Result<bool, DalError> {
-        if timeout > MAX_WAIT {
-            return Err(DalError::invalid(
-                "timeout",
-                format!("must be at most 24 hours, got {timeout:?}"),
-            ));
-        }
-        let deadline = tokio::time::Instant::now() + timeout;
-        let wakeups = Arc::clone(self.wakeups());
-        let _waiting = Waiting::enter(&wakeups.waiters);
-        let notified = wakeups.notify.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        match (self.backend(), &wakeups.pg) {
-            (Backend::Postgres, PgWakeups::Listen { .. }) => {
-                if !self.ensure_listener(&wakeups, deadline).await {
-                    return Ok(tokio::time::timeout_at(deadline, notified).await.is_ok());
-                }
-                self.wait_past_marker(&wakeups, deadline).await
-            }
-            (Backend::Postgres, PgWakeups::Poll) => {
-                let read = || self.run(latest_event);
-                poll_until_changed(notified, deadline, read).await
-            }
-            (Backend::Sqlite, _) => {
-                if matches!(wakeups.target, Target::SqliteMemory) {
-                    // No other process can write an in-memory database.
-                    return Ok(tokio::time::timeout_at(deadline, notified).await.is_ok());
-                }
-                let read = || {
-                    let w = Arc::clone(&wakeups);
-                    async move {
-                        tokio::task::spawn_blocking(move || data_version(&w))
-                            .await
-                            .map_err(|e| DalError::Interrupted(e.into()))?
-                    }
-                };
-                poll_until_changed(notified, deadline, read).await
-            }
-        }
-    }
-
-    /// PostgreSQL: sends a marker notification of this wait's own, then
-    /// waits for a wake-up that the listener delivers after it read the
-    /// marker. PostgreSQL delivers notifications in the order their
-    /// transactions committed, so the notifications of the caller's own
-    /// writes, answered (committed) before the wait began, come before the
-    /// marker and never wake it, however late the listener reads them. A
-    /// reconnect of the listener wakes it (notifications may have been
-    /// missed). Costs one round trip (the `NOTIFY`) per wait.
-    async fn wait_past_marker(
-        &self,
-        wakeups: &Arc<Wakeups>,
-        deadline: tokio::time::Instant,
-    ) -> Result<bool, DalError> {
-        let marker = format!("{MARKER_PREFIX}{}", uuid::Uuid::new_v4().simple());
-        lock(&wakeups.markers).insert(marker.clone(), None);
-        let _forget = ForgetMarker(wakeups, &marker);
-        let payload = marker.clone();
-        self.run(move |conn| {
-            diesel::sql_query("SELECT pg_notify($1, $2)")
-                .bind::<diesel::sql_types::Text, _>(CHANNEL)
-                .bind::<diesel::sql_types::Text, _>(payload)
-                .execute(conn)?;
-            Ok(())
-        })
-        .await?;
-        loop {
-            let notified = wakeups.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let read_at = lock(&wakeups.markers).get(&marker).copied().flatten();
-            if read_at.is_some_and(|at| wakeups.delivered.load(Ordering::SeqCst) > at) {
-                return Ok(true);
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return Ok(false);
-            }
-        }
-    }
-
-    /// Starts the PostgreSQL listener thread once, and waits (until
-    /// `deadline` at most) for its first `LISTEN` to be in place, so that no
-    /// notification committed after this returns is missed. False when the
-    /// listener was not in place by the deadline.
-    async fn ensure_listener(
-        &self,
-        wakeups: &Arc<Wakeups>,
-        deadline: tokio::time::Instant,
-    ) -> bool {
-        if !wakeups.listener_started.swap(true, Ordering::SeqCst) {
-            let weak = Arc::downgrade(wakeups);
-            let spawned = std::thread::Builder::new()
-                .name("te-wakeup-listener".to_owned())
-                .spawn(move || listen(weak));
-            match spawned {
-                Ok(handle) => {
-                    let _ = wakeups.listener.set(handle.thread().clone());
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "could not start the wake-up listener");
-                    wakeups.listener_started.store(false, Ordering::SeqCst);
-                    return false;
-                }
-            }
-        } else if let Some(thread) = wakeups.listener.get() {
-            thread.unpark();
-        }
-        while !wakeups.listener_ready.load(Ordering::SeqCst) {
-            let ready = wakeups.listening.notified();
-            tokio::pin!(ready);
-            ready.as_mut().enable();
-            if wakeups.listener_ready.load(Ordering::SeqCst) {
-                break;
-            }
-            if tokio::time::timeout_at(deadline, ready).await.is_err() {
-                break;
-            }
-        }
-        wakeups.listener_ready.load(Ordering::SeqCst)
     }
 }

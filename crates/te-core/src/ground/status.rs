@@ -7,7 +7,7 @@ use diesel::deserialize::{self, FromSql};
 use diesel::serialize::{self, IsNull, Output, ToSql};
 use diesel::sql_types::Text;
 
-use crate::connection::MultiBackend;
+use crate::data::any_connection::MultiBackend;
 
 /// A stored status or event name that no variant matches.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -5,12 +5,12 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{SubStatus, TaskStatus};
-use crate::connection::MultiBackend;
-use crate::error::DalError;
-use crate::schema::task_executions;
-use crate::toolkit::bind::{IdParam, JsonParam, OptIdParam, OptTsParam, TsParam};
-use crate::toolkit::validate;
+use crate::data::any_connection::MultiBackend;
+use crate::data::bind::{IdParam, JsonParam, OptIdParam, OptTsParam, TsParam};
+use crate::data::schema::task_executions;
+use crate::ground::error::DalError;
+use crate::ground::status::{SubStatus, TaskStatus};
+use crate::ground::validate;
 
 /// One execution of one task, as stored.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, serde::Serialize)]
@@ -175,7 +175,7 @@ impl NewTaskExecution {
     /// Call [`NewTaskExecution::validate`] first.
     pub fn into_row(self, now: DateTime<Utc>) -> TaskExecution {
         TaskExecution {
-            id: crate::toolkit::clock::new_id(),
+            id: crate::ground::clock::new_id(),
             pipeline_execution_id: self.pipeline_execution_id,
             task_name: self.task_name,
             status: self.status,

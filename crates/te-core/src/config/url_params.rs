@@ -2,8 +2,9 @@
 //! `listen_url`, `synchronous`): read into a [`DalConfig`] and removed from
 //! the URL before it reaches the driver, which would refuse them.
 
-use crate::config::{DalConfig, Synchronous, percent_decode};
-use crate::error::DalError;
+use crate::config::redact::percent_decode;
+use crate::config::{DalConfig, Synchronous};
+use crate::ground::error::DalError;
 
 /// `pgbouncer=true`: the PostgreSQL server is reached through a
 /// transaction-mode pooler (see [`DalConfig::transaction_pooler`]).

@@ -21,7 +21,7 @@ use diesel::sql_types::{HasSqlType, Nullable, SqlType};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::sql_types::{DbJson, DbUuid, UtcTimestamp};
+use crate::data::sql_types::{DbJson, DbUuid, UtcTimestamp};
 
 /// A Rust value bound as a query parameter of SQL type `ST`.
 #[derive(Debug, Clone, Copy)]

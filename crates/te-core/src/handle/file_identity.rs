@@ -3,7 +3,7 @@
 //! deleted or replaced under a running handle is refused instead of written
 //! into after it was unlinked.
 
-use crate::error::DalError;
+use crate::ground::error::DalError;
 
 /// A SQLite file as it was when the handle connected.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use diesel::sqlite::Sqlite;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::connection::MultiBackend;
+use crate::data::any_connection::MultiBackend;
 
 /// A UUID: native `uuid` on PostgreSQL, a 16-byte blob on SQLite.
 #[derive(Debug, Clone, Copy, Default, SqlType, QueryId)]
