@@ -28,6 +28,7 @@
 
 mod postgres;
 mod scratch;
+mod sql;
 
 use std::path::PathBuf;
 

@@ -8,10 +8,11 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
 use te_core::{Backend, DalError, Target};
 use uuid::Uuid;
+
+use crate::sql;
 
 /// A fresh database that exists until [`ScratchDb::remove`] or, failing
 /// that, until it is dropped (which removes it too, ignoring errors).
@@ -249,33 +250,24 @@ pub fn remove_sqlite_files(path: &Path) -> Result<(), ScratchError> {
     Ok(())
 }
 
-/// Runs `CREATE DATABASE name` through `admin_url`.
+/// Creates the database `name` through `admin_url`.
 pub(crate) fn create_database(admin_url: &str, name: &str) -> Result<(), ScratchError> {
-    admin(admin_url, &format!("CREATE DATABASE {}", quote_ident(name)))
+    admin(admin_url, &sql::create_database(name))
 }
 
-/// Runs `DROP DATABASE IF EXISTS name WITH (FORCE)` through `admin_url`,
-/// ending the database's sessions first.
+/// Drops the database `name` through `admin_url`, ending its sessions first.
 fn drop_database(admin_url: &str, name: &str) -> Result<(), ScratchError> {
-    admin(
-        admin_url,
-        &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name)),
-    )
+    admin(admin_url, &sql::drop_database(name))
 }
 
-/// Runs one statement on a connection of its own to `url`.
+/// Runs `statement` on a connection of its own to `url` (a URL libpq
+/// takes, without the DAL's own parameters).
 fn admin(url: &str, statement: &str) -> Result<(), ScratchError> {
     let mut conn = PgConnection::establish(url).map_err(ScratchError::Connect)?;
-    conn.batch_execute(statement)
-        .map_err(|source| ScratchError::Statement {
-            statement: statement.to_owned(),
-            source,
-        })
-}
-
-/// Quotes an identifier for DDL (identifiers cannot be bound as parameters).
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+    sql::execute(&mut conn, statement).map_err(|source| ScratchError::Statement {
+        statement: statement.to_owned(),
+        source,
+    })
 }
 
 /// `url` with its database name replaced by `database`, its query kept.
@@ -309,11 +301,6 @@ mod tests {
             "postgresql://h/x?sslmode=disable&pgbouncer=true"
         );
         assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
-    }
-
-    #[test]
-    fn identifiers_are_quoted() {
-        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub(crate) mod args;
 mod report;
+mod sql;
 mod workloads;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};

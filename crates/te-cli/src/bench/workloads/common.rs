@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::base::error::CliError;
 use crate::bench::args::Sizes;
+use crate::bench::sql;
 
 /// Tasks created per `create_many` call when a workload prepares its data.
 const SETUP_CHUNK: usize = 1_000;
@@ -40,11 +41,7 @@ impl Run<'_> {
             return Ok(());
         }
         self.dal
-            .run(|conn| {
-                use diesel::connection::SimpleConnection;
-                conn.batch_execute("ANALYZE task_executions, pipeline_executions, execution_events")
-                    .map_err(DalError::from)
-            })
+            .run(|conn| sql::analyze_loaded_tables(conn).map_err(DalError::from))
             .await?;
         Ok(())
     }
