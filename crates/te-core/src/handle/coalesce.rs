@@ -2,7 +2,7 @@
 //! (claims, completions) wait in one queue, and the caller whose turn it is
 //! takes every queued call that fits one batch and runs them as one
 //! statement, answering each with its own result. What PostgreSQL gets in
-//! place of SQLite's group commit ([`crate::handle::group_commit`]).
+//! place of SQLite's group commit (`handle::group_commit`).
 //!
 //! There is no timer and no batching window: a call that finds the turn free
 //! runs at once, alone; the calls that arrive while a batch runs wait for
