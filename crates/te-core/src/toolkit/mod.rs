@@ -38,8 +38,7 @@ pub use pipeline_lock::{
     refuse_requeue_if_cancelled,
 };
 pub use rows::{
-    insert_context, insert_contexts, insert_metadata, insert_tasks, record_event, record_events,
-    require_row, store_context,
+    insert_context, insert_tasks, record_event, record_events, require_row, store_context,
 };
 pub use shared_transitions::{READY_FROM, completion, promote};
 pub use transition::{Outcome, Transition};
