@@ -161,9 +161,9 @@ async fn a_runner_killed_mid_work_is_recovered_and_no_task_runs_twice() {
     let mut child = spawn_child(CRASH_TEST, db.url(), runner, Stdio::null());
 
     // Kill it (SIGKILL) once it has done some of the work, none of it cleanly.
-    let db = &db;
+    let watched = &db;
     kill_once(&mut child, || async move {
-        let counts = db.count_tasks_by_status(None).await.unwrap();
+        let counts = watched.count_tasks_by_status(None).await.unwrap();
         counts.get(&TaskStatus::Completed).copied().unwrap_or(0) >= 20
     })
     .await;
@@ -461,9 +461,9 @@ async fn a_process_killed_while_writing_loses_nothing_it_was_told() {
             .filter_map(|line| line.trim().parse::<Uuid>().ok())
             .collect::<Vec<Uuid>>()
     });
-    let db = &db;
+    let watched = &db;
     kill_once(&mut child, || async move {
-        let tasks = db.get_all_tasks_for_pipeline(pipeline).await.unwrap();
+        let tasks = watched.get_all_tasks_for_pipeline(pipeline).await.unwrap();
         tasks.len() >= 200
     })
     .await;
