@@ -19,7 +19,9 @@ use uuid::Uuid;
 
 use task_execution_dal::prelude::*;
 
-use crate::common::{RowCounts, assert_empty, assert_not_found, count_events, row_counts};
+use crate::common::{
+    RowCounts, assert_empty, assert_not_found, count_events, event_types, row_counts,
+};
 
 /// The tasks of the fixture DAG and their statuses: extract_a, extract_b ->
 /// validate -> transform -> enrich -> load -> report -> notify; archive and
@@ -704,12 +706,8 @@ async fn contexts_follow_the_operations_of_the_other_crates() {
             .unwrap(),
         json!({"limits": {"cols": 5}})
     );
-    let events: Vec<EventType> = db
-        .get_events_for_task(extract.id)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.event_type)
-        .collect();
-    assert_eq!(events, [EventType::TaskCreated, EventType::ContextSaved]);
+    assert_eq!(
+        event_types(&db, extract.id).await,
+        [EventType::TaskCreated, EventType::ContextSaved]
+    );
 }

@@ -32,7 +32,7 @@ pub use cancel::cancel;
 pub use guard::{Holder, PipelineGuard};
 pub use many::{
     Batch, Finished, Unclaimed, compare_and_set, distinct, finished, is_one_statement,
-    transition_batch, transition_many, unclaimed,
+    transition_batch, unclaimed,
 };
 pub use pipeline_lock::{
     cancelled_pipeline_of, lock_pipeline_for_cancel, lock_pipelines_for_new_tasks,
