@@ -115,7 +115,7 @@ async fn times(
 /// Lets spawned calls reach their queue (they wait there without touching
 /// the database).
 async fn settle() {
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
