@@ -18,6 +18,17 @@
 //!   anything is read: two connections or two processes on one file never
 //!   select the same rows. (SQLite runs an uncorrelated `IN` subquery once.)
 //!
+//! Queues, delays and limits (migration `routing`): a claim of named queues
+//! walks `task_executions_queue_ready_idx (queue, priority DESC, created_at,
+//! id)`, one queue at a time; `run_after` gates a task as `retry_at` does;
+//! a pipeline's `max_running` is enforced by the claim itself. On PostgreSQL
+//! all of it is inside `te_claim_candidates` (see the migration: the limit
+//! rows of `pipeline_limits` are locked and the pipeline's running tasks
+//! counted under that lock); on SQLite, where the write lock already orders
+//! every claim, the walk leaves out full pipelines, and a batch that would
+//! overfill one is rolled back to its savepoint and claimed one task at a
+//! time ([`claim_sqlite`]).
+//!
 //! Tasks of a paused or cancelled pipeline execution are left out through
 //! `held_pipelines`, a small table kept by triggers on `pipeline_executions`
 //! (reading pipeline rows themselves, under the share locks of every event's
@@ -36,6 +47,7 @@
 //! every call.
 
 use chrono::{DateTime, Utc};
+use diesel::SqliteConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text};
 use serde_json::json;
@@ -50,7 +62,8 @@ use uuid::Uuid;
 /// atomic on its own, so a claim costs one round trip and one commit.
 /// Binds: `$1` now, `$2` the runner (or NULL), `$3` the heartbeat (now for a
 /// runner, else NULL), `$4` the limit, `$5` ids for the events (at least
-/// `$4` of them; the n-th claimed task in claim order gets the n-th).
+/// `$4` of them; the n-th claimed task in claim order gets the n-th), `$6`
+/// the queues to take from (NULL: every queue).
 ///
 /// The candidates are selected and locked by `te_claim_candidates(now,
 /// runner, limit)`, a PL/pgSQL function of the migrations whose query
@@ -88,7 +101,7 @@ macro_rules! postgres_claim_sql {
 WITH claimable AS MATERIALIZED (
     SELECT c.id FROM te_claim_candidates($1, $2, ",
             $limit,
-            ") AS c(id)
+            ", $6::text[]) AS c(id)
 ), claimed AS (
 UPDATE task_executions AS t
 SET status = 'Running',
@@ -100,7 +113,8 @@ SET status = 'Running',
 FROM claimable
 WHERE t.id = claimable.id
   AND t.status IS NOT DISTINCT FROM 'Ready'
-RETURNING t.id, t.pipeline_execution_id, t.task_name, t.attempt, t.created_at, t.priority
+RETURNING t.id, t.pipeline_execution_id, t.task_name, t.attempt, t.created_at, t.priority,
+          t.queue
 ), logged AS (
 ",
             te_core::toolkit::insert_events_head!(),
@@ -112,7 +126,9 @@ FROM (SELECT claimed.*,
       FROM claimed) AS c
 ORDER BY c.n
 )
-SELECT id, pipeline_execution_id, task_name, attempt, created_at, priority FROM claimed"
+SELECT id, pipeline_execution_id, task_name, attempt, created_at, priority, queue,
+       NULL::integer AS max_running
+FROM claimed"
         )
     };
 }
@@ -128,18 +144,61 @@ pub(crate) const POSTGRES_CLAIM_SQL: &str = postgres_claim_sql!("$4");
 /// [`POSTGRES_CLAIM_SQL`]'s (the limit is bound but not used).
 pub(crate) const POSTGRES_CLAIM_ONE_SQL: &str = postgres_claim_sql!("1");
 
-/// The SQLite claim. Binds: `?1` now, `?2` the runner (or NULL), `?3` the
-/// heartbeat (now for a runner, else NULL), `?4` the limit.
+/// The walk of the SQLite claim's candidates, through index `$index`
+/// (`$queue` adds the queue's condition): `Ready`, due (`retry_at` and
+/// `run_after`), not reserved by another runner, not in a held pipeline,
+/// and not in a limited pipeline that is full (its running and reserved
+/// tasks at its `max_running`; a task reserved by this runner is already
+/// counted), in claim order, up to the limit. Binds: `?1` now, `?2` the
+/// runner (or NULL), `?4` the limit, `?5` the queue (with `$queue`).
+macro_rules! sqlite_walk {
+    ($columns:literal, $index:literal, $queue:literal) => {
+        concat!(
+            "SELECT ",
+            $columns,
+            " FROM task_executions AS ready INDEXED BY ",
+            $index,
+            "
+    WHERE ready.status = 'Ready'",
+            $queue,
+            "
+      AND (ready.retry_at IS NULL OR ready.retry_at <= ?1)
+      AND (ready.run_after IS NULL OR ready.run_after <= ?1)
+      AND (ready.claimed_by IS NULL OR ready.claimed_by = ?2)
+      AND NOT EXISTS (
+          SELECT 1 FROM held_pipelines AS h
+          WHERE h.pipeline_id = ready.pipeline_execution_id)
+      AND (ready.claimed_by IS NOT NULL OR NOT EXISTS (
+          SELECT 1 FROM pipeline_limits AS l
+          WHERE l.pipeline_id = ready.pipeline_execution_id
+            AND l.max_running <= (SELECT count(*) FROM task_executions AS o
+                                  WHERE o.pipeline_execution_id = l.pipeline_id
+                                    AND o.status = 'Running')
+                               + (SELECT count(*) FROM task_executions AS o
+                                  WHERE o.pipeline_execution_id = l.pipeline_id
+                                    AND o.status = 'Ready' AND o.claimed_by IS NOT NULL)))
+    ORDER BY ready.priority DESC, ready.created_at, ready.id
+    LIMIT +?4"
+        )
+    };
+}
+
+/// The SQLite claim around the walk `$walk` ([`sqlite_walk!`]). Binds: `?1`
+/// now, `?2` the runner (or NULL), `?3` the heartbeat (now for a runner,
+/// else NULL), `?4` the limit, and the walk's.
 ///
 /// One statement, run under the write lock taken by `BEGIN IMMEDIATE`: no
 /// other connection can claim between the inner select and the update.
 /// `status = 'Ready'` stays in the outer `WHERE` clause too, and `RETURNING`
-/// reports exactly the rows this statement changed. `INDEXED BY` makes the
-/// candidates come from the partial index `task_executions_ready_idx`,
-/// walked in claim order and stopped at the limit (without it SQLite's
-/// planner may prefer `task_executions_status_idx` and sort every ready
-/// row). A paused or cancelled pipeline is one probe of `held_pipelines`
-/// per candidate. The status names are constants of the schema, not user input.
+/// reports exactly the rows this statement changed, with their pipeline's
+/// `max_running` (one probe of `pipeline_limits`). `INDEXED BY` makes the
+/// candidates come from the partial index named, walked in claim order and
+/// stopped at the limit (without it SQLite's planner may prefer
+/// `task_executions_status_idx` and sort every ready row). A paused or
+/// cancelled pipeline is one probe of `held_pipelines` per candidate, a
+/// limited one a probe of `pipeline_limits` (and, when limited, a count
+/// of its running tasks). The status names are constants of the schema,
+/// not user input.
 ///
 /// The outer `+status = 'Ready'` keeps that check off every index: without
 /// the unary plus SQLite finds the rows to update by walking
@@ -152,7 +211,10 @@ pub(crate) const POSTGRES_CLAIM_ONE_SQL: &str = postgres_claim_sql!("1");
 /// binding the next claim's limit would expire the prepared statement and
 /// make every claim prepare it again. The unary plus leaves the limit a
 /// value read at run time, and the statement is prepared once.
-const SQLITE_CLAIM_SQL: &str = "\
+macro_rules! sqlite_claim {
+    ($walk:expr) => {
+        concat!(
+            "\
 UPDATE task_executions
 SET status = 'Running',
     sub_status = 'Active',
@@ -162,20 +224,50 @@ SET status = 'Running',
     heartbeat_at = ?3
 WHERE +status = 'Ready'
   AND id IN (
-    SELECT ready.id FROM task_executions AS ready INDEXED BY task_executions_ready_idx
-    WHERE ready.status = 'Ready'
-      AND (ready.retry_at IS NULL OR ready.retry_at <= ?1)
-      AND (ready.claimed_by IS NULL OR ready.claimed_by = ?2)
-      AND NOT EXISTS (
-          SELECT 1 FROM held_pipelines AS h
-          WHERE h.pipeline_id = ready.pipeline_execution_id)
-    ORDER BY ready.priority DESC, ready.created_at, ready.id
-    LIMIT +?4)
-RETURNING id, pipeline_execution_id, task_name, attempt, created_at, priority";
+    ",
+            $walk,
+            ")
+RETURNING id, pipeline_execution_id, task_name, attempt, created_at, priority, queue,
+          (SELECT l.max_running FROM pipeline_limits AS l
+           WHERE l.pipeline_id = task_executions.pipeline_execution_id) AS max_running"
+        )
+    };
+}
+
+/// The SQLite claim of every queue ([`sqlite_claim!`] over
+/// `task_executions_ready_idx`).
+pub(crate) const SQLITE_CLAIM_SQL: &str =
+    sqlite_claim!(sqlite_walk!("ready.id", "task_executions_ready_idx", ""));
+
+/// The SQLite claim of one queue, `?5` ([`sqlite_claim!`] over
+/// `task_executions_queue_ready_idx`).
+pub(crate) const SQLITE_CLAIM_QUEUE_SQL: &str = sqlite_claim!(sqlite_walk!(
+    "ready.id",
+    "task_executions_queue_ready_idx",
+    "\n      AND ready.queue = ?5"
+));
+
+/// SQLite: the claim order of the first candidate of queue `?5` (the walk
+/// of [`SQLITE_CLAIM_QUEUE_SQL`], limit `?4` = 1), to merge several queues.
+/// Binds as that claim's (`?3` unused).
+const SQLITE_PEEK_QUEUE_SQL: &str = sqlite_walk!(
+    "ready.priority, ready.created_at, ready.id",
+    "task_executions_queue_ready_idx",
+    "\n      AND ready.queue = ?5"
+);
+
+/// SQLite: how many tasks of pipeline `?1` are `Running` or reserved by a
+/// runner (what its `max_running` bounds).
+const SQLITE_OCCUPIED_SQL: &str = "\
+SELECT (SELECT count(*) FROM task_executions AS o
+        WHERE o.pipeline_execution_id = ?1 AND o.status = 'Running')
+     + (SELECT count(*) FROM task_executions AS o
+        WHERE o.pipeline_execution_id = ?1 AND o.status = 'Ready' AND o.claimed_by IS NOT NULL)
+       AS occupied";
 
 /// One row the claim changed.
 #[derive(Debug, QueryableByName)]
-struct ClaimedRow {
+pub(crate) struct ClaimedRow {
     #[diesel(sql_type = DbUuid)]
     id: Uuid,
     #[diesel(sql_type = DbUuid)]
@@ -188,6 +280,12 @@ struct ClaimedRow {
     created_at: DateTime<Utc>,
     #[diesel(sql_type = Integer)]
     priority: i32,
+    #[diesel(sql_type = Text)]
+    queue: String,
+    /// SQLite: the pipeline's `max_running` (PostgreSQL answers NULL: its
+    /// claim enforces the limit before it updates).
+    #[diesel(sql_type = Nullable<Integer>)]
+    max_running: Option<i32>,
 }
 
 impl ClaimedRow {
@@ -211,25 +309,30 @@ impl ClaimedRow {
     }
 }
 
-/// Claims up to `limit` (checked by the caller) ready tasks, for `runner`
-/// if given, with a `TaskClaimed` event each: one statement on PostgreSQL,
-/// two under the write lock on SQLite. Run it with `write_statement`.
+/// The queues a claim takes from: `None` for every queue, else a sorted
+/// list without repeats (checked by the caller: not empty, valid names).
+pub(crate) type Queues = Option<Vec<String>>;
+
+/// Claims up to `limit` (checked by the caller) ready tasks of `queues`,
+/// for `runner` if given, with a `TaskClaimed` event each: one statement on
+/// PostgreSQL, a few under the write lock on SQLite. Run it with
+/// `write_statement`.
 pub(crate) fn claim_ready(
     conn: &mut AnyConnection,
     runner: Option<Uuid>,
     limit: i64,
+    queues: &Queues,
 ) -> Result<Vec<ClaimResult>, DalError> {
     let now = now();
     let rows = match conn {
         AnyConnection::Postgres(pg) => in_claim_order(
             claim_query(postgres_claim(limit), runner, limit, now)
                 .bind::<Array<DbUuid>, _>(event_ids(limit))
+                .bind::<Nullable<Array<Text>>, _>(queues.clone())
                 .load::<ClaimedRow>(pg)?,
         ),
         AnyConnection::Sqlite(lite) => {
-            let rows = in_claim_order(
-                claim_query(SQLITE_CLAIM_SQL, runner, limit, now).load::<ClaimedRow>(lite)?,
-            );
+            let rows = in_claim_order(claim_sqlite(lite, runner, limit, queues, now)?);
             let events: Vec<NewEvent> = rows.iter().map(|row| row.event(runner, now)).collect();
             record_events(conn, &events)?;
             rows
@@ -242,12 +345,143 @@ pub(crate) fn claim_ready(
             pipeline_execution_id: row.pipeline_execution_id,
             task_name: row.task_name,
             attempt: row.attempt,
+            queue: row.queue,
         })
         .collect())
 }
 
+/// The SQLite claim, under the write lock. Every queue or one queue: one
+/// statement; when it took more tasks of a limited pipeline than the
+/// pipeline had room for (the walk leaves out full pipelines but cannot
+/// count its own picks), it is rolled back to a savepoint and the claim is
+/// made one task at a time, each claim seeing the ones before. Several
+/// queues: one task at a time, each the first in claim order of the first
+/// candidates of every queue.
+fn claim_sqlite(
+    lite: &mut SqliteConnection,
+    runner: Option<Uuid>,
+    limit: i64,
+    queues: &Queues,
+    now: DateTime<Utc>,
+) -> Result<Vec<ClaimedRow>, DalError> {
+    let (sql, queue) = match queues.as_deref() {
+        None => (SQLITE_CLAIM_SQL, None),
+        Some([queue]) => (SQLITE_CLAIM_QUEUE_SQL, Some(queue.as_str())),
+        Some(many) => return claim_sqlite_merged(lite, runner, limit, many, now),
+    };
+    let claim = |lite: &mut SqliteConnection, limit: i64| {
+        let query = claim_query(sql, runner, limit, now);
+        match queue {
+            Some(queue) => query.bind::<Text, _>(queue).load::<ClaimedRow>(lite),
+            None => query.load::<ClaimedRow>(lite),
+        }
+    };
+    if limit == 1 {
+        // One task of a pipeline that is not full never overfills it.
+        return Ok(claim(lite, 1)?);
+    }
+    let batch = lite.transaction::<_, diesel::result::Error, _>(|lite| {
+        let rows = claim(lite, limit)?;
+        if overfills(lite, &rows)? {
+            return Err(diesel::result::Error::RollbackTransaction);
+        }
+        Ok(rows)
+    });
+    match batch {
+        Ok(rows) => Ok(rows),
+        Err(diesel::result::Error::RollbackTransaction) => {
+            let mut rows = Vec::new();
+            while (rows.len() as i64) < limit {
+                let one = claim(lite, 1)?;
+                if one.is_empty() {
+                    break;
+                }
+                rows.extend(one);
+            }
+            Ok(rows)
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// True when `rows`, just claimed, put a limited pipeline over its
+/// `max_running`.
+fn overfills(lite: &mut SqliteConnection, rows: &[ClaimedRow]) -> QueryResult<bool> {
+    let mut limited: Vec<(Uuid, i32)> = rows
+        .iter()
+        .filter_map(|row| row.max_running.map(|max| (row.pipeline_execution_id, max)))
+        .collect();
+    limited.sort_unstable();
+    limited.dedup();
+    for (pipeline, max_running) in limited {
+        let occupied = statement(SQLITE_OCCUPIED_SQL)
+            .bind::<DbUuid, _>(pipeline)
+            .get_result::<Occupied>(lite)?
+            .occupied;
+        if occupied > i64::from(max_running) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// What [`SQLITE_OCCUPIED_SQL`] answers.
+#[derive(Debug, QueryableByName)]
+struct Occupied {
+    #[diesel(sql_type = BigInt)]
+    occupied: i64,
+}
+
+/// The claim order of a queue's first candidate.
+#[derive(Debug, QueryableByName)]
+struct Head {
+    #[diesel(sql_type = Integer)]
+    priority: i32,
+    #[diesel(sql_type = UtcTimestamp)]
+    created_at: DateTime<Utc>,
+    #[diesel(sql_type = DbUuid)]
+    id: Uuid,
+}
+
+/// SQLite, several queues: up to `limit` tasks, one at a time, each the
+/// first in claim order of the queues' first candidates (each a walk of
+/// `task_executions_queue_ready_idx` stopped at one row).
+fn claim_sqlite_merged(
+    lite: &mut SqliteConnection,
+    runner: Option<Uuid>,
+    limit: i64,
+    queues: &[String],
+    now: DateTime<Utc>,
+) -> Result<Vec<ClaimedRow>, DalError> {
+    let mut rows = Vec::new();
+    while (rows.len() as i64) < limit {
+        let mut best: Option<((std::cmp::Reverse<i32>, DateTime<Utc>, Uuid), &str)> = None;
+        for queue in queues {
+            let head = claim_query(SQLITE_PEEK_QUEUE_SQL, runner, 1, now)
+                .bind::<Text, _>(queue.as_str())
+                .get_result::<Head>(lite)
+                .optional()?;
+            if let Some(head) = head {
+                let key = (std::cmp::Reverse(head.priority), head.created_at, head.id);
+                if best.as_ref().is_none_or(|(best, _)| key < *best) {
+                    best = Some((key, queue));
+                }
+            }
+        }
+        let Some((_, queue)) = best else { break };
+        let one = claim_query(SQLITE_CLAIM_QUEUE_SQL, runner, 1, now)
+            .bind::<Text, _>(queue)
+            .load::<ClaimedRow>(lite)?;
+        if one.is_empty() {
+            break;
+        }
+        rows.extend(one);
+    }
+    Ok(rows)
+}
+
 /// The PostgreSQL claim statement for `limit` tasks.
-fn postgres_claim(limit: i64) -> &'static str {
+pub(crate) fn postgres_claim(limit: i64) -> &'static str {
     if limit == 1 {
         POSTGRES_CLAIM_ONE_SQL
     } else {
@@ -256,7 +490,7 @@ fn postgres_claim(limit: i64) -> &'static str {
 }
 
 /// The parameters both backends' claims take, in placeholder order.
-type ClaimBinds = Bound<
+pub(crate) type ClaimBinds = Bound<
     Bound<
         Bound<Bound<(), UtcTimestamp, DateTime<Utc>>, Nullable<DbUuid>, Option<Uuid>>,
         Nullable<UtcTimestamp>,
@@ -270,7 +504,7 @@ type ClaimBinds = Bound<
 /// take: `now`, the runner, its heartbeat (`now` when there is a runner)
 /// and the limit. PostgreSQL's also takes the events' ids. A fixed text, so
 /// each connection prepares it once and reuses it.
-fn claim_query(
+pub(crate) fn claim_query(
     sql: &'static str,
     runner: Option<Uuid>,
     limit: i64,
@@ -291,135 +525,6 @@ fn in_claim_order(mut rows: Vec<ClaimedRow>) -> Vec<ClaimedRow> {
 }
 
 /// Fresh ids for the events of a claim of at most `limit` tasks.
-fn event_ids(limit: i64) -> Vec<Uuid> {
+pub(crate) fn event_ids(limit: i64) -> Vec<Uuid> {
     (0..limit).map(|_| new_id()).collect()
-}
-
-/// One line of a query plan.
-#[derive(Debug, QueryableByName)]
-struct PlanLine {
-    #[diesel(sql_type = Text)]
-    #[diesel(column_name = detail)]
-    detail: String,
-}
-
-/// How a claim found its candidates, for the tests that pin the claim's plan
-/// (see [`explain_claim`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClaimPlan {
-    /// The plan of the claim statement, one line per entry: SQLite's
-    /// `EXPLAIN QUERY PLAN` details, PostgreSQL's `EXPLAIN` lines (on
-    /// PostgreSQL the candidates are a scan of `te_claim_candidates`, whose
-    /// own query is not shown).
-    pub lines: Vec<String>,
-    /// PostgreSQL: what the claim read when it ran once (rolled back), from
-    /// the server's own counters: the plan inside `te_claim_candidates` as
-    /// executed. `None` on SQLite.
-    pub reads: Option<ClaimReads>,
-}
-
-/// What one PostgreSQL claim read, from the server's counters of its own
-/// transaction (`pg_stat_get_xact_*`, read before and after it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClaimReads {
-    /// Entries of `task_executions_ready_idx` read.
-    pub ready_index_entries: i64,
-    /// Sequential scans of `task_executions`.
-    pub sequential_scans: i64,
-    /// Rows the claim changed (the rows it returned).
-    pub claimed: usize,
-}
-
-/// The server's counters of [`ClaimReads`].
-#[derive(Debug, QueryableByName)]
-struct Counters {
-    #[diesel(sql_type = BigInt)]
-    ready_index_entries: i64,
-    #[diesel(sql_type = BigInt)]
-    sequential_scans: i64,
-}
-
-/// The counters of [`ClaimReads`] for the current transaction: entries of
-/// the ready index returned, sequential scans of the table (for a table,
-/// `numscans` counts sequential scans only).
-const POSTGRES_CLAIM_READS_SQL: &str = "\
-SELECT pg_stat_get_xact_tuples_returned('task_executions_ready_idx'::regclass) AS ready_index_entries,
-       pg_stat_get_xact_numscans('task_executions'::regclass) AS sequential_scans";
-
-/// The plan of the claim statement of `limit` tasks (the per-task text for
-/// 1, the batch text otherwise), for `runner` if given (a runner claim), as
-/// the claim would run it now. On PostgreSQL the claim is also run once, in
-/// a transaction rolled back afterwards, to read the server's counters of
-/// what it read ([`ClaimPlan::reads`]). Used by tests to check that the claim
-/// walks `task_executions_ready_idx` in order, without a sort and without
-/// reading every ready row, whatever the tables' statistics.
-pub fn explain_claim(
-    conn: &mut AnyConnection,
-    limit: i64,
-    runner: Option<Uuid>,
-) -> Result<ClaimPlan, DalError> {
-    let now = now();
-    let heartbeat = runner.map(|_| now);
-    match conn {
-        AnyConnection::Postgres(pg) => {
-            let sql = postgres_claim(limit);
-            let lines = diesel::sql_query(format!("EXPLAIN {sql}"))
-                .bind::<UtcTimestamp, _>(now)
-                .bind::<Nullable<DbUuid>, _>(runner)
-                .bind::<Nullable<UtcTimestamp>, _>(heartbeat)
-                .bind::<BigInt, _>(limit)
-                .bind::<Array<DbUuid>, _>(event_ids(limit))
-                .load::<PgPlanLine>(pg)?
-                .into_iter()
-                .map(|line| line.plan)
-                .collect();
-            let mut reads = None;
-            // Rolled back: the counters are read inside the claim's
-            // transaction, and the claim leaves nothing behind.
-            let _ = pg.transaction::<(), diesel::result::Error, _>(|pg| {
-                // The counters may hold earlier transactions' counts not yet
-                // reported to the server: the claim's are the difference.
-                let before = statement(POSTGRES_CLAIM_READS_SQL).get_result::<Counters>(pg)?;
-                let claimed = claim_query(sql, runner, limit, now)
-                    .bind::<Array<DbUuid>, _>(event_ids(limit))
-                    .load::<ClaimedRow>(pg)?;
-                let after = statement(POSTGRES_CLAIM_READS_SQL).get_result::<Counters>(pg)?;
-                reads = Some(ClaimReads {
-                    ready_index_entries: after.ready_index_entries - before.ready_index_entries,
-                    sequential_scans: after.sequential_scans - before.sequential_scans,
-                    claimed: claimed.len(),
-                });
-                Err(diesel::result::Error::RollbackTransaction)
-            });
-            let reads = reads.ok_or_else(|| {
-                DalError::from(diesel::result::Error::QueryBuilderError(
-                    "the claim's counters could not be read".into(),
-                ))
-            })?;
-            Ok(ClaimPlan {
-                lines,
-                reads: Some(reads),
-            })
-        }
-        AnyConnection::Sqlite(lite) => {
-            let lines = diesel::sql_query(format!("EXPLAIN QUERY PLAN {SQLITE_CLAIM_SQL}"))
-                .bind::<UtcTimestamp, _>(now)
-                .bind::<Nullable<DbUuid>, _>(runner)
-                .bind::<Nullable<UtcTimestamp>, _>(heartbeat)
-                .bind::<BigInt, _>(limit)
-                .load::<PlanLine>(lite)?
-                .into_iter()
-                .map(|line| line.detail)
-                .collect();
-            Ok(ClaimPlan { lines, reads: None })
-        }
-    }
-}
-
-/// One line of PostgreSQL's `EXPLAIN`.
-#[derive(Debug, QueryableByName)]
-struct PgPlanLine {
-    #[diesel(sql_type = Text)]
-    #[diesel(column_name = "QUERY PLAN")]
-    plan: String,
 }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::BigInt;
 use diesel::{PgConnection, QueryDsl, QueryableByName, RunQueryDsl, SqliteConnection};
@@ -218,24 +219,54 @@ fn latest_event(conn: &mut AnyConnection) -> Result<i64, DalError> {
     Ok(latest.unwrap_or(0))
 }
 
+/// When a wait ends without a wake-up: at `deadline` (`false`), or at the
+/// alarm of a due instant before it (`true`).
+#[derive(Debug, Clone, Copy)]
+struct End {
+    at: tokio::time::Instant,
+    due: bool,
+}
+
+impl End {
+    /// The end of a wait until `deadline` whose task becomes due at `due`.
+    fn new(deadline: tokio::time::Instant, due: Option<DateTime<Utc>>) -> Self {
+        let alarm = due.map(|due| {
+            let wait = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            tokio::time::Instant::now() + wait
+        });
+        match alarm {
+            Some(at) if at < deadline => End { at, due: true },
+            _ => End {
+                at: deadline,
+                due: false,
+            },
+        }
+    }
+}
+
 /// Waits until `notified` fires (a write through this handle) or a value
 /// read by `read` every [`WAKEUP_POLL_INTERVAL`] differs from the first one read
 /// (a write by another handle or process): `true`; or until `deadline`:
-/// `false`.
-async fn poll_until_changed<N, R, Fut>(
+/// `false`, or the due instant `due` gives once the first value is read:
+/// `true`.
+async fn poll_until_changed<N, R, Fut, D, DFut>(
     notified: std::pin::Pin<&mut N>,
     deadline: tokio::time::Instant,
     mut read: R,
+    due: D,
 ) -> Result<bool, DalError>
 where
     N: std::future::Future<Output = ()>,
     R: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<i64, DalError>>,
+    D: FnOnce() -> DFut,
+    DFut: std::future::Future<Output = Result<Option<DateTime<Utc>>, DalError>>,
 {
     let mut notified = notified;
     let start = read().await?;
+    let end = End::new(deadline, due().await?);
     loop {
-        let next_poll = (tokio::time::Instant::now() + WAKEUP_POLL_INTERVAL).min(deadline);
+        let next_poll = (tokio::time::Instant::now() + WAKEUP_POLL_INTERVAL).min(end.at);
         tokio::select! {
             _ = notified.as_mut() => return Ok(true),
             _ = tokio::time::sleep_until(next_poll) => {}
@@ -243,8 +274,8 @@ where
         if read().await? != start {
             return Ok(true);
         }
-        if tokio::time::Instant::now() >= deadline {
-            return Ok(false);
+        if tokio::time::Instant::now() >= end.at {
+            return Ok(end.due);
         }
     }
 }
@@ -340,6 +371,25 @@ impl TaskExecutionDal {
     /// [`DalError::InvalidInput`] on both backends.
     #[doc(hidden)]
     pub async fn wait_for_wakeup(&self, timeout: Duration) -> Result<bool, DalError> {
+        self.wait_for_wakeup_or_due(timeout, || async { Ok(None) })
+            .await
+    }
+
+    /// As [`TaskExecutionDal::wait_for_wakeup`], and also `true` by the
+    /// instant `due` answers (a task becomes claimable then), when that is
+    /// before the timeout: `due` runs once the wait is in place (after the
+    /// marker or the first `data_version` read), so a write committed
+    /// after it wakes the wait and one committed before is in its answer.
+    #[doc(hidden)]
+    pub async fn wait_for_wakeup_or_due<D, DFut>(
+        &self,
+        timeout: Duration,
+        due: D,
+    ) -> Result<bool, DalError>
+    where
+        D: FnOnce() -> DFut,
+        DFut: std::future::Future<Output = Result<Option<DateTime<Utc>>, DalError>>,
+    {
         if timeout > MAX_WAIT {
             return Err(DalError::invalid(
                 "timeout",
@@ -355,18 +405,20 @@ impl TaskExecutionDal {
         match (self.backend(), &wakeups.pg) {
             (Backend::Postgres, PgWakeups::Listen { .. }) => {
                 if !self.ensure_listener(&wakeups, deadline).await {
-                    return Ok(tokio::time::timeout_at(deadline, notified).await.is_ok());
+                    let end = End::new(deadline, due().await?);
+                    return Ok(tokio::time::timeout_at(end.at, notified).await.is_ok() || end.due);
                 }
-                self.wait_past_marker(&wakeups, deadline).await
+                self.wait_past_marker(&wakeups, deadline, due).await
             }
             (Backend::Postgres, PgWakeups::Poll) => {
                 let read = || self.run(latest_event);
-                poll_until_changed(notified, deadline, read).await
+                poll_until_changed(notified, deadline, read, due).await
             }
             (Backend::Sqlite, _) => {
                 if matches!(wakeups.target, Target::SqliteMemory) {
                     // No other process can write an in-memory database.
-                    return Ok(tokio::time::timeout_at(deadline, notified).await.is_ok());
+                    let end = End::new(deadline, due().await?);
+                    return Ok(tokio::time::timeout_at(end.at, notified).await.is_ok() || end.due);
                 }
                 let read = || {
                     let w = Arc::clone(&wakeups);
@@ -376,7 +428,7 @@ impl TaskExecutionDal {
                             .map_err(|e| DalError::Interrupted(e.into()))?
                     }
                 };
-                poll_until_changed(notified, deadline, read).await
+                poll_until_changed(notified, deadline, read, due).await
             }
         }
     }
@@ -389,11 +441,16 @@ impl TaskExecutionDal {
     /// marker and never wake it, however late the listener reads them. A
     /// reconnect of the listener wakes it (notifications may have been
     /// missed). Costs one round trip (the `NOTIFY`) per wait.
-    async fn wait_past_marker(
+    async fn wait_past_marker<D, DFut>(
         &self,
         wakeups: &Arc<Wakeups>,
         deadline: tokio::time::Instant,
-    ) -> Result<bool, DalError> {
+        due: D,
+    ) -> Result<bool, DalError>
+    where
+        D: FnOnce() -> DFut,
+        DFut: std::future::Future<Output = Result<Option<DateTime<Utc>>, DalError>>,
+    {
         let marker = format!("{MARKER_PREFIX}{}", uuid::Uuid::new_v4().simple());
         lock(&wakeups.markers).insert(marker.clone(), None);
         let _forget = ForgetMarker(wakeups, &marker);
@@ -406,6 +463,7 @@ impl TaskExecutionDal {
             Ok(())
         })
         .await?;
+        let end = End::new(deadline, due().await?);
         loop {
             let notified = wakeups.notify.notified();
             tokio::pin!(notified);
@@ -414,8 +472,8 @@ impl TaskExecutionDal {
             if read_at.is_some_and(|at| wakeups.delivered.load(Ordering::SeqCst) > at) {
                 return Ok(true);
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return Ok(false);
+            if tokio::time::timeout_at(end.at, notified).await.is_err() {
+                return Ok(end.due);
             }
         }
     }
