@@ -75,6 +75,11 @@ impl TaskUpdate {
     }
 }
 
+/// `at` to the microsecond, as it is stored.
+fn micros(at: DateTime<Utc>) -> DateTime<Utc> {
+    chrono::SubsecRound::trunc_subsecs(at, 6)
+}
+
 /// Applies `update` to `task_id` and writes its `TaskUpdated` event; returns
 /// the updated row. Call inside a write transaction, after validation.
 pub(crate) fn apply(
@@ -99,7 +104,7 @@ pub(crate) fn apply(
             update.queue.map(|q| task_executions::queue.eq(q)),
             update
                 .run_after
-                .map(|at| task_executions::run_after.eq(bind::opt_ts(at))),
+                .map(|at| task_executions::run_after.eq(bind::opt_ts(at.map(micros)))),
             task_executions::updated_at.eq(bind::ts(now)),
         ))
         .execute(conn)?;

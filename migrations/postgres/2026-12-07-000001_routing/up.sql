@@ -97,6 +97,7 @@ LANGUAGE plpgsql VOLATILE
 ROWS 1
 SET enable_sort = off
 SET enable_incremental_sort = off
+SET enable_seqscan = off
 AS $$
 DECLARE
     picked uuid[] := '{}';
@@ -200,10 +201,12 @@ BEGIN
             EXIT WHEN walked = 0;
             -- ...then locked by id, skipping (and not trying again) rows
             -- another claimer holds.
+            -- (Rows looked up by primary key through the ids' unnest; the
+            -- status written so that it matches no partial index.)
             batch := ARRAY(
-                SELECT t.id FROM task_executions AS t
-                WHERE t.id = ANY (found)
-                  AND t.status = 'Ready'
+                SELECT t.id FROM unnest(found) AS f(id)
+                JOIN task_executions AS t ON t.id = f.id
+                WHERE t.status IS NOT DISTINCT FROM 'Ready'
                   AND (t.retry_at IS NULL OR t.retry_at <= claim_now)
                   AND (t.run_after IS NULL OR t.run_after <= claim_now)
                   AND (t.claimed_by IS NULL OR t.claimed_by = claim_runner)
@@ -216,9 +219,9 @@ BEGIN
                coalesce(array_agg(t.claimed_by IS NOT NULL ORDER BY t.priority DESC, t.created_at, t.id), '{}'),
                coalesce(array_agg(l.pipeline_id IS NOT NULL ORDER BY t.priority DESC, t.created_at, t.id), '{}')
         INTO batch, batch_pipes, batch_reserved, batch_limited
-        FROM task_executions AS t
-        LEFT JOIN pipeline_limits AS l ON l.pipeline_id = t.pipeline_execution_id
-        WHERE t.id = ANY (batch);
+        FROM unnest(batch) AS b(id)
+        JOIN task_executions AS t ON t.id = b.id
+        LEFT JOIN pipeline_limits AS l ON l.pipeline_id = t.pipeline_execution_id;
         -- The limit rows not held yet: waited for, in id order, while this
         -- claim holds none; only tried once it holds some (a busy one is
         -- full for this claim).

@@ -107,8 +107,8 @@ pub struct NewTaskExecution {
     /// a valid name (see [`validate::name`]).
     pub queue: String,
     /// Not claimed before this instant (`None`, the default: at once);
-    /// not before [`validate::earliest_instant`]. The same gate as a
-    /// retry's `retry_at`.
+    /// not before [`validate::earliest_instant`]; stored to the microsecond.
+    /// The same gate as a retry's `retry_at`.
     pub run_after: Option<DateTime<Utc>>,
 }
 
@@ -231,7 +231,10 @@ impl NewTaskExecution {
             updated_at: now,
             priority: self.priority,
             queue: self.queue,
-            run_after: self.run_after,
+            // Stored to the microsecond, as every instant.
+            run_after: self
+                .run_after
+                .map(|at| chrono::SubsecRound::trunc_subsecs(at, 6)),
         }
     }
 }
