@@ -21,6 +21,5 @@ pub mod prelude {
     };
     pub use te_crud::{TaskCrud, TaskUpdate, check_prune_arguments};
     pub use te_queries::{PipelineFilter, TaskFilter, TaskQueries};
-    #[allow(deprecated)]
-    pub use te_state::{TaskState, TaskTransitions};
+    pub use te_state::TaskTransitions;
 }

@@ -57,7 +57,7 @@ async fn only_new_event(db: &TestDb, task_id: Uuid, before: usize) -> ExecutionE
     log.last().unwrap().clone()
 }
 
-/// Every operation of `TaskState` with its legal from-statuses, target and event.
+/// Every operation of `TaskTransitions` with its legal from-statuses, target and event.
 #[derive(Debug, Clone, Copy)]
 enum Op {
     Ready,

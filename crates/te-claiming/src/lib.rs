@@ -35,9 +35,9 @@
 
 mod claim;
 mod limit;
-mod plan;
+mod sql;
 #[doc(hidden)]
-pub use plan::{ClaimPlan, ClaimReads, explain_claim, explain_claim_from};
+pub use sql::explain::{ClaimPlan, ClaimReads, explain_claim, explain_claim_from};
 mod retry;
 mod runner;
 mod stale;

@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use serde_json::json;
 use te_core::schema::task_executions::dsl as t;
+use te_core::toolkit::event_data;
 use te_core::toolkit::{Transition, bind, now, refuse_requeue_if_cancelled, unclaimed};
 use te_core::{AnyConnection, DalError, EventType, TaskExecution, TaskStatus};
 use uuid::Uuid;
@@ -29,10 +29,7 @@ pub(crate) fn schedule_retry(
     Transition::new(task_id, RETRYABLE, Some(TaskStatus::Ready))
         .max_attempts_at_least(new_attempt)
         .event(EventType::RetryScheduled)
-        .data(json!({
-            "retry_at": retry_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            "attempt": new_attempt,
-        }))
+        .data(event_data::retry_scheduled(retry_at, new_attempt))
         .apply(
             conn,
             now(),

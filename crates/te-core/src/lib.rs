@@ -10,32 +10,24 @@
 //! [`schema`] and hand it to [`TaskExecutionDal::run`] (reads) or
 //! [`TaskExecutionDal::write`] (writes, in one transaction).
 
-mod any_connection;
+// The floors, each building only on those listed before it.
 mod config;
-mod connection;
-mod dal;
-mod error;
-mod file_identity;
-mod group_commit;
-mod migrations;
-mod models;
-mod pool;
-pub mod schema;
-pub mod sql_types;
+mod data;
+mod ground;
+mod handle;
+mod sql;
 #[doc(hidden)]
 pub mod toolkit;
-mod url_params;
-mod wakeup;
 
 pub use config::{Backend, DalConfig, Synchronous, Target};
-pub use connection::{AnyConnection, MultiBackend};
-pub use dal::TaskExecutionDal;
-pub use error::{DalError, Interruption, PipelineOperation, PoolError};
-pub use models::{
-    CancelOutcome, ClaimResult, EventType, ExecutionEvent, HeartbeatResult, NewPipelineExecution,
-    NewTaskExecution, ParseEnumError, PipelineExecution, PipelineStatus, PruneOutcome, RetryStats,
-    RunnerClaimResult, StaleClaim, SubStatus, TaskExecution, TaskExecutionMetadata, TaskStatus,
+pub use data::any_connection::{AnyConnection, MultiBackend};
+pub use data::models::{
+    CancelOutcome, ClaimResult, ExecutionEvent, HeartbeatResult, NewPipelineExecution,
+    NewTaskExecution, PipelineExecution, PruneOutcome, RetryStats, RunnerClaimResult, StaleClaim,
+    TaskExecution, TaskExecutionMetadata,
 };
-pub use pool::{ConnectionManager, Pool};
-#[doc(hidden)]
-pub use wakeup::{MAX_WAIT, WAKEUP_POLL_INTERVAL};
+pub use data::{schema, sql_types};
+pub use ground::error::{DalError, Interruption, PipelineOperation, PoolError};
+pub use ground::status::{EventType, ParseEnumError, PipelineStatus, SubStatus, TaskStatus};
+pub use handle::dal::TaskExecutionDal;
+pub use handle::pool::{ConnectionManager, Pool};

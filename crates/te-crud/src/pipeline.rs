@@ -1,8 +1,8 @@
 //! Creating and reading pipeline executions (with their initial context).
 
 use diesel::prelude::*;
-use serde_json::json;
 use te_core::schema::{contexts, pipeline_executions};
+use te_core::toolkit::event_data;
 use te_core::toolkit::{NewEvent, bind, cancel, insert_context, now, record_event, store_context};
 use te_core::{
     AnyConnection, DalError, EventType, NewPipelineExecution, PipelineExecution, PipelineOperation,
@@ -28,10 +28,9 @@ pub(crate) fn create(
         .execute(conn)?;
     record_event(
         conn,
-        NewEvent::pipeline(row.id, EventType::PipelineCreated, now).data(json!({
-            "pipeline_name": row.pipeline_name,
-            "pipeline_version": row.pipeline_version,
-        })),
+        NewEvent::pipeline(row.id, EventType::PipelineCreated, now).data(
+            event_data::pipeline_created(&row.pipeline_name, &row.pipeline_version),
+        ),
     )?;
     Ok(row)
 }
@@ -119,7 +118,7 @@ pub(crate) fn set_status(
     record_event(
         conn,
         NewEvent::pipeline(pipeline_id, EventType::PipelineStatusChanged, now)
-            .data(json!({ "from": current.status, "to": status })),
+            .data(event_data::pipeline_status_changed(current.status, status)),
     )?;
     get(conn, pipeline_id)
 }
@@ -148,7 +147,7 @@ pub(crate) fn set_final_context(
     record_event(
         conn,
         NewEvent::pipeline(pipeline_id, EventType::PipelineFinalContextSet, now)
-            .data(json!({ "context_id": context_id, "replaced": previous })),
+            .data(event_data::pipeline_final_context_set(context_id, previous)),
     )?;
     Ok(context_id)
 }

@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::Bool;
 use te_core::schema::{
     contexts, execution_events, pipeline_executions as pe, task_execution_metadata, task_executions,
 };
@@ -15,10 +14,6 @@ use uuid::Uuid;
 /// Most pipeline executions one batch deletes, whatever the caller asks:
 /// their ids fit one `IN` list.
 pub(crate) const MAX_BATCH: usize = 1_000;
-
-/// `status` is terminal: constants of the schema, written as literals so
-/// that the partial index `pipeline_executions_finished_idx` applies.
-const TERMINAL: &str = "pipeline_executions.status IN ('Completed', 'Failed', 'Cancelled')";
 
 /// The pipeline executions a prune takes next: terminal, finished before
 /// `finished_before`, with no task still `Running` (a cancelled pipeline's
@@ -33,7 +28,7 @@ pub(crate) fn candidates(
         .filter(task_executions::status.eq(TaskStatus::Running))
         .select(task_executions::id);
     Ok(pe::table
-        .filter(diesel::dsl::sql::<Bool>(TERMINAL))
+        .filter(crate::sql::terminal_pipeline())
         .filter(pe::completed_at.lt(bind::opt_ts(Some(finished_before))))
         .filter(diesel::dsl::not(diesel::dsl::exists(running)))
         .order((pe::completed_at.asc(), pe::id.asc()))

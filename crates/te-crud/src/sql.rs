@@ -44,7 +44,11 @@ WITH pipeline AS (
     te_core::toolkit::insert_events_head!(),
     "
     SELECT $11, $2, task.id, 'TaskCreated',
-           jsonb_build_object('task_name', $3::text, 'status', $4::text), NULL, $9
+           jsonb_build_object('",
+    te_core::toolkit::event_key!(task_name),
+    "', $3::text, '",
+    te_core::toolkit::event_key!(status),
+    "', $4::text), NULL, $9
     FROM task
 )
 SELECT (SELECT pipeline.status FROM pipeline) AS pipeline_status,
@@ -116,7 +120,11 @@ WITH input AS (
     te_core::toolkit::insert_events_head!(),
     "
     SELECT i.event_id, i.pipeline_execution_id, i.id, 'TaskCreated',
-           jsonb_build_object('task_name', i.task_name, 'status', i.status), NULL, i.created_at
+           jsonb_build_object('",
+    te_core::toolkit::event_key!(task_name),
+    "', i.task_name, '",
+    te_core::toolkit::event_key!(status),
+    "', i.status), NULL, i.created_at
     FROM input AS i JOIN tasks ON tasks.id = i.id
     ORDER BY i.n
 )
@@ -127,3 +135,12 @@ SELECT (SELECT p.id FROM pipelines AS p WHERE p.status = 'Cancelled' ORDER BY p.
            AS missing,
        (SELECT count(*) FROM tasks) AS inserted"
 );
+
+/// The pipeline execution's `status` is terminal, written with literals:
+/// PostgreSQL uses the partial index `pipeline_executions_finished_idx`
+/// (whose predicate is this text) only for a condition that implies its
+/// predicate at planning time, which a bound list of statuses does not. The
+/// status names are constants of the schema, not user input.
+pub(crate) fn terminal_pipeline() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql("pipeline_executions.status IN ('Completed', 'Failed', 'Cancelled')")
+}

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text};
 use te_core::schema::{pipeline_executions, task_executions};
 use te_core::sql_types::{DbJson, DbUuid, UtcTimestamp};
+use te_core::toolkit::event_data;
 use te_core::toolkit::{
     NewEvent, bind, insert_tasks, lock_pipelines_for_new_tasks, new_id, record_events, statement,
 };
@@ -44,7 +45,7 @@ pub(crate) fn insert(conn: &mut AnyConnection, rows: &[TaskExecution]) -> Result
                 EventType::TaskCreated,
                 row.created_at,
             )
-            .data(serde_json::json!({ "task_name": row.task_name, "status": row.status }))
+            .data(event_data::task_created(&row.task_name, row.status))
         })
         .collect();
     record_events(conn, &events)

@@ -2,8 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use serde_json::{Value, json};
+use serde_json::Value;
 use te_core::schema::task_executions;
+use te_core::toolkit::event_data;
 use te_core::toolkit::{NewEvent, bind, now, record_event, validate};
 use te_core::{AnyConnection, DalError, EventType, TaskExecution};
 use uuid::Uuid;
@@ -120,7 +121,7 @@ pub(crate) fn apply(
             EventType::TaskUpdated,
             now,
         )
-        .data(json!({ "fields": fields })),
+        .data(event_data::task_updated(&fields)),
     )?;
     Ok(row)
 }

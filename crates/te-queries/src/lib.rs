@@ -10,6 +10,7 @@ mod filter;
 mod pipeline_filter;
 #[doc(hidden)]
 pub mod queries;
+mod sql;
 
 use std::collections::HashMap;
 use std::future::Future;

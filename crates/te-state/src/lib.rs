@@ -49,10 +49,6 @@ mod sealed {
     impl Sealed for te_core::TaskExecutionDal {}
 }
 
-/// The former name of [`TaskTransitions`], kept for one release.
-#[deprecated(since = "0.2.0", note = "renamed `TaskTransitions`")]
-pub use TaskTransitions as TaskState;
-
 /// Every status transition of a task execution, each with its audit event,
 /// in one transaction, as methods on
 /// [`TaskExecutionDal`].

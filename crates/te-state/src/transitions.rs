@@ -3,8 +3,8 @@
 //! the columns it sets. Call them inside a write transaction.
 
 use diesel::prelude::*;
-use serde_json::json;
 use te_core::schema::task_executions as te;
+use te_core::toolkit::event_data;
 use te_core::toolkit::{
     Holder, PipelineGuard, READY_FROM, Transition, bind, cancelled_pipeline_of, completion,
     finished, now, refuse_requeue_if_cancelled, transition_many, unclaimed,
@@ -75,7 +75,7 @@ pub(crate) fn mark_failed(
     Transition::new(task_id, FAIL_FROM, Some(Failed))
         .holder(Holder::Runner(runner_id))
         .event(EventType::TaskFailed)
-        .data(json!({ "error": error }))
+        .data(event_data::task_failed(error))
         .apply(conn, now, changes)
         .map(|outcome| outcome.applied())
 }
@@ -88,7 +88,7 @@ pub(crate) fn mark_skipped(
     let now = now();
     Transition::new(task_id, SKIP_FROM, Some(Skipped))
         .event(EventType::TaskSkipped)
-        .data(json!({ "reason": reason }))
+        .data(event_data::reason(reason))
         .apply(
             conn,
             now,
@@ -110,7 +110,7 @@ pub(crate) fn mark_abandoned(
     );
     Transition::new(task_id, FAIL_FROM, Some(Failed))
         .event(EventType::TaskAbandoned)
-        .data(json!({ "reason": reason }))
+        .data(event_data::reason(reason))
         .apply(conn, now, changes)
         .map(drop)
 }
@@ -122,7 +122,7 @@ pub(crate) fn set_sub_status(
 ) -> Result<(), DalError> {
     Transition::new(task_id, RUNNING, Some(Running))
         .event(EventType::SubStatusChanged)
-        .data(json!({ "sub_status": sub_status }))
+        .data(event_data::sub_status_changed(sub_status))
         .apply(conn, now(), te::sub_status.eq(sub_status))
         .map(drop)
 }
@@ -164,7 +164,7 @@ pub(crate) fn reset_task_for_recovery(
         // pipeline, so it is skipped as they were.
         return Transition::new(task_id, RECOVER_FROM, Some(Skipped))
             .event(EventType::TaskSkipped)
-            .data(json!({ "reason": SKIPPED_AFTER_CANCEL }))
+            .data(event_data::reason(SKIPPED_AFTER_CANCEL))
             .apply(
                 conn,
                 now,

@@ -30,10 +30,11 @@ use crate::output::human_duration;
 use crate::recovery::Policy;
 use crate::{db, output};
 use monitor::{get, quantile};
-use shared::{PipelineOutcome, Settings, Shared, queue_name};
+use shared::{PipelineOutcome, Settings, Shared};
 use summary::{Summary, per_second};
 use verify::Findings;
 use worker::Exit;
+use workload::queue_name;
 use workload::{PIPELINE_NAME, Workload};
 
 /// The demo's database when no URL is given, in the current directory.

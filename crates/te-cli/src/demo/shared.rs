@@ -34,11 +34,6 @@ pub(crate) struct Settings {
     pub(crate) max_running: Option<i32>,
 }
 
-/// The name of queue `index` of the demo, when there is more than one.
-pub(crate) fn queue_name(index: usize) -> String {
-    format!("queue-{index}")
-}
-
 impl Settings {
     /// How often a worker heartbeats its claims: five times per
     /// [`Policy::stale_after`], and no more often than every 5 ms.

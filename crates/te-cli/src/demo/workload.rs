@@ -177,7 +177,7 @@ impl PipelinePlan {
             .map(|(n, t)| {
                 let mut task = NewTaskExecution::new(pipeline_id, t.name.clone());
                 if queues > 1 {
-                    task.queue = super::shared::queue_name(n % queues);
+                    task.queue = queue_name(n % queues);
                 }
                 task.max_attempts = MAX_ATTEMPTS;
                 task.task_configuration = json!({
@@ -188,6 +188,11 @@ impl PipelinePlan {
             })
             .collect()
     }
+}
+
+/// The name of queue `index` of the demo, when there is more than one.
+pub(crate) fn queue_name(index: usize) -> String {
+    format!("queue-{index}")
 }
 
 /// The dependencies `task_configuration` lists (none when it lists none).

@@ -10,7 +10,7 @@ use te_core::toolkit::bind;
 use te_core::{AnyConnection, DalError, TaskExecutionMetadata};
 use uuid::Uuid;
 
-use super::reading;
+use super::reading::reading;
 
 /// The saved context of each of `task_names` of `pipeline_id` that has one;
 /// other names are absent. One joined query (metadata ⋈ contexts) per

@@ -7,7 +7,7 @@ use te_core::toolkit::bind;
 use te_core::{AnyConnection, DalError};
 use uuid::Uuid;
 
-use super::reading;
+use super::reading::reading;
 
 /// Stores `value` (a JSON object) as a new context; an empty object stores
 /// nothing and returns `None`.

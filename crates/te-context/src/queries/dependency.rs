@@ -8,7 +8,8 @@ use te_core::toolkit::{bind, require_row};
 use te_core::{AnyConnection, DalError};
 use uuid::Uuid;
 
-use super::{reading, task_contexts_batch};
+use super::batch::task_contexts_batch;
+use super::reading::reading;
 use crate::merge_context_values;
 
 /// The initial context of pipeline execution `pipeline_id` (`{}` when it

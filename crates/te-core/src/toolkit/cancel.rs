@@ -3,16 +3,17 @@
 //! both are the same cancel: the same skips, the same events.
 
 use diesel::prelude::*;
-use serde_json::json;
 use uuid::Uuid;
 
-use crate::connection::AnyConnection;
-use crate::error::{DalError, PipelineOperation};
-use crate::models::{CancelOutcome, EventType, NewEvent, PipelineStatus, TaskStatus};
-use crate::schema::{pipeline_executions as pe, task_executions as te};
+use crate::data::any_connection::AnyConnection;
+use crate::data::event_data;
+use crate::data::models::{CancelOutcome, NewEvent};
+use crate::data::schema::{pipeline_executions as pe, task_executions as te};
+use crate::ground::error::{DalError, PipelineOperation};
+use crate::ground::status::{EventType, PipelineStatus, TaskStatus};
+use crate::toolkit::many::finished;
 use crate::toolkit::pipeline_lock::lock_pipeline_for_cancel;
 use crate::toolkit::rows::{record_event, record_events};
-use crate::toolkit::transition::finished;
 use crate::toolkit::{bind, now};
 
 /// The task statuses a cancel skips.
@@ -67,14 +68,14 @@ pub fn cancel(
         record_event(
             conn,
             NewEvent::pipeline(pipeline_id, EventType::PipelineStatusChanged, now)
-                .data(json!({ "from": status, "to": PipelineStatus::Cancelled, "reason": reason })),
+                .data(event_data::pipeline_cancelled(status, reason)),
         )?;
     }
     let events: Vec<NewEvent> = skipped
         .iter()
         .map(|&task_id| {
             NewEvent::task(pipeline_id, task_id, EventType::TaskSkipped, now)
-                .data(json!({ "reason": reason }))
+                .data(event_data::reason(reason))
         })
         .collect();
     record_events(conn, &events)?;

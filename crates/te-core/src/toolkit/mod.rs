@@ -9,20 +9,30 @@
 //! items at the crate root and the operation traits instead.
 
 pub mod batch;
-pub mod bind;
 pub mod cancel;
-pub mod clock;
+pub mod guard;
+pub mod many;
 pub mod pipeline_lock;
 pub mod rows;
-pub mod statement;
+pub mod shared_transitions;
 pub mod transition;
-pub mod validate;
 
+pub use crate::data::{bind, event_data};
+pub use crate::ground::{clock, validate};
+pub use crate::sql::statement;
+
+pub use crate::__event_key as event_key;
 pub use crate::__insert_events_head as insert_events_head;
-pub use crate::connection::write_transaction;
-pub use crate::models::NewEvent;
+pub use crate::data::models::NewEvent;
+pub use crate::ground::clock::{new_id, now};
+pub use crate::handle::connection::write_transaction;
+pub use crate::sql::statement::{Statement, statement};
 pub use cancel::cancel;
-pub use clock::{new_id, now};
+pub use guard::{Holder, PipelineGuard};
+pub use many::{
+    Batch, Finished, Unclaimed, compare_and_set, distinct, finished, is_one_statement,
+    transition_batch, transition_many, unclaimed,
+};
 pub use pipeline_lock::{
     cancelled_pipeline_of, lock_pipeline_for_cancel, lock_pipelines_for_new_tasks,
     refuse_requeue_if_cancelled,
@@ -31,9 +41,5 @@ pub use rows::{
     insert_context, insert_contexts, insert_metadata, insert_tasks, record_event, record_events,
     require_row, store_context,
 };
-pub use statement::{Statement, statement};
-pub use transition::{
-    Batch, Finished, Holder, Outcome, PipelineGuard, READY_FROM, Transition, Unclaimed,
-    compare_and_set, completion, distinct, finished, is_one_statement, promote, transition_batch,
-    transition_many, unclaimed,
-};
+pub use shared_transitions::{READY_FROM, completion, promote};
+pub use transition::{Outcome, Transition};

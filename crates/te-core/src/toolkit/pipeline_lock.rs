@@ -25,10 +25,10 @@
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use crate::connection::AnyConnection;
-use crate::error::{DalError, PipelineOperation};
-use crate::models::PipelineStatus;
-use crate::schema::{pipeline_executions as pe, task_executions as te};
+use crate::data::any_connection::AnyConnection;
+use crate::data::schema::{pipeline_executions as pe, task_executions as te};
+use crate::ground::error::{DalError, PipelineOperation};
+use crate::ground::status::PipelineStatus;
 use crate::toolkit::bind;
 
 /// The status of pipeline execution `pipeline_id`, its row locked for the

@@ -8,13 +8,14 @@ use diesel::query_dsl::LoadQuery;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::connection::AnyConnection;
-use crate::error::DalError;
-use crate::models::{NewEvent, TaskExecution, TaskExecutionMetadata};
-use crate::schema::{contexts, execution_events, task_execution_metadata, task_executions};
-use crate::sql_types::{DbJson, DbUuid, UtcTimestamp};
+use crate::data::any_connection::AnyConnection;
+use crate::data::models::{NewEvent, TaskExecution, TaskExecutionMetadata};
+use crate::data::schema::{contexts, execution_events, task_execution_metadata, task_executions};
+use crate::data::sql_types::{DbJson, DbUuid, UtcTimestamp};
+use crate::ground::error::DalError;
+use crate::sql::events::SQLITE_EVENT_SQL;
+use crate::sql::statement::statement;
 use crate::toolkit::batch::rows_per_statement;
-use crate::toolkit::statement::statement;
 use crate::toolkit::{bind, clock};
 use diesel::sql_types::{Nullable, Text};
 
@@ -50,12 +51,6 @@ pub fn insert_tasks(conn: &mut AnyConnection, rows: &[TaskExecution]) -> Result<
         TaskExecution::BINDS_PER_ROW
     )
 }
-
-/// The insert of one audit event, as a statement of fixed text (SQLite).
-const SQLITE_EVENT_SQL: &str = concat!(
-    crate::__insert_events_head!(),
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-);
 
 /// Appends events to the audit log, in order. Call it inside the transaction
 /// that made the change the events record.

@@ -11,7 +11,7 @@ pub fn events_for_task(
     conn: &mut AnyConnection,
     task_id: Uuid,
 ) -> Result<Vec<ExecutionEvent>, DalError> {
-    super::load_ordered(
+    super::shared::load_ordered(
         conn,
         execution_events::table
             .filter(execution_events::task_execution_id.eq(bind::opt_id(Some(task_id)))),
@@ -25,7 +25,7 @@ pub fn events_for_pipeline(
     conn: &mut AnyConnection,
     pipeline_id: Uuid,
 ) -> Result<Vec<ExecutionEvent>, DalError> {
-    super::load_ordered(
+    super::shared::load_ordered(
         conn,
         execution_events::table
             .filter(execution_events::pipeline_execution_id.eq(bind::id(pipeline_id))),

@@ -26,15 +26,15 @@ pub fn list_tasks(
     let page_size = filter.validate()?;
     let mut query = task_executions::table
         .select(TaskExecution::as_select())
-        .order(super::by_creation())
+        .order(super::shared::by_creation())
         .limit(page_size)
         .into_boxed::<MultiBackend>();
     if let Some(pipeline_id) = filter.pipeline_execution_id {
         query = query.filter(task_executions::pipeline_execution_id.eq(bind::id(pipeline_id)));
     }
     if !filter.statuses.is_empty() {
-        query =
-            query.filter(task_executions::status.eq_any(super::unique(filter.statuses.clone())));
+        query = query
+            .filter(task_executions::status.eq_any(super::shared::unique(filter.statuses.clone())));
     }
     if let Some(name) = &filter.task_name {
         query = query.filter(task_executions::task_name.eq(name.clone()));

@@ -31,6 +31,7 @@ mod events;
 mod list;
 mod pipelines;
 mod retry_stats;
+mod shared;
 mod status;
 mod tasks;
 
@@ -44,32 +45,3 @@ pub use status::{
     all_task_statuses_for_pipelines, task_status, task_statuses_batch, task_statuses_by_name,
 };
 pub use tasks::{exhausted_retry_tasks, orphaned_tasks, pending_tasks, pending_tasks_batch};
-
-pub(crate) use te_core::toolkit::batch::unique;
-
-use diesel::dsl::{AsSelect, Asc, Order, Select};
-use diesel::prelude::*;
-use diesel::query_builder::QueryId;
-use diesel::query_dsl::LoadQuery;
-use diesel::query_dsl::methods::{OrderDsl, SelectDsl};
-use te_core::schema::task_executions;
-use te_core::{AnyConnection, DalError, MultiBackend};
-
-/// The rows `source` (a table, filtered) selects, as `T`, ordered by
-/// `order`: `SELECT <T's columns> FROM … WHERE … ORDER BY …`, one query.
-fn load_ordered<S, O, T>(conn: &mut AnyConnection, source: S, order: O) -> Result<Vec<T>, DalError>
-where
-    O: Expression,
-    S: OrderDsl<O>,
-    T: Selectable<MultiBackend>,
-    T::SelectExpression: QueryId,
-    Order<S, O>: SelectDsl<AsSelect<T, MultiBackend>>,
-    Select<Order<S, O>, AsSelect<T, MultiBackend>>: for<'a> LoadQuery<'a, AnyConnection, T>,
-{
-    Ok(source.order(order).select(T::as_select()).load(conn)?)
-}
-
-/// `(created_at, id)`: the order of every list of task executions.
-fn by_creation() -> (Asc<task_executions::created_at>, Asc<task_executions::id>) {
-    (task_executions::created_at.asc(), task_executions::id.asc())
-}

@@ -26,7 +26,7 @@ pub fn list_pipelines(
         .limit(page_size)
         .into_boxed::<MultiBackend>();
     if !filter.statuses.is_empty() {
-        query = query.filter(pe::status.eq_any(super::unique(filter.statuses.clone())));
+        query = query.filter(pe::status.eq_any(super::shared::unique(filter.statuses.clone())));
     }
     if let Some(name) = &filter.pipeline_name {
         query = query.filter(pe::pipeline_name.eq(name.clone()));
@@ -57,7 +57,7 @@ pub fn active_pipelines(conn: &mut AnyConnection) -> Result<Vec<PipelineExecutio
         .copied()
         .filter(|status| !status.is_terminal())
         .collect();
-    super::load_ordered(
+    super::shared::load_ordered(
         conn,
         pe::table.filter(pe::status.eq_any(active)),
         (pe::created_at.asc(), pe::id.asc()),

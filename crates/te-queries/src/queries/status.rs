@@ -87,7 +87,7 @@ pub fn all_task_statuses_for_pipelines(
     conn: &mut AnyConnection,
     pipeline_ids: Vec<Uuid>,
 ) -> Result<HashMap<Uuid, HashMap<String, TaskStatus>>, DalError> {
-    let pipeline_ids = super::unique(pipeline_ids);
+    let pipeline_ids = super::shared::unique(pipeline_ids);
     let mut by_pipeline: HashMap<Uuid, HashMap<String, TaskStatus>> = pipeline_ids
         .iter()
         .map(|id| (*id, HashMap::new()))

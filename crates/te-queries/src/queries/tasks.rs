@@ -8,7 +8,7 @@ use te_core::toolkit::bind;
 use te_core::{AnyConnection, DalError, TaskExecution, TaskStatus};
 use uuid::Uuid;
 
-use super::{by_creation, load_ordered};
+use super::shared::{by_creation, load_ordered};
 
 /// The `NotStarted` tasks of `pipeline_id`, ordered by `(created_at, id)`.
 pub fn pending_tasks(
@@ -27,7 +27,7 @@ pub fn pending_tasks_batch(
     conn: &mut AnyConnection,
     pipeline_ids: Vec<Uuid>,
 ) -> Result<Vec<TaskExecution>, DalError> {
-    let pipeline_ids = super::unique(pipeline_ids);
+    let pipeline_ids = super::shared::unique(pipeline_ids);
     let mut tasks: Vec<TaskExecution> = Vec::new();
     for chunk in pipeline_ids.chunks(MAX_IN_LIST) {
         let source = in_status(TaskStatus::NotStarted)
