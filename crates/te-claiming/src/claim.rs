@@ -87,7 +87,7 @@ pub(crate) struct ClaimedRow {
 
 impl ClaimedRow {
     /// The claim order: highest priority first, then oldest, then by id.
-    fn claim_order(&self) -> (std::cmp::Reverse<i32>, DateTime<Utc>, Uuid) {
+    fn claim_order(&self) -> ClaimOrder {
         (std::cmp::Reverse(self.priority), self.created_at, self.id)
     }
 
@@ -240,6 +240,9 @@ struct Head {
     id: Uuid,
 }
 
+/// A task's place in claim order: highest priority, then oldest, then id.
+type ClaimOrder = (std::cmp::Reverse<i32>, DateTime<Utc>, Uuid);
+
 /// SQLite, several queues: up to `limit` tasks, one at a time, each the
 /// first in claim order of the queues' first candidates (each a walk of
 /// `task_executions_queue_ready_idx` stopped at one row).
@@ -252,7 +255,7 @@ fn claim_sqlite_merged(
 ) -> Result<Vec<ClaimedRow>, DalError> {
     let mut rows = Vec::new();
     while (rows.len() as i64) < limit {
-        let mut best: Option<((std::cmp::Reverse<i32>, DateTime<Utc>, Uuid), &str)> = None;
+        let mut best: Option<(ClaimOrder, &str)> = None;
         for queue in queues {
             let head = claim_query(SQLITE_PEEK_QUEUE_SQL, runner, 1, now)
                 .bind::<Text, _>(queue.as_str())

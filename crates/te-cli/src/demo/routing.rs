@@ -49,14 +49,14 @@ pub(crate) async fn checks(
         peak = peak.max(replay.peak);
         wrong_queue += replay.wrong_queue;
         claims += replay.claims;
-        if let Some(limit) = settings.max_running {
-            if replay.peak > limit as usize {
-                over += 1;
-                problems.push(format!(
-                    "pipeline {index} ran {} tasks at once, over its limit of {limit}",
-                    replay.peak
-                ));
-            }
+        if let Some(limit) = settings.max_running
+            && replay.peak > limit as usize
+        {
+            over += 1;
+            problems.push(format!(
+                "pipeline {index} ran {} tasks at once, over its limit of {limit}",
+                replay.peak
+            ));
         }
         if replay.wrong_queue > 0 {
             problems.push(format!(
@@ -113,10 +113,10 @@ async fn replay(
                     let worker_queue = event
                         .runner_id
                         .and_then(|runner| runners.get(&runner).cloned().flatten());
-                    if let Some(worker_queue) = worker_queue {
-                        if queues.get(&task) != Some(&worker_queue) {
-                            found.wrong_queue += 1;
-                        }
+                    if let Some(worker_queue) = worker_queue
+                        && queues.get(&task) != Some(&worker_queue)
+                    {
+                        found.wrong_queue += 1;
                     }
                 }
             }
