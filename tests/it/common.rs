@@ -241,10 +241,15 @@ pub(crate) fn assert_invalid<T: std::fmt::Debug>(
     result: Result<T, DalError>,
     expected_field: &str,
 ) {
-    match result {
-        Err(DalError::InvalidInput { field, .. }) => assert_eq!(field, expected_field),
-        other => panic!("expected InvalidInput for {expected_field}, got {other:?}"),
-    }
+    assert_error(
+        result,
+        "InvalidInput for",
+        expected_field,
+        |err| match err {
+            DalError::InvalidInput { field, .. } => Some(field),
+            _ => None,
+        },
+    );
 }
 
 /// Asserts that `result` is `DalError::NotFound` of `expected_entity`.
@@ -252,10 +257,31 @@ pub(crate) fn assert_not_found<T: std::fmt::Debug>(
     result: Result<T, DalError>,
     expected_entity: &str,
 ) {
-    match result {
-        Err(DalError::NotFound { entity, .. }) => assert_eq!(entity, expected_entity),
-        other => panic!("expected NotFound {expected_entity}, got {other:?}"),
+    assert_error(result, "NotFound", expected_entity, |err| match err {
+        DalError::NotFound { entity, .. } => Some(entity),
+        _ => None,
+    });
+}
+
+/// Asserts that `result` is the error `name_of` recognises (`kind`), naming
+/// `expected`.
+fn assert_error<T: std::fmt::Debug>(
+    result: Result<T, DalError>,
+    kind: &str,
+    expected: &str,
+    name_of: impl Fn(&DalError) -> Option<&'static str>,
+) {
+    match result.as_ref().map_err(&name_of) {
+        Err(Some(name)) => assert_eq!(name, expected),
+        _ => panic!("expected {kind} {expected}, got {result:?}"),
     }
+}
+
+/// The types of task `task`'s audit events, in order, as
+/// `get_events_for_task` returns them.
+pub(crate) async fn event_types(dal: &TaskExecutionDal, task: Uuid) -> Vec<EventType> {
+    let events = dal.get_events_for_task(task).await.unwrap();
+    events.iter().map(|e| e.event_type).collect()
 }
 
 /// How many migrations the backend has: the folders of `migrations/<backend>`.

@@ -153,7 +153,7 @@ async fn every_column_type_round_trips() {
         updated_at: t1,
     };
     let m = metadata.clone();
-    db.write(move |conn| te_core::toolkit::insert_metadata(conn, &[m]))
+    db.write(move |conn| te_testkit::insert_metadata(conn, &[m]))
         .await
         .unwrap();
     let (read_pipeline, read_task, read_metadata) = db

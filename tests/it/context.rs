@@ -19,7 +19,9 @@ use uuid::Uuid;
 
 use task_execution_dal::prelude::*;
 
-use crate::common::{RowCounts, assert_empty, assert_not_found, count_events, row_counts};
+use crate::common::{
+    RowCounts, assert_empty, assert_not_found, count_events, event_types, row_counts,
+};
 
 /// The tasks of the fixture DAG and their statuses: extract_a, extract_b ->
 /// validate -> transform -> enrich -> load -> report -> notify; archive and
@@ -426,8 +428,8 @@ async fn big_pipeline_with_contexts(db: &TestDb) -> Uuid {
             .enumerate()
             .map(|(i, id)| (*id, json!({ "i": i })))
             .collect();
-        te_core::toolkit::insert_contexts(conn, &documents, now)?;
-        te_core::toolkit::insert_metadata(conn, &metadata)
+        te_testkit::insert_contexts(conn, &documents, now)?;
+        te_testkit::insert_metadata(conn, &metadata)
     })
     .await
     .unwrap();
@@ -486,7 +488,7 @@ async fn dependency_metadata_comes_with_its_context_in_the_order_given() {
     // A metadata row without a context.
     let now = te_core::toolkit::now();
     let row = metadata_row(pipeline_id, tasks["transform"], "transform", None, now);
-    db.write(move |conn| te_core::toolkit::insert_metadata(conn, &[row]))
+    db.write(move |conn| te_testkit::insert_metadata(conn, &[row]))
         .await
         .unwrap();
 
@@ -628,7 +630,7 @@ async fn an_undecodable_stored_context_is_an_error_never_a_partial_result() {
         .run(move |conn| {
             let broken = insert_undecodable_context(conn, now)?;
             let row = metadata_row(pipeline_id, validate, "validate", Some(broken), now);
-            te_core::toolkit::insert_metadata(conn, &[row])?;
+            te_testkit::insert_metadata(conn, &[row])?;
             diesel::update(pipeline_executions::table.find(bind::id(bad_pipeline)))
                 .set(pipeline_executions::context_id.eq(bind::opt_id(Some(broken))))
                 .execute(conn)?;
@@ -704,12 +706,8 @@ async fn contexts_follow_the_operations_of_the_other_crates() {
             .unwrap(),
         json!({"limits": {"cols": 5}})
     );
-    let events: Vec<EventType> = db
-        .get_events_for_task(extract.id)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.event_type)
-        .collect();
-    assert_eq!(events, [EventType::TaskCreated, EventType::ContextSaved]);
+    assert_eq!(
+        event_types(&db, extract.id).await,
+        [EventType::TaskCreated, EventType::ContextSaved]
+    );
 }

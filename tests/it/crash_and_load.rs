@@ -7,7 +7,7 @@
 //! Sizes: `TE_LOAD_TASKS` (default 2,000; `cargo xtask test --long` sets 20,000).
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -85,22 +85,62 @@ async fn drain(dal: &TaskExecutionDal) -> Vec<Uuid> {
     }
 }
 
+/// Where a child process started by [`spawn_child`] finds its database URL.
+const CHILD_URL: &str = "TE_CHILD_URL";
+/// Where it finds the id (a runner's or a pipeline's) it works with.
+const CHILD_ID: &str = "TE_CHILD_ID";
+
+/// Runs this binary's test `test` alone, in a child process given the
+/// database `url` and `id` (read back by [`child_args`]), its output to
+/// `stdout` (`--nocapture`: what it prints goes there at once).
+fn spawn_child(test: &str, url: &str, id: Uuid, stdout: Stdio) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--test-threads=1", "--nocapture"])
+        .env(CHILD_URL, url)
+        .env(CHILD_ID, id.to_string())
+        .stdout(stdout)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// In a child process started by [`spawn_child`], a handle on the database
+/// it was given, and the id; `None` in the test process itself.
+async fn child_args() -> Option<(TaskExecutionDal, Uuid)> {
+    let url = std::env::var(CHILD_URL).ok()?;
+    let dal = TaskExecutionDal::connect(&url).await.unwrap();
+    Some((dal, std::env::var(CHILD_ID).unwrap().parse().unwrap()))
+}
+
+/// Kills `child` with SIGKILL as soon as `done` says it has done enough,
+/// asserting that it is still running until then and makes progress within
+/// [`PATIENCE`].
+async fn kill_once<F: Future<Output = bool>>(child: &mut Child, mut done: impl FnMut() -> F) {
+    let started = Instant::now();
+    while !done().await {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the child exited before it was killed"
+        );
+        assert!(started.elapsed() < PATIENCE, "the child made no progress");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 // ---------------------------------------------------------------- crash
 
 const CRASH_TASKS: usize = 300;
-const CRASH_CHILD_URL: &str = "TE_CRASH_CHILD_URL";
-const CRASH_CHILD_RUNNER: &str = "TE_CRASH_CHILD_RUNNER";
 const CRASH_TEST: &str =
     "crash_and_load::a_runner_killed_mid_work_is_recovered_and_no_task_runs_twice";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runner_killed_mid_work_is_recovered_and_no_task_runs_twice() {
-    if let Ok(url) = std::env::var(CRASH_CHILD_URL) {
+    if let Some((dal, runner)) = child_args().await {
         // The child: claim as the runner and complete, slowly, until killed.
         // It claims the next batch before it completes the previous one, so
         // that it holds claims whenever it is killed.
-        let runner: Uuid = std::env::var(CRASH_CHILD_RUNNER).unwrap().parse().unwrap();
-        let dal = TaskExecutionDal::connect(&url).await.unwrap();
         let mut held = Vec::new();
         loop {
             let claimed = dal.claim_ready_tasks_for_runner(runner, 4).await.unwrap();
@@ -118,31 +158,15 @@ async fn a_runner_killed_mid_work_is_recovered_and_no_task_runs_twice() {
     let db = TestDb::new().await;
     ready_tasks(&db, "crash", CRASH_TASKS).await;
     let runner = Uuid::new_v4();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([CRASH_TEST, "--exact", "--test-threads=1"])
-        .env(CRASH_CHILD_URL, db.url())
-        .env(CRASH_CHILD_RUNNER, runner.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_child(CRASH_TEST, db.url(), runner, Stdio::null());
 
     // Kill it (SIGKILL) once it has done some of the work, none of it cleanly.
-    let started = Instant::now();
-    loop {
-        let counts = db.count_tasks_by_status(None).await.unwrap();
-        if counts.get(&TaskStatus::Completed).copied().unwrap_or(0) >= 20 {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the child exited before it was killed"
-        );
-        assert!(started.elapsed() < PATIENCE, "the child made no progress");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let watched = &db;
+    kill_once(&mut child, || async move {
+        let counts = watched.count_tasks_by_status(None).await.unwrap();
+        counts.get(&TaskStatus::Completed).copied().unwrap_or(0) >= 20
+    })
+    .await;
     let completed_by_child = db.count_tasks_by_status(None).await.unwrap()[&TaskStatus::Completed];
     assert!(
         (completed_by_child as usize) < CRASH_TASKS,
@@ -395,8 +419,6 @@ async fn thirty_two_workers_drain_the_queue_with_no_duplicate_no_loss_and_no_loc
 
 // ----------------------------------------------------- killed while writing
 
-const WRITER_CHILD_URL: &str = "TE_WRITER_CHILD_URL";
-const WRITER_CHILD_PIPELINE: &str = "TE_WRITER_CHILD_PIPELINE";
 const WRITER_TEST: &str =
     "crash_and_load::a_process_killed_while_writing_loses_nothing_it_was_told";
 
@@ -407,14 +429,9 @@ const WRITER_TEST: &str =
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_process_killed_while_writing_loses_nothing_it_was_told() {
     use std::io::{BufRead, BufReader, Write};
-    if let Ok(url) = std::env::var(WRITER_CHILD_URL) {
+    if let Some((dal, pipeline)) = child_args().await {
         // The child: create tasks one by one, printing each id once its
         // write is acknowledged, until killed.
-        let pipeline: Uuid = std::env::var(WRITER_CHILD_PIPELINE)
-            .unwrap()
-            .parse()
-            .unwrap();
-        let dal = TaskExecutionDal::connect(&url).await.unwrap();
         let mut out = std::io::stdout().lock();
         for i in 0.. {
             let task = dal
@@ -433,14 +450,7 @@ async fn a_process_killed_while_writing_loses_nothing_it_was_told() {
         .await
         .unwrap()
         .id;
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([WRITER_TEST, "--exact", "--test-threads=1", "--nocapture"])
-        .env(WRITER_CHILD_URL, db.url())
-        .env(WRITER_CHILD_PIPELINE, pipeline.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_child(WRITER_TEST, db.url(), pipeline, Stdio::piped());
     let stdout = child.stdout.take().unwrap();
     let acknowledged = std::thread::spawn(move || {
         // Every line that parses as an id is an acknowledged write; the
@@ -451,18 +461,12 @@ async fn a_process_killed_while_writing_loses_nothing_it_was_told() {
             .filter_map(|line| line.trim().parse::<Uuid>().ok())
             .collect::<Vec<Uuid>>()
     });
-    let started = Instant::now();
-    loop {
-        let tasks = db.get_all_tasks_for_pipeline(pipeline).await.unwrap();
-        if tasks.len() >= 200 {
-            break;
-        }
-        assert!(child.try_wait().unwrap().is_none(), "the child exited");
-        assert!(started.elapsed() < PATIENCE, "the child made no progress");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let watched = &db;
+    kill_once(&mut child, || async move {
+        let tasks = watched.get_all_tasks_for_pipeline(pipeline).await.unwrap();
+        tasks.len() >= 200
+    })
+    .await;
     let acknowledged = acknowledged.join().unwrap();
     assert!(
         acknowledged.len() >= 100,

@@ -363,19 +363,21 @@ fn assert_walks_the_ready_index(
     what: &str,
 ) {
     let text = claim.lines.join("\n");
+    // Asserts that `part` of the plan names each of `has` and none of `lacks`.
+    let names = |part: &str, has: &[&str], lacks: &[&str]| {
+        for needle in has {
+            assert!(part.contains(needle), "{what}: {needle} in {text}");
+        }
+        for needle in lacks {
+            assert!(!part.contains(needle), "{what}: no {needle} in {text}");
+        }
+    };
     match backend {
         Backend::Sqlite => {
-            assert!(text.contains("task_executions_ready_idx"), "{what}: {text}");
-            assert!(
-                !text.contains("USE TEMP B-TREE FOR ORDER BY"),
-                "{what}: {text}"
-            );
             // The rows to update are looked up by the ids selected, not
             // found by walking every ready task through the status index.
-            assert!(
-                !text.contains("task_executions_status_idx"),
-                "{what}: {text}"
-            );
+            let lacks = ["USE TEMP B-TREE FOR ORDER BY", "task_executions_status_idx"];
+            names(&text, &["task_executions_ready_idx"], &lacks);
             assert!(
                 text.lines()
                     .next()
@@ -387,27 +389,17 @@ fn assert_walks_the_ready_index(
             // The candidates come from the function that walks the index;
             // the claimed rows are found by primary key. (The events' insert
             // orders the few claimed rows itself.)
-            let candidates = text
-                .split("CTE claimable")
-                .nth(1)
-                .and_then(|rest| rest.split("CTE claimed").next())
-                .unwrap_or_default();
-            assert!(candidates.contains("te_claim_candidates"), "{what}: {text}");
-            assert!(!candidates.contains("Sort"), "{what}: {text}");
-            let update = text
-                .split("CTE claimed")
-                .nth(1)
-                .and_then(|rest| rest.split("CTE logged").next())
-                .unwrap_or_default();
-            assert!(update.contains("task_executions_pkey"), "{what}: {text}");
-            assert!(
-                !update.contains("task_executions_ready_idx"),
-                "{what}: {text}"
-            );
-            assert!(
-                !update.contains("Seq Scan on task_executions"),
-                "{what}: {text}"
-            );
+            let between = |from: &str, to: &str| {
+                text.split(from)
+                    .nth(1)
+                    .and_then(|rest| rest.split(to).next())
+                    .unwrap_or_default()
+            };
+            let candidates = between("CTE claimable", "CTE claimed");
+            names(candidates, &["te_claim_candidates"], &["Sort"]);
+            let update = between("CTE claimed", "CTE logged");
+            let lacks = ["task_executions_ready_idx", "Seq Scan on task_executions"];
+            names(update, &["task_executions_pkey"], &lacks);
             let reads = claim.reads.expect("PostgreSQL reports what the claim read");
             assert_eq!(reads.claimed as i64, limit, "{what}: {reads:?}");
             assert!(

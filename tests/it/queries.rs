@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use task_execution_dal::prelude::*;
 
-use crate::common::{self, assert_empty, assert_invalid, assert_not_found};
+use crate::common::{self, assert_empty, assert_invalid, assert_not_found, event_types};
 
 /// One task of a fixture pipeline.
 struct Spec {
@@ -36,28 +36,29 @@ const fn spec(name: &'static str, status: TaskStatus, attempt: i32, max_attempts
     }
 }
 
+impl Spec {
+    /// The same task, with `details` as its stored error.
+    const fn error(self, details: &'static str) -> Spec {
+        Spec {
+            error_details: Some(details),
+            ..self
+        }
+    }
+}
+
 /// An ETL pipeline: extract_a, extract_b -> validate -> transform -> enrich
 /// -> load -> report -> notify, with archive and cleanup off to the side.
 const DAG: [Spec; 10] = [
     spec("extract_a", TaskStatus::Completed, 1, 3),
     spec("extract_b", TaskStatus::Completed, 2, 3),
-    Spec {
-        error_details: Some("schema mismatch"),
-        ..spec("validate", TaskStatus::Failed, 3, 3)
-    },
+    spec("validate", TaskStatus::Failed, 3, 3).error("schema mismatch"),
     spec("transform", TaskStatus::Running, 1, 2),
     spec("enrich", TaskStatus::Ready, 2, 2),
     spec("load", TaskStatus::NotStarted, 1, 1),
     spec("report", TaskStatus::NotStarted, 1, 1),
     spec("notify", TaskStatus::Skipped, 1, 1),
-    Spec {
-        error_details: Some("timeout"),
-        ..spec("archive", TaskStatus::Failed, 1, 3)
-    },
-    Spec {
-        error_details: Some("ABANDONED: runner lost 3 times"),
-        ..spec("cleanup", TaskStatus::Failed, 4, 4)
-    },
+    spec("archive", TaskStatus::Failed, 1, 3).error("timeout"),
+    spec("cleanup", TaskStatus::Failed, 4, 4).error("ABANDONED: runner lost 3 times"),
 ];
 
 fn task_row(pipeline_id: Uuid, spec: &Spec, created_at: DateTime<Utc>) -> TaskExecution {
@@ -209,10 +210,7 @@ async fn completion_and_failure_of_pipelines() {
         &[
             spec("a", TaskStatus::Completed, 1, 1),
             spec("b", TaskStatus::Skipped, 1, 1),
-            Spec {
-                error_details: Some("boom"),
-                ..spec("c", TaskStatus::Failed, 1, 1)
-            },
+            spec("c", TaskStatus::Failed, 1, 1).error("boom"),
         ],
     )
     .await;
@@ -226,14 +224,8 @@ async fn completion_and_failure_of_pipelines() {
     let (not_abandoned, _) = pipeline_with(
         &db,
         &[
-            Spec {
-                error_details: Some("ABANDONED: earlier attempt"),
-                ..spec("reset", TaskStatus::Ready, 1, 2)
-            },
-            Spec {
-                error_details: Some("worker said ABANDONED: x"),
-                ..spec("quoted", TaskStatus::Failed, 1, 1)
-            },
+            spec("reset", TaskStatus::Ready, 1, 2).error("ABANDONED: earlier attempt"),
+            spec("quoted", TaskStatus::Failed, 1, 1).error("worker said ABANDONED: x"),
         ],
     )
     .await;
@@ -599,130 +591,75 @@ async fn list_tasks_applies_every_filter() {
     let db = TestDb::new().await;
     let (pipelines, rows, base) = paging_fixture(&db).await;
 
-    // Every page of `filter` equals the fixture rows `keep` selects, in order.
-    let check =
-        |filter: TaskFilter, keep: Box<dyn Fn(&TaskExecution) -> bool>, what: &'static str| {
-            let db = &db;
-            let expected = sorted_ids(rows.iter().filter(|t| keep(t)));
-            async move {
-                let got: Vec<Uuid> = all_pages(db, filter, 9)
-                    .await
-                    .into_iter()
-                    .flatten()
-                    .map(|t| t.id)
-                    .collect();
-                assert_eq!(got, expected, "{what}");
-                assert!(
-                    !expected.is_empty(),
-                    "{what}: the fixture selects something"
-                );
-                assert!(
-                    expected.len() < 250,
-                    "{what}: the fixture leaves something out"
-                );
-            }
-        };
-
+    // Each case: every page of the filter equals the fixture rows `keep` selects, in order.
+    type Keep = Box<dyn Fn(&TaskExecution) -> bool>;
+    fn case(
+        what: &'static str,
+        edit: impl FnOnce(&mut TaskFilter),
+        keep: impl Fn(&TaskExecution) -> bool + 'static,
+    ) -> (&'static str, TaskFilter, Keep) {
+        let mut filter = TaskFilter::default();
+        edit(&mut filter);
+        (what, filter, Box::new(keep))
+    }
     let p = pipelines[1];
-    check(
-        TaskFilter::for_pipeline(p),
-        Box::new(move |t| t.pipeline_execution_id == p),
-        "pipeline",
-    )
-    .await;
-    check(
-        TaskFilter {
-            statuses: vec![TaskStatus::Ready],
-            ..TaskFilter::default()
-        },
-        Box::new(|t| t.status == TaskStatus::Ready),
-        "one status",
-    )
-    .await;
-    check(
-        TaskFilter {
-            statuses: vec![
-                TaskStatus::Failed,
-                TaskStatus::Completed,
-                TaskStatus::Failed,
-            ],
-            ..TaskFilter::default()
-        },
-        Box::new(|t| matches!(t.status, TaskStatus::Failed | TaskStatus::Completed)),
-        "several statuses",
-    )
-    .await;
-    check(
-        TaskFilter {
-            task_name: Some("t123".into()),
-            ..TaskFilter::default()
-        },
-        Box::new(|t| t.task_name == "t123"),
-        "task name",
-    )
-    .await;
     // Bounds are exclusive: instant 5 ms holds rows 50..60.
     let at = base + Duration::milliseconds(5);
-    check(
-        TaskFilter {
-            created_after: Some(at),
-            ..TaskFilter::default()
-        },
-        Box::new(move |t| t.created_at > at),
-        "created after",
-    )
-    .await;
-    check(
-        TaskFilter {
-            created_before: Some(at),
-            ..TaskFilter::default()
-        },
-        Box::new(move |t| t.created_at < at),
-        "created before",
-    )
-    .await;
-    let updated = base + Duration::seconds(10) + Duration::milliseconds(100);
-    check(
-        TaskFilter {
-            updated_after: Some(updated),
-            ..TaskFilter::default()
-        },
-        Box::new(move |t| t.updated_at > updated),
-        "updated after",
-    )
-    .await;
-    check(
-        TaskFilter {
-            updated_before: Some(updated),
-            ..TaskFilter::default()
-        },
-        Box::new(move |t| t.updated_at < updated),
-        "updated before",
-    )
-    .await;
+    let upd = base + Duration::seconds(10) + Duration::milliseconds(100);
     let (from, to) = (
         base + Duration::milliseconds(3),
         base + Duration::milliseconds(20),
     );
-    check(
-        TaskFilter {
-            pipeline_execution_id: Some(p),
-            statuses: vec![TaskStatus::Ready, TaskStatus::Failed],
-            created_after: Some(from),
-            created_before: Some(to),
-            updated_before: Some(updated + Duration::milliseconds(100)),
-            ..TaskFilter::default()
-        },
-        Box::new(move |t| {
-            t.pipeline_execution_id == p
-                && matches!(t.status, TaskStatus::Ready | TaskStatus::Failed)
-                && t.created_at > from
-                && t.created_at < to
-                && t.updated_at < updated + Duration::milliseconds(100)
-        }),
-        "combined",
-    )
-    .await;
+    let (ready, failed, completed) = (TaskStatus::Ready, TaskStatus::Failed, TaskStatus::Completed);
+    #[rustfmt::skip]
+    let cases = [
+        case("pipeline", |f| f.pipeline_execution_id = Some(p), move |t| t.pipeline_execution_id == p),
+        case("one status", |f| f.statuses = vec![ready], |t| t.status == TaskStatus::Ready),
+        case("several statuses", |f| f.statuses = vec![failed, completed, failed],
+             |t| matches!(t.status, TaskStatus::Failed | TaskStatus::Completed)),
+        case("task name", |f| f.task_name = Some("t123".into()), |t| t.task_name == "t123"),
+        case("created after", |f| f.created_after = Some(at), move |t| t.created_at > at),
+        case("created before", |f| f.created_before = Some(at), move |t| t.created_at < at),
+        case("updated after", |f| f.updated_after = Some(upd), move |t| t.updated_at > upd),
+        case("updated before", |f| f.updated_before = Some(upd), move |t| t.updated_at < upd),
+        case(
+            "combined",
+            |f| {
+                *f = TaskFilter {
+                    statuses: vec![ready, failed],
+                    created_after: Some(from),
+                    created_before: Some(to),
+                    updated_before: Some(upd + Duration::milliseconds(100)),
+                    ..TaskFilter::for_pipeline(p)
+                }
+            },
+            move |t| {
+                t.pipeline_execution_id == p
+                    && matches!(t.status, TaskStatus::Ready | TaskStatus::Failed)
+                    && t.created_at > from
+                    && t.created_at < to
+                    && t.updated_at < upd + Duration::milliseconds(100)
+            },
+        ),
+    ];
+    for (what, filter, keep) in cases {
+        let expected = sorted_ids(rows.iter().filter(|t| keep(t)));
+        let got: Vec<Uuid> = all_pages(&db, filter, 9)
+            .await
+            .into_iter()
+            .flatten()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(got, expected, "{what}");
+        assert!(
+            !expected.is_empty(),
+            "{what}: the fixture selects something"
+        );
+        assert!(
+            expected.len() < 250,
+            "{what}: the fixture leaves something out"
+        );
+    }
 
     assert!(
         db.list_tasks(TaskFilter {
@@ -829,13 +766,7 @@ async fn queries_follow_the_operations_of_the_other_crates() {
         ids(&db.get_exhausted_retry_tasks(pipeline.id).await.unwrap()),
         [extract]
     );
-    let events: Vec<EventType> = db
-        .get_events_for_task(extract)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.event_type)
-        .collect();
+    let events = event_types(&db, extract).await;
     assert_eq!(events.first(), Some(&EventType::TaskCreated));
     assert_eq!(events.last(), Some(&EventType::TaskAbandoned));
     assert!(events.contains(&EventType::TaskReady));

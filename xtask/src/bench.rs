@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use te_testkit::ScratchDb;
+
 use crate::{Backends, cargo, postgres, workspace_root};
 
 /// Workers of the chart's sweep.
@@ -251,23 +253,11 @@ fn print_medians(
 }
 
 /// pgbench's `-N` (simple update) TPS with 8 clients for 10 s, on a scratch
-/// database of the server `url` names, dropped afterwards.
+/// database (te-testkit's) of the server `url` names, dropped afterwards.
 fn pgbench_tps(url: &str) -> Result<f64, String> {
-    let name = format!("te_pgbench_{}", std::process::id());
-    let scratch = with_database(url, &name);
-    let psql = |sql: &str| {
-        Command::new("psql")
-            .args([url, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
-            .stdout(Stdio::null())
-            .status()
-            .map_err(|e| format!("psql: {e}"))
-            .and_then(|s| {
-                s.success()
-                    .then_some(())
-                    .ok_or_else(|| format!("psql -c {sql:?} failed"))
-            })
-    };
-    psql(&format!("CREATE DATABASE {name}"))?;
+    let database = ScratchDb::postgres(url, "te_pgbench")
+        .map_err(|e| format!("pgbench's scratch database: {e}"))?;
+    let scratch = database.url().to_owned();
     let result = (|| {
         let init = Command::new("pgbench")
             .args(["-i", "-q", "-s", "1", scratch.as_str()])
@@ -301,23 +291,10 @@ fn pgbench_tps(url: &str) -> Result<f64, String> {
             })
             .ok_or_else(|| format!("no tps in pgbench output: {text}"))
     })();
-    let dropped = psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    let dropped = database
+        .remove()
+        .map_err(|e| format!("pgbench's scratch database: {e}"));
     result.and_then(|tps| dropped.map(|()| tps))
-}
-
-/// `url` with its database name replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').unwrap_or((url, ""));
-    let start = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let server = match base[start..].find('/') {
-        Some(i) => &base[..start + i],
-        None => base,
-    };
-    if query.is_empty() {
-        format!("{server}/{name}")
-    } else {
-        format!("{server}/{name}?{query}")
-    }
 }
 
 /// One line of the chart: a claim batch size and its throughput by workers.
@@ -493,15 +470,11 @@ mod tests {
     }
 
     #[test]
-    fn medians_steps_and_urls() {
+    fn medians_and_steps() {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(nice_step(0.3), 1.0);
         assert_eq!(nice_step(130.0), 200.0);
         assert_eq!(nice_step(4_100.0), 5_000.0);
-        assert_eq!(
-            with_database("postgres://u@h:5432/test?x=1", "s"),
-            "postgres://u@h:5432/s?x=1"
-        );
     }
 
     #[test]

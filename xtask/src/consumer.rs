@@ -9,15 +9,15 @@
 //! - `parts`: `te-core` and `te-claiming` alone, claiming through them.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use te_testkit::ScratchDb;
 
 use crate::cargo;
 
 /// The URL the README's example connects to, replaced for the PostgreSQL run.
 const EXAMPLE_URL: &str = "\"sqlite::memory:\"";
 
-/// Runs both consumers, on SQLite and, when `postgres_admin` names a server
-/// on which `psql` can create a database, on PostgreSQL.
+/// Runs both consumers, on SQLite and, when `postgres_admin` names a server,
+/// on PostgreSQL (in a scratch database made there and dropped afterwards).
 pub(crate) fn run(postgres_admin: Option<&str>) -> Result<(), String> {
     let root = crate::workspace_root();
     let readme =
@@ -44,8 +44,9 @@ pub(crate) fn run(postgres_admin: Option<&str>) -> Result<(), String> {
         eprintln!("xtask: consumer check ran on SQLite only (no PostgreSQL server named)");
         return Ok(());
     };
-    let database = format!("te_consumer_{}", std::process::id());
-    let url = psql_database(admin, &database, true)?;
+    let database = ScratchDb::postgres(admin, "te_consumer")
+        .map_err(|e| format!("the consumer check's database: {e}"))?;
+    let url = database.url().to_owned();
     let on_postgres = (|| {
         let main = facade.join("src/main.rs");
         std::fs::write(&main, example.replace(EXAMPLE_URL, &format!("{url:?}")))
@@ -57,8 +58,10 @@ pub(crate) fn run(postgres_admin: Option<&str>) -> Result<(), String> {
             &[&url],
         )
     })();
-    psql_database(admin, &database, false)?;
-    on_postgres
+    let removed = database
+        .remove()
+        .map_err(|e| format!("the consumer check's database: {e}"));
+    on_postgres.and(removed)
 }
 
 /// The `toml` dependency lines and the first `rust` example of the README's
@@ -169,39 +172,6 @@ fn consume(dir: &Path, what: &str, args: &[&str]) -> Result<(), String> {
     }
 }
 
-/// Creates (or, with `create` false, drops) `database` on the server of
-/// `admin` with `psql`; returns the new database's URL.
-fn psql_database(admin: &str, database: &str, create: bool) -> Result<String, String> {
-    let sql = if create {
-        format!("CREATE DATABASE {database}")
-    } else {
-        format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-    };
-    let status = Command::new("psql")
-        .args([admin, "-q", "-v", "ON_ERROR_STOP=1", "-c", &sql])
-        .status()
-        .map_err(|e| format!("psql (needed for the consumer check on PostgreSQL): {e}"))?;
-    if !status.success() {
-        return Err(format!("psql: `{sql}` failed ({status})"));
-    }
-    Ok(with_database(admin, database))
-}
-
-/// `url` with its database name replaced by `database`.
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = url.split_once('?').unwrap_or((url, ""));
-    let after_scheme = base.find("://").map_or(0, |i| i + 3);
-    let path = base[after_scheme..]
-        .find('/')
-        .map_or(base.len(), |i| i + after_scheme);
-    let query = if query.is_empty() {
-        String::new()
-    } else {
-        format!("?{query}")
-    };
-    format!("{}/{database}{query}", &base[..path])
-}
-
 /// Removes a directory when dropped.
 struct RemoveOnDrop(PathBuf);
 
@@ -226,17 +196,5 @@ mod tests {
             "{deps}"
         );
         assert!(deps.contains("tokio"), "{deps}");
-    }
-
-    #[test]
-    fn database_names_are_swapped() {
-        assert_eq!(
-            with_database("postgres://u@h:5432/test?sslmode=disable", "x"),
-            "postgres://u@h:5432/x?sslmode=disable"
-        );
-        assert_eq!(
-            with_database("postgres://u@h/test", "x"),
-            "postgres://u@h/x"
-        );
     }
 }

@@ -2,15 +2,96 @@
 //! pipeline control, listing and retention from the command line.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use chrono::Utc;
+use clap::Args;
 use task_execution_dal::prelude::*;
 use uuid::Uuid;
 
-use crate::cli::{CancelArgs, PipelineArgs, PipelinesArgs, PruneArgs};
-use crate::error::CliError;
-use crate::table;
-use crate::{db, output};
+use crate::base::args::{DbArgs, parse_duration};
+use crate::base::error::CliError;
+use crate::base::{db, output, table};
+
+/// Flags of `te cancel`.
+#[derive(Debug, Args)]
+pub(crate) struct CancelArgs {
+    /// The pipeline execution id.
+    pub(crate) pipeline_id: Uuid,
+    /// Why: stored on every skipped task.
+    #[arg(long, default_value = "cancelled by operator")]
+    pub(crate) reason: String,
+    /// The database.
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
+}
+
+/// Flags of `te pause` and `te resume`.
+#[derive(Debug, Args)]
+pub(crate) struct PipelineArgs {
+    /// The pipeline execution id.
+    pub(crate) pipeline_id: Uuid,
+    /// The database.
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
+}
+
+/// Flags of `te pipelines`.
+#[derive(Debug, Args)]
+pub(crate) struct PipelinesArgs {
+    /// Only pipeline executions in this status (Pending, Running, Completed, Failed, Cancelled); repeatable.
+    #[arg(long, value_parser = parse_pipeline_status)]
+    pub(crate) status: Vec<PipelineStatus>,
+    /// How many to show (the newest).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub(crate) limit: u32,
+    /// The database.
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
+}
+
+/// Flags of `te prune`.
+#[derive(Debug, Args)]
+pub(crate) struct PruneArgs {
+    /// Prune pipeline executions finished longer ago than this (e.g. 7d, 12h, 30m).
+    #[arg(long, value_parser = parse_age)]
+    pub(crate) older_than: Duration,
+    /// Only count what would be pruned.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Most pipeline executions deleted per transaction.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub(crate) batch_size: u64,
+    /// The database.
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
+}
+
+/// Parses a pipeline status by its name (case-insensitive).
+fn parse_pipeline_status(text: &str) -> Result<PipelineStatus, String> {
+    PipelineStatus::ALL
+        .iter()
+        .copied()
+        .find(|s| s.as_str().eq_ignore_ascii_case(text.trim()))
+        .ok_or_else(|| {
+            let names: Vec<&str> = PipelineStatus::ALL.iter().map(|s| s.as_str()).collect();
+            format!("`{text}` is not a pipeline status ({})", names.join(", "))
+        })
+}
+
+/// Parses an age: a duration as [`parse_duration`] reads it, or a whole
+/// number of days followed by `d`.
+pub(crate) fn parse_age(text: &str) -> Result<Duration, String> {
+    match text.trim().strip_suffix('d') {
+        Some(days) => days
+            .parse::<u64>()
+            .ok()
+            .and_then(|d| d.checked_mul(86_400))
+            .map(Duration::from_secs)
+            .ok_or_else(|| format!("`{text}` is not a duration (expected e.g. 7d, 12h, 30m)")),
+        None => parse_duration(text),
+    }
+}
 
 /// A not-found pipeline id becomes [`CliError::UnknownPipeline`], a missing
 /// table [`CliError::NotMigrated`].
@@ -219,5 +300,22 @@ impl Pages {
             .await?;
         self.after = page.last().map(|p| p.id);
         Ok((!page.is_empty()).then_some(page))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_and_statuses_parse() {
+        assert_eq!(parse_age("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_age("90s"), Ok(Duration::from_secs(90)));
+        assert!(parse_age("xd").is_err());
+        assert_eq!(
+            parse_pipeline_status("running"),
+            Ok(PipelineStatus::Running)
+        );
+        assert!(parse_pipeline_status("done").is_err());
     }
 }

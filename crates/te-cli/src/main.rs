@@ -3,26 +3,27 @@
 //! stale claims, cancels, pauses, resumes, lists and prunes pipelines, and
 //! measures the DAL (`te bench`). Errors are one line on stderr and a
 //! non-zero exit.
+//!
+//! The floor plan: each command is a module of its own (`demo/`, `bench/`,
+//! `migrate`, `status`, `recover`, `control`) with its flags beside it;
+//! they stand on `base/` and never import each other; `cli` lists them.
 
+mod base;
 mod bench;
 mod cli;
 mod control;
-mod db;
 mod demo;
-mod error;
-mod output;
+mod migrate;
 mod recover;
-mod recovery;
 mod status;
-mod table;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
 
-use cli::{Cli, Command, DbArgs};
-use error::{CliError, one_line};
+use base::error::one_line;
+use cli::Cli;
 
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
@@ -52,7 +53,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(dispatch(cli.command));
+    let result = runtime.block_on(cli.command.run());
     runtime.shutdown_timeout(Duration::from_secs(1));
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -81,54 +82,14 @@ fn usage_error(err: clap::Error) -> ExitCode {
                 .collect();
             let message = one_line(&message.join(" "));
             let message = message.strip_prefix("error: ").unwrap_or(&message);
+            let commands = cli::subcommand_names();
             let command = std::env::args()
                 .skip(1)
-                .find(|a| {
-                    [
-                        "demo",
-                        "migrate",
-                        "status",
-                        "recover",
-                        "cancel",
-                        "pause",
-                        "resume",
-                        "pipelines",
-                        "prune",
-                        "bench",
-                    ]
-                    .contains(&a.as_str())
-                })
+                .find(|a| commands.iter().any(|c| c == a))
                 .map(|c| format!("te {c}"))
                 .unwrap_or_else(|| "te".to_owned());
             eprintln!("error: {message} (see `{command} --help`)");
             ExitCode::from(2)
         }
     }
-}
-
-async fn dispatch(command: Command) -> Result<(), CliError> {
-    match command {
-        Command::Demo(args) => demo::run(args).await,
-        Command::Migrate(args) => migrate(args).await,
-        Command::Status(args) => status::run(args).await,
-        Command::Recover(args) => recover::run(args).await,
-        Command::Cancel(args) => control::cancel(args).await,
-        Command::Pause(args) => control::pause(args, true).await,
-        Command::Resume(args) => control::pause(args, false).await,
-        Command::Pipelines(args) => control::list(args).await,
-        Command::Prune(args) => control::prune(args).await,
-        Command::Bench(args) => bench::run(args).await,
-    }
-}
-
-/// Runs `te migrate`.
-async fn migrate(args: DbArgs) -> Result<(), CliError> {
-    let dal = db::connect(&args.database_url, Some(1)).await?;
-    let applied = dal.migrate().await?;
-    let target = dal.target();
-    output::print(&match applied {
-        0 => format!("{target} is up to date\n"),
-        1 => format!("applied 1 migration to {target}\n"),
-        n => format!("applied {n} migrations to {target}\n"),
-    })
 }

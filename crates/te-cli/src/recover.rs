@@ -1,13 +1,31 @@
-//! `te recover`: one pass of stale-claim recovery ([`crate::recovery`]) over
-//! the whole database, printing each task it reset or abandoned.
+//! `te recover`: one pass of stale-claim recovery
+//! ([`crate::base::recovery`]) over the whole database, printing each task it
+//! reset or abandoned.
 
+use std::time::Duration;
+
+use clap::Args;
 use task_execution_dal::prelude::*;
 
-use crate::cli::RecoverArgs;
-use crate::error::CliError;
-use crate::output::human_duration;
-use crate::recovery::{Pass, Policy, recover_once};
-use crate::{db, output, table};
+use crate::base::args::{DbArgs, parse_duration};
+use crate::base::error::CliError;
+use crate::base::output::human_duration;
+use crate::base::recovery::{Pass, Policy, recover_once};
+use crate::base::{db, output, table};
+
+/// Flags of `te recover`.
+#[derive(Debug, Args)]
+pub(crate) struct RecoverArgs {
+    /// A claim whose heartbeat is older than this is stale (e.g. 500ms, 60s, 5m).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub(crate) stale_after: Duration,
+    /// A stale task already recovered this many times is abandoned instead of reset.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(0..=1000))]
+    pub(crate) max_recoveries: i32,
+    /// The database.
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
+}
 
 /// Runs `te recover`.
 pub(crate) async fn run(args: RecoverArgs) -> Result<(), CliError> {

@@ -3,12 +3,23 @@
 //! unfinished tasks by queue for the whole database.
 
 use chrono::{DateTime, Utc};
+use clap::Args;
 use task_execution_dal::prelude::*;
 use uuid::Uuid;
 
-use crate::cli::StatusArgs;
-use crate::error::CliError;
-use crate::{db, output, table};
+use crate::base::args::DbArgs;
+use crate::base::error::CliError;
+use crate::base::{db, output, table};
+
+/// Flags of `te status`.
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// A pipeline execution id; without it, task counts for the whole database.
+    pub(crate) pipeline_id: Option<Uuid>,
+    /// The database.
+    #[command(flatten)]
+    pub(crate) db: DbArgs,
+}
 
 /// The longest error text shown in a cell.
 const ERROR_WIDTH: usize = 60;
@@ -176,7 +187,7 @@ fn clock(at: Option<DateTime<Utc>>) -> String {
 }
 
 fn shorten(text: &str) -> String {
-    let text = crate::error::one_line(text);
+    let text = crate::base::error::one_line(text);
     if text.chars().count() <= ERROR_WIDTH {
         text
     } else {

@@ -6,8 +6,8 @@ use diesel::prelude::*;
 use te_core::schema::task_executions as te;
 use te_core::toolkit::event_data;
 use te_core::toolkit::{
-    Holder, PipelineGuard, READY_FROM, Transition, bind, cancelled_pipeline_of, completion,
-    finished, now, refuse_requeue_if_cancelled, transition_many, unclaimed,
+    Batch, Holder, PipelineGuard, READY_FROM, Transition, bind, cancelled_pipeline_of, completion,
+    finished, now, refuse_requeue_if_cancelled, transition_batch, unclaimed,
 };
 use te_core::{AnyConnection, DalError, EventType, SubStatus, TaskStatus};
 use uuid::Uuid;
@@ -54,10 +54,13 @@ pub(crate) fn mark_completed_many(
     task_ids: &[Uuid],
     runner_id: Option<Uuid>,
 ) -> Result<usize, DalError> {
-    let event = EventType::TaskCompleted;
-    transition_many(
-        conn, task_ids, RUNNING, Completed, runner_id, event, finished,
-    )
+    let batch = Batch {
+        from: RUNNING,
+        to: Completed,
+        runner: runner_id,
+        guard: PipelineGuard::Any,
+    };
+    transition_batch(conn, task_ids, batch, EventType::TaskCompleted, finished)
 }
 
 pub(crate) fn mark_failed(

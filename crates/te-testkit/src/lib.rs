@@ -13,6 +13,11 @@
 //!
 //! Tests running in parallel never see each other's rows.
 //!
+//! [`ScratchDb`] is the mechanism underneath, for any program that needs a
+//! fresh database for one use (`te bench` and `cargo xtask bench` use it):
+//! a new SQLite file or PostgreSQL database where a URL points, removed
+//! afterwards.
+//!
 //! ```no_run
 //! # async fn example() {
 //! let db = te_testkit::TestDb::new().await;
@@ -21,7 +26,10 @@
 //! # }
 //! ```
 
+mod fixtures;
 mod postgres;
+mod scratch;
+mod sql;
 
 use std::path::PathBuf;
 
@@ -33,7 +41,10 @@ use te_core::{
 };
 use uuid::Uuid;
 
+pub use fixtures::{insert_contexts, insert_metadata};
+
 pub use postgres::{PostgresServer, postgres_server};
+pub use scratch::{ScratchDb, ScratchError, remove_sqlite_files, with_database};
 
 /// The environment variable that selects the backend of [`TestDb::new`].
 pub const BACKEND_ENV: &str = "TE_TEST_BACKEND";
@@ -48,7 +59,7 @@ pub const POOLER_ENV: &str = "TE_TEST_POOLER_URL";
 /// `pooler` (a URL of a transaction-mode pooler) for `database`, with
 /// `pgbouncer=true`.
 fn pooler_url(pooler: &str, database: &str) -> String {
-    let url = postgres::with_database(pooler.trim(), database);
+    let url = with_database(pooler.trim(), database);
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}pgbouncer=true")
 }
@@ -77,12 +88,8 @@ pub struct TestDb {
     url: String,
     /// The server's own URL of the database, when `url` goes through a pooler.
     direct_url: Option<String>,
-    cleanup: Cleanup,
-}
-
-enum Cleanup {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, database: String },
+    /// Declared last: the database goes once the DAL's pool is gone.
+    scratch: ScratchDb,
 }
 
 impl TestDb {
@@ -118,12 +125,9 @@ impl TestDb {
 
     /// A fresh SQLite file in a temporary directory (not migrated).
     async fn sqlite() -> TestDb {
-        let dir = tempfile::Builder::new()
-            .prefix("te-test-")
-            .tempdir()
-            .expect("create a temporary directory");
-        let path = dir.path().join("test.db");
-        let url = format!("sqlite://{}", path.display());
+        let scratch = ScratchDb::at(None, "te-test")
+            .unwrap_or_else(|e| panic!("create a SQLite test database: {e}"));
+        let url = scratch.url().to_owned();
         let dal = TaskExecutionDal::connect_with(DalConfig::new(&url))
             .await
             .expect("open a SQLite test database");
@@ -131,7 +135,7 @@ impl TestDb {
             dal,
             url,
             direct_url: None,
-            cleanup: Cleanup::Sqlite(dir),
+            scratch,
         }
     }
 
@@ -140,13 +144,18 @@ impl TestDb {
         let server = postgres_server().await.unwrap_or_else(|why| {
             panic!("PostgreSQL tests were requested but no PostgreSQL is available: {why}")
         });
-        let database = format!("te_test_{}", uuid::Uuid::new_v4().simple());
-        let direct = server.create_database(&database).await;
+        let admin = server.admin_url().to_owned();
+        let scratch = tokio::task::spawn_blocking(move || ScratchDb::postgres(&admin, "te_test"))
+            .await
+            .expect("create database task")
+            .unwrap_or_else(|e| panic!("create a PostgreSQL test database: {e}"));
+        let direct = scratch.url().to_owned();
         // Through a transaction-mode pooler when `TE_TEST_POOLER_URL` names
         // one: the database is made and dropped on the server directly.
         let (url, direct_url) = match std::env::var(POOLER_ENV) {
             Ok(pooler) if !pooler.trim().is_empty() => {
-                (pooler_url(&pooler, &database), Some(direct))
+                let database = scratch.postgres_name().unwrap_or_default();
+                (pooler_url(&pooler, database), Some(direct))
             }
             _ => (direct, None),
         };
@@ -157,10 +166,7 @@ impl TestDb {
             dal,
             url,
             direct_url,
-            cleanup: Cleanup::Postgres {
-                admin_url: server.admin_url().to_owned(),
-                database,
-            },
+            scratch,
         }
     }
 
@@ -193,10 +199,7 @@ impl TestDb {
 
     /// The SQLite file, for SQLite databases.
     pub fn sqlite_path(&self) -> Option<PathBuf> {
-        match &self.cleanup {
-            Cleanup::Sqlite(dir) => Some(dir.path().join("test.db")),
-            Cleanup::Postgres { .. } => None,
-        }
+        self.scratch.sqlite_path().map(PathBuf::from)
     }
 }
 
@@ -205,18 +208,6 @@ impl std::ops::Deref for TestDb {
 
     fn deref(&self) -> &TaskExecutionDal {
         &self.dal
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Cleanup::Postgres {
-            admin_url,
-            database,
-        } = &self.cleanup
-        {
-            postgres::drop_database(admin_url, database);
-        }
     }
 }
 

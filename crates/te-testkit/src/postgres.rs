@@ -1,14 +1,16 @@
 //! Finding a PostgreSQL server for tests: `DATABASE_URL`, a throwaway local
-//! cluster, or a testcontainers container; creating and dropping databases on it.
+//! cluster, or a testcontainers container (its databases are made and
+//! dropped by [`crate::scratch`]).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
 use tokio::sync::OnceCell;
+
+use crate::scratch;
 
 /// A PostgreSQL server on which test databases are created.
 #[derive(Debug)]
@@ -41,56 +43,17 @@ impl PostgresServer {
     }
 
     /// Creates the empty database `name` and returns its URL.
+    ///
+    /// # Panics
+    /// When the server refuses: a test must never pass without its database.
     pub async fn create_database(&self, name: &str) -> String {
-        let admin = self.admin_url.clone();
-        let sql = format!("CREATE DATABASE {}", quote_ident(name));
-        tokio::task::spawn_blocking(move || {
-            let mut conn = PgConnection::establish(&admin)
-                .unwrap_or_else(|e| panic!("connect to the PostgreSQL test server: {e}"));
-            conn.batch_execute(&sql)
-                .unwrap_or_else(|e| panic!("create a test database: {e}"));
-        })
-        .await
-        .expect("create database task");
-        with_database(&self.admin_url, name)
+        let (admin, database) = (self.admin_url.clone(), name.to_owned());
+        tokio::task::spawn_blocking(move || scratch::create_database(&admin, &database))
+            .await
+            .expect("create database task")
+            .unwrap_or_else(|e| panic!("create a test database: {e}"));
+        scratch::with_database(&self.admin_url, name)
     }
-}
-
-/// Quotes an identifier for DDL (identifiers cannot be bound as parameters).
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// Drops database `name`, ending its sessions first. Errors are ignored: a
-/// leftover test database must not fail a test that passed.
-pub(crate) fn drop_database(admin_url: &str, name: &str) {
-    let admin_url = admin_url.to_owned();
-    let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name));
-    let _ = std::thread::spawn(move || {
-        if let Ok(mut conn) = PgConnection::establish(&admin_url) {
-            let _ = conn.batch_execute(&sql);
-        }
-    })
-    .join();
-}
-
-/// `url` with its database name replaced by `database`.
-pub(crate) fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let path_start = base[scheme_end..]
-        .find('/')
-        .map(|i| i + scheme_end)
-        .unwrap_or(base.len());
-    let mut out = format!("{}/{}", &base[..path_start], database);
-    if let Some(query) = query {
-        out.push('?');
-        out.push_str(query);
-    }
-    out
 }
 
 static SERVER: OnceCell<Result<PostgresServer, String>> = OnceCell::const_new();
@@ -297,27 +260,4 @@ async fn start_container() -> Result<PostgresServer, String> {
         origin: "testcontainers",
         _keep: Keep::Container(Box::new(container)),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn database_name_is_replaced() {
-        assert_eq!(
-            with_database("postgres://u@h:5432/test", "x"),
-            "postgres://u@h:5432/x"
-        );
-        assert_eq!(
-            with_database("postgres://u@h:5432/test?sslmode=disable", "x"),
-            "postgres://u@h:5432/x?sslmode=disable"
-        );
-        assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
-    }
-
-    #[test]
-    fn identifiers_are_quoted() {
-        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
-    }
 }

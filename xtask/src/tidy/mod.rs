@@ -3,11 +3,14 @@
 //! reader. `cargo xtask test` runs it first.
 //!
 //! - every Rust file starts with a `//!` line saying what it holds;
-//! - every `te` subcommand is named in README.md and ARCHITECTURE.md;
+//! - every `te` subcommand (a variant of clap's `Command` in te-cli's
+//!   `cli.rs`, the one list `te` itself takes its names from) is named in
+//!   README.md and ARCHITECTURE.md;
 //! - every public method of the operation traits is in `src/lib.md`'s index;
 //! - ARCHITECTURE.md's layering invariants: an operation crate depends on
 //!   `te-core` and on no sibling; the facade is re-exports and docs only;
-//!   `te` reaches the DAL through the facade;
+//!   `te` reaches the DAL through the facade; te-cli's floor plan (`base/`
+//!   imports no command, a command no other command);
 //! - no import circles: no source file of a crate imports, directly or
 //!   through others, a file that imports it back ([`imports`]);
 //! - te-core's floors ([`TE_CORE_FLOORS`]): a file imports nothing from a
@@ -45,6 +48,7 @@ pub(crate) fn run() -> Result<(), String> {
     handle_calls(&root, &mut problems)?;
     file_lengths(&root, &mut problems)?;
     sql_catalogue(&root, &mut problems)?;
+    te_cli_floor_plan(&root, &mut problems)?;
     if problems.is_empty() {
         eprintln!("xtask: tidy: every check holds");
         return Ok(());
@@ -344,6 +348,58 @@ fn sql_catalogue(root: &Path, problems: &mut Vec<String>) -> Result<(), String> 
     Ok(())
 }
 
+/// The modules of `crate::…` paths in `source`, `crate::{a, b}` groups
+/// included (the first name of each path).
+fn crate_imports(source: &str) -> Vec<String> {
+    let ident = |text: &str| -> String {
+        text.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut names = Vec::new();
+    for (at, _) in source.match_indices("crate::") {
+        let rest = &source[at + "crate::".len()..];
+        match rest.strip_prefix('{') {
+            Some(group) => {
+                let group = &group[..group.find('}').unwrap_or(group.len())];
+                names.extend(group.split(',').map(|item| ident(item.trim())));
+            }
+            None => names.push(ident(rest)),
+        }
+    }
+    names.retain(|name| !name.is_empty());
+    names
+}
+
+/// te-cli's floor plan (ARCHITECTURE.md): each top-level module but
+/// `main` and `cli` (which list and dispatch the commands) imports only
+/// itself and `base`, and `base` only itself.
+fn te_cli_floor_plan(root: &Path, problems: &mut Vec<String>) -> Result<(), String> {
+    const SRC: &str = "crates/te-cli/src/";
+    for file in tracked(root)?
+        .iter()
+        .filter(|f| f.starts_with(SRC) && f.ends_with(".rs"))
+    {
+        let relative = &file[SRC.len()..];
+        let module = relative
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches(".rs");
+        if module == "main" || module == "cli" {
+            continue;
+        }
+        for name in crate_imports(&read(root, file)?) {
+            if name != module && name != "base" {
+                problems.push(format!(
+                    "{file}: imports `crate::{name}`; te-cli's `{module}` may import only itself and `base`"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,6 +409,16 @@ mod tests {
         let cli = "enum Command {\n    /// Run.\n    Demo(DemoArgs),\n    Migrate(DbArgs),\n    \
                    ListAll,\n    Big {\n        x: u8,\n    },\n}\n";
         assert_eq!(subcommands(cli), ["demo", "migrate", "list-all", "big"]);
+    }
+
+    #[test]
+    fn crate_paths_are_read_with_their_groups() {
+        let source = "use crate::base::{db, output};\nuse crate::{bench, demo::args};\n\
+                      /// See [`crate::status`].\nlet x = crate::cli::run();\n";
+        assert_eq!(
+            crate_imports(source),
+            ["base", "bench", "demo", "status", "cli"]
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use task_execution_dal::prelude::Backend;
 
-use crate::table;
+use crate::base::table;
 
 /// The figures one run of one workload measured, in the order they were added.
 #[derive(Debug, Clone, Default)]

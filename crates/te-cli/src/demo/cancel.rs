@@ -9,7 +9,7 @@ use task_execution_dal::prelude::*;
 
 use super::monitor::get;
 use super::shared::{Cancellation, Shared};
-use crate::error::CliError;
+use crate::base::error::CliError;
 
 /// The reason stored on every task a demo cancel skips.
 pub(crate) const REASON: &str = "pipeline cancelled by te demo";

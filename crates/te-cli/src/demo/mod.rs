@@ -3,6 +3,7 @@
 //! and recovery resets or abandons their claims, then checks invariants
 //! against the database and prints a summary.
 
+pub(crate) mod args;
 mod cancel;
 mod monitor;
 mod recovery;
@@ -12,7 +13,6 @@ mod shared;
 mod summary;
 mod verify;
 mod worker;
-pub(crate) mod workload;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -24,18 +24,17 @@ use task_execution_dal::prelude::*;
 use tokio::task::{JoinError, JoinSet};
 use uuid::Uuid;
 
-use crate::cli::DemoArgs;
-use crate::error::CliError;
-use crate::output::human_duration;
-use crate::recovery::Policy;
-use crate::{db, output};
+use crate::base::error::CliError;
+use crate::base::output::human_duration;
+use crate::base::recovery::Policy;
+use crate::base::workload::{PIPELINE_NAME, Workload, queue_name};
+use crate::base::{db, output};
+use args::DemoArgs;
 use monitor::{get, quantile};
 use shared::{PipelineOutcome, Settings, Shared};
 use summary::{Summary, per_second};
 use verify::Findings;
 use worker::Exit;
-use workload::queue_name;
-use workload::{PIPELINE_NAME, Workload};
 
 /// The demo's database when no URL is given, in the current directory.
 const DEFAULT_FILE: &str = "te-demo.db";

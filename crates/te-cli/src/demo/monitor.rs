@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::shared::lock;
+use crate::base::sync::lock;
 
 /// At most this many violation messages are kept (the counters keep counting).
 const MAX_MESSAGES: usize = 20;

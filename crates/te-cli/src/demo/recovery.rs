@@ -1,12 +1,12 @@
-//! The demo's recovery loop: a pass of [`crate::recovery::recover_once`]
+//! The demo's recovery loop: a pass of [`crate::base::recovery::recover_once`]
 //! over the demo's own tasks several times a second, until the demo stops.
 
 use std::sync::Arc;
 
 use super::monitor::bump;
 use super::shared::Shared;
-use crate::error::CliError;
-use crate::recovery::recover_once;
+use crate::base::error::CliError;
+use crate::base::recovery::recover_once;
 
 /// Recovers the demo's stale claims until the demo stops.
 pub(crate) async fn run(shared: Arc<Shared>) -> Result<(), CliError> {

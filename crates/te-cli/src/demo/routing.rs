@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::shared::Shared;
 use super::summary::Check;
-use crate::error::CliError;
+use crate::base::error::CliError;
 
 /// What the replay of one pipeline found.
 #[derive(Debug, Default)]

@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use super::monitor::bump;
 use super::shared::{PipelineOutcome, Shared};
-use super::workload::depends_on;
-use crate::error::CliError;
+use crate::base::error::CliError;
+use crate::base::workload::depends_on;
 
 /// How long the scheduler sleeps when nobody wakes it.
 const TICK: Duration = Duration::from_millis(20);

@@ -3,8 +3,8 @@
 //! monitor, and the signals they wake each other with.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use task_execution_dal::prelude::*;
@@ -12,9 +12,10 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::monitor::Monitor;
-use super::workload::{PipelinePlan, TaskPlan, Workload};
-use crate::error::CliError;
-use crate::recovery::Policy;
+use crate::base::error::CliError;
+use crate::base::recovery::Policy;
+use crate::base::sync::lock;
+use crate::base::workload::{PipelinePlan, TaskPlan, Workload};
 
 /// How the demo runs, beside its workload.
 #[derive(Debug, Clone)]
@@ -212,11 +213,4 @@ impl Shared {
     pub(crate) fn stopping(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }
-}
-
-/// Locks `mutex`, also when a thread panicked while holding it: the demo's
-/// counters and records stay readable, so a panic elsewhere never hides the
-/// demo's results.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::table;
+use crate::base::table;
 
 /// One invariant and whether it held.
 #[derive(Debug, Clone, PartialEq, Eq)]

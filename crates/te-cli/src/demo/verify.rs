@@ -8,7 +8,7 @@ use task_execution_dal::prelude::*;
 use super::monitor::get;
 use super::shared::{PipelineOutcome, Shared};
 use super::summary::Check;
-use crate::error::CliError;
+use crate::base::error::CliError;
 
 /// What the database says at the end of a run.
 #[derive(Debug, Default)]

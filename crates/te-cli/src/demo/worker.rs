@@ -14,9 +14,10 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::monitor::bump;
-use super::shared::{Shared, lock};
-use super::workload::{MAX_ATTEMPTS, TaskPlan};
-use crate::error::CliError;
+use super::shared::Shared;
+use crate::base::error::CliError;
+use crate::base::sync::lock;
+use crate::base::workload::{MAX_ATTEMPTS, TaskPlan};
 
 /// How long an idle worker first waits (in `wait_for_ready`) before claiming
 /// again; each wait that ends without a wake-up doubles it up to

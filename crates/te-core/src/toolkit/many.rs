@@ -33,37 +33,6 @@ pub fn is_one_statement(task_ids: &[Uuid]) -> bool {
     task_ids.len() == 1
 }
 
-/// Moves each of `task_ids` that is in one of `from` (and held by
-/// `runner_id`, when given) to `to`, setting `changes(now)`
-/// ([`compare_and_set`]), and records an `event_type` event naming
-/// `runner_id` for each task changed, in id order; returns how many changed.
-/// Call inside a write transaction, with `task_ids` [`distinct`].
-///
-/// A single task goes through the single-task transition instead, the same
-/// guard and event as one statement on PostgreSQL (see
-/// [`is_one_statement`]).
-pub fn transition_many<C>(
-    conn: &mut AnyConnection,
-    task_ids: &[Uuid],
-    from: &'static [TaskStatus],
-    to: TaskStatus,
-    runner_id: Option<Uuid>,
-    event_type: EventType,
-    changes: impl FnOnce(DateTime<Utc>) -> C,
-) -> Result<usize, DalError>
-where
-    C: AsChangeset<Target = task_executions::table> + Clone,
-    C::Changeset: QueryFragment<MultiBackend>,
-{
-    let batch = Batch {
-        from,
-        to,
-        runner: runner_id,
-        guard: PipelineGuard::Any,
-    };
-    transition_batch(conn, task_ids, batch, event_type, changes)
-}
-
 /// What a batch transition requires and sets: the statuses it may start
 /// from, the status it sets, the runner that must hold each claim (when
 /// `Some`) and what each task's pipeline must be.
@@ -79,7 +48,16 @@ pub struct Batch {
     pub guard: PipelineGuard,
 }
 
-/// [`transition_many`] with a [`Batch`]'s pipeline guard as well.
+/// Moves each of `task_ids` that passes `batch` (its status one of
+/// `batch.from`, its claim held by `batch.runner` when `Some`, its pipeline
+/// passing `batch.guard`) to `batch.to`, setting `changes(now)`
+/// ([`compare_and_set`]), and records an `event_type` event naming the
+/// runner for each task changed, in id order; returns how many changed.
+/// Call inside a write transaction, with `task_ids` [`distinct`].
+///
+/// A single task goes through the single-task transition instead, the same
+/// guard and event as one statement on PostgreSQL (see
+/// [`is_one_statement`]).
 pub fn transition_batch<C>(
     conn: &mut AnyConnection,
     task_ids: &[Uuid],

@@ -31,15 +31,14 @@ pub use cancel::cancel;
 pub use guard::{Holder, PipelineGuard};
 pub use many::{
     Batch, Finished, Unclaimed, compare_and_set, distinct, finished, is_one_statement,
-    transition_batch, transition_many, unclaimed,
+    transition_batch, unclaimed,
 };
 pub use pipeline_lock::{
     cancelled_pipeline_of, lock_pipeline_for_cancel, lock_pipelines_for_new_tasks,
     refuse_requeue_if_cancelled,
 };
 pub use rows::{
-    insert_context, insert_contexts, insert_metadata, insert_tasks, record_event, record_events,
-    require_row, store_context,
+    insert_context, insert_tasks, record_event, record_events, require_row, store_context,
 };
 pub use shared_transitions::{READY_FROM, completion, promote};
 pub use transition::{Outcome, Transition};

@@ -9,8 +9,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::data::any_connection::AnyConnection;
-use crate::data::models::{NewEvent, TaskExecution, TaskExecutionMetadata};
-use crate::data::schema::{contexts, execution_events, task_execution_metadata, task_executions};
+use crate::data::models::{NewEvent, TaskExecution};
+use crate::data::schema::{contexts, execution_events, task_executions};
 use crate::data::sql_types::{DbJson, DbUuid, UtcTimestamp};
 use crate::ground::error::DalError;
 use crate::sql::events::SQLITE_EVENT_SQL;
@@ -85,40 +85,6 @@ pub fn record_events(conn: &mut AnyConnection, events: &[NewEvent]) -> Result<()
 /// Appends one event to the audit log (see [`record_events`]).
 pub fn record_event(conn: &mut AnyConnection, event: NewEvent) -> Result<(), DalError> {
     record_events(conn, std::slice::from_ref(&event))
-}
-
-/// Inserts metadata rows exactly as given, in bulk (no events).
-pub fn insert_metadata(
-    conn: &mut AnyConnection,
-    rows: &[TaskExecutionMetadata],
-) -> Result<(), DalError> {
-    insert_chunked!(
-        conn,
-        task_execution_metadata::table,
-        rows,
-        TaskExecutionMetadata::BINDS_PER_ROW
-    )
-}
-
-/// Inserts context documents `(id, value)` stamped `now`, in bulk. The
-/// caller has checked that each value is a JSON object.
-pub fn insert_contexts(
-    conn: &mut AnyConnection,
-    documents: &[(Uuid, Value)],
-    now: DateTime<Utc>,
-) -> Result<(), DalError> {
-    let rows: Vec<_> = documents
-        .iter()
-        .map(|(id, value)| {
-            (
-                contexts::id.eq(bind::id(*id)),
-                contexts::value.eq(bind::json(value.clone())),
-                contexts::created_at.eq(bind::ts(now)),
-                contexts::updated_at.eq(bind::ts(now)),
-            )
-        })
-        .collect();
-    insert_chunked!(conn, contexts::table, rows, 4)
 }
 
 /// Inserts `value` as a new context row stamped `now` and returns its id.

@@ -55,13 +55,12 @@ pub fn list_tasks(
         query = query.filter(after_cursor!(task_executions, cursor_row, after));
     }
     let page = query.load(conn)?;
-    if page.is_empty()
-        && let Some(after) = filter.after
-    {
-        let cursor = task_executions::table
-            .find(bind::id(after))
-            .select(task_executions::id);
-        require_row(conn, cursor, DalError::task_not_found(after))?;
-    }
-    Ok(page)
+    super::shared::keyset_page(conn, page, filter.after, |conn, after| {
+        let cursor = task_executions::table.find(bind::id(after));
+        require_row(
+            conn,
+            cursor.select(task_executions::id),
+            DalError::task_not_found(after),
+        )
+    })
 }

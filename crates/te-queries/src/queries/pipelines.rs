@@ -41,13 +41,10 @@ pub fn list_pipelines(
         query = query.filter(after_cursor!(pe, cursor_pipeline, after));
     }
     let page = query.load(conn)?;
-    if page.is_empty()
-        && let Some(after) = filter.after
-    {
+    super::shared::keyset_page(conn, page, filter.after, |conn, after| {
         let cursor = pe::table.find(bind::id(after)).select(pe::id);
-        require_row(conn, cursor, DalError::pipeline_not_found(after))?;
-    }
-    Ok(page)
+        require_row(conn, cursor, DalError::pipeline_not_found(after))
+    })
 }
 
 /// Every pipeline execution that is not terminal, ordered by `(created_at, id)`.

@@ -1,5 +1,5 @@
 //! What several queries share: deduplicated filter lists, loading in a
-//! given order, and the order of creation.
+//! given order, the order of creation, and the end of a keyset page.
 
 pub(crate) use te_core::toolkit::batch::unique;
 
@@ -10,6 +10,7 @@ use diesel::query_dsl::LoadQuery;
 use diesel::query_dsl::methods::{OrderDsl, SelectDsl};
 use te_core::schema::task_executions;
 use te_core::{AnyConnection, DalError, MultiBackend};
+use uuid::Uuid;
 
 /// The rows `source` (a table, filtered) selects, as `T`, ordered by
 /// `order`: `SELECT <T's columns> FROM … WHERE … ORDER BY …`, one query.
@@ -32,4 +33,23 @@ where
 /// `(created_at, id)`: the order of every list of task executions.
 pub(crate) fn by_creation() -> (Asc<task_executions::created_at>, Asc<task_executions::id>) {
     (task_executions::created_at.asc(), task_executions::id.asc())
+}
+
+/// `page`, a keyset page read after cursor `after` (when `Some`), once it is
+/// known to be one: a page that comes back empty after a cursor is the end
+/// of the list only if the cursor's row exists, which `require_cursor`
+/// checks (a second query, made only then) and otherwise refuses with
+/// [`DalError::NotFound`].
+pub(crate) fn keyset_page<T>(
+    conn: &mut AnyConnection,
+    page: Vec<T>,
+    after: Option<Uuid>,
+    require_cursor: impl FnOnce(&mut AnyConnection, Uuid) -> Result<(), DalError>,
+) -> Result<Vec<T>, DalError> {
+    if page.is_empty()
+        && let Some(after) = after
+    {
+        require_cursor(conn, after)?;
+    }
+    Ok(page)
 }

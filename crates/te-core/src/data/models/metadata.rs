@@ -33,8 +33,3 @@ pub struct TaskExecutionMetadata {
     #[diesel(serialize_as = TsParam)]
     pub updated_at: DateTime<Utc>,
 }
-
-impl TaskExecutionMetadata {
-    /// Bound parameters one row takes in a multi-row insert (one per column).
-    pub(crate) const BINDS_PER_ROW: usize = 7;
-}

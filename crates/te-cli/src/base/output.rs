@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use crate::error::CliError;
+use crate::base::error::CliError;
 
 /// Writes `text` to stdout as is.
 pub(crate) fn print(text: &str) -> Result<(), CliError> {

@@ -38,6 +38,8 @@ pub(crate) enum CliError {
     Demo(String),
     /// `te bench` could not prepare, run or clean up a workload.
     Bench(String),
+    /// `te bench` could not make or remove its scratch database.
+    Scratch(te_testkit::ScratchError),
 }
 
 impl CliError {
@@ -81,6 +83,7 @@ impl fmt::Display for CliError {
             CliError::Io { what, source } => format!("{what}: {source}"),
             CliError::Demo(message) => message.clone(),
             CliError::Bench(message) => format!("bench: {message}"),
+            CliError::Scratch(err) => format!("bench: scratch database: {}", with_causes(err)),
         };
         f.write_str(&one_line(&text))
     }

@@ -2,11 +2,12 @@
 //! command, refusing a SQLite file that is not there (the URL is read by the
 //! DAL's own [`Target`]), and removing SQLite files.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use task_execution_dal::prelude::*;
+use te_testkit::ScratchError;
 
-use crate::error::CliError;
+use crate::base::error::CliError;
 
 /// Connects to `url`, with at most `max_connections` pooled connections if given.
 pub(crate) async fn connect(
@@ -42,24 +43,16 @@ pub(crate) async fn connect_existing(url: &str) -> Result<TaskExecutionDal, CliE
     connect(url, None).await
 }
 
-/// Removes a SQLite database file and its `-wal` and `-shm` companions, if present.
-pub(crate) fn remove_sqlite_files(path: &std::path::Path) -> Result<(), CliError> {
-    for suffix in ["", "-wal", "-shm"] {
-        let mut name = path.as_os_str().to_owned();
-        name.push(suffix);
-        let file = PathBuf::from(name);
-        match std::fs::remove_file(&file) {
-            Ok(()) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(CliError::Io {
-                    what: format!("cannot remove {}", file.display()),
-                    source,
-                });
-            }
-        }
-    }
-    Ok(())
+/// Removes a SQLite database file and its companions (`-wal`, `-shm`,
+/// `-journal`), those present, as te-testkit removes its scratch files.
+pub(crate) fn remove_sqlite_files(path: &Path) -> Result<(), CliError> {
+    te_testkit::remove_sqlite_files(path).map_err(|err| match err {
+        ScratchError::Io { path, source } => CliError::Io {
+            what: format!("cannot remove {}", path.display()),
+            source,
+        },
+        other => CliError::Scratch(other),
+    })
 }
 
 #[cfg(test)]
