@@ -12,9 +12,16 @@ use uuid::Uuid;
 
 use task_execution_dal::prelude::*;
 
-use crate::common::{RowCounts, RowHolder, row_counts, task_in, until_waiting};
+use crate::common::{RowCounts, RowHolder, row_counts, task_in, task_rows, until_waiting};
 
 use TaskStatus::{NotStarted, Ready, Running, Skipped};
+
+/// The terminal pipeline statuses.
+const TERMINAL: [PipelineStatus; 3] = [
+    PipelineStatus::Completed,
+    PipelineStatus::Failed,
+    PipelineStatus::Cancelled,
+];
 
 async fn pipeline(dal: &TaskExecutionDal, name: &str) -> Uuid {
     dal.create_pipeline_execution(NewPipelineExecution::new(name))
@@ -174,14 +181,11 @@ async fn creation_racing_with_a_cancel(n: usize) {
 #[tokio::test]
 async fn no_promotion_makes_a_task_of_a_cancelled_pipeline_ready() {
     let db = TestDb::new().await;
-    let p = pipeline(&db, "cancelled").await;
-    let runner = Uuid::new_v4();
-    let running = crate::common::ready_and_claimed(&db, p, "running", runner).await;
+    let (p, running, runner) =
+        crate::common::claimed_in_new_pipeline(&db, "cancelled", "running").await;
     db.cancel_pipeline(p, "stop").await.unwrap();
-    let now = chrono::Utc::now();
-    let stuck: Vec<TaskExecution> = (0..4)
-        .map(|i| NewTaskExecution::new(p, format!("stuck-{i}")).into_row(now))
-        .collect();
+    let names = (0..4).map(|i| format!("stuck-{i}"));
+    let stuck = task_rows(p, NotStarted, chrono::Utc::now(), names);
     let ids: Vec<Uuid> = stuck.iter().map(|t| t.id).collect();
     db.insert_tasks(stuck).await;
     let before = row_counts(&db).await;
@@ -210,9 +214,8 @@ async fn no_promotion_makes_a_task_of_a_cancelled_pipeline_ready() {
 #[tokio::test]
 async fn update_pipeline_status_to_cancelled_is_a_cancel() {
     let db = TestDb::new().await;
-    let p = pipeline(&db, "via-status").await;
-    let runner = Uuid::new_v4();
-    let running = crate::common::ready_and_claimed(&db, p, "running", runner).await;
+    let (p, running, runner) =
+        crate::common::claimed_in_new_pipeline(&db, "via-status", "running").await;
     let waiting = db
         .create_many(new_tasks(p, "wait", 2, NotStarted))
         .await
@@ -255,11 +258,7 @@ async fn update_pipeline_status_to_cancelled_is_a_cancel() {
 #[tokio::test]
 async fn reaching_a_terminal_status_clears_the_pause() {
     let db = TestDb::new().await;
-    for status in [
-        PipelineStatus::Completed,
-        PipelineStatus::Failed,
-        PipelineStatus::Cancelled,
-    ] {
+    for status in TERMINAL {
         let p = pipeline(&db, status.as_str()).await;
         db.pause_pipeline(p).await.unwrap();
         let row = db.update_pipeline_status(p, status, None).await.unwrap();
@@ -275,12 +274,7 @@ async fn reaching_a_terminal_status_clears_the_pause() {
 #[tokio::test]
 async fn setting_the_status_a_pipeline_already_has_writes_nothing() {
     let db = TestDb::new().await;
-    for status in [
-        PipelineStatus::Running,
-        PipelineStatus::Completed,
-        PipelineStatus::Failed,
-        PipelineStatus::Cancelled,
-    ] {
+    for status in std::iter::once(PipelineStatus::Running).chain(TERMINAL) {
         let p = pipeline(&db, status.as_str()).await;
         let first = db.update_pipeline_status(p, status, Some("first")).await;
         let first = match status {
@@ -303,11 +297,7 @@ async fn setting_the_status_a_pipeline_already_has_writes_nothing() {
 #[tokio::test]
 async fn a_pipeline_created_with_a_terminal_status_is_stamped_and_pruned() {
     let db = TestDb::new().await;
-    for status in [
-        PipelineStatus::Completed,
-        PipelineStatus::Failed,
-        PipelineStatus::Cancelled,
-    ] {
+    for status in TERMINAL {
         let mut new = NewPipelineExecution::new(status.as_str());
         new.status = status;
         let row = db.create_pipeline_execution(new).await.unwrap();

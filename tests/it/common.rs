@@ -70,6 +70,24 @@ pub(crate) async fn ready_and_claimed(
     task.id
 }
 
+/// Creates a pipeline execution named `pipeline_name` holding one task named
+/// `task_name`, claimed by a new runner as in [`ready_and_claimed`]; returns
+/// the pipeline's id, the task's id and the runner.
+pub(crate) async fn claimed_in_new_pipeline(
+    dal: &TaskExecutionDal,
+    pipeline_name: &str,
+    task_name: &str,
+) -> (Uuid, Uuid, Uuid) {
+    let pipeline_id = dal
+        .create_pipeline_execution(NewPipelineExecution::new(pipeline_name))
+        .await
+        .unwrap()
+        .id;
+    let runner = Uuid::new_v4();
+    let task_id = ready_and_claimed(dal, pipeline_id, task_name, runner).await;
+    (pipeline_id, task_id, runner)
+}
+
 /// Creates `n` tasks of `pipeline_id` in `Ready`, named `task-00000`,
 /// `task-00001`, ..., and returns them in that order.
 pub(crate) async fn create_ready(
@@ -86,6 +104,25 @@ pub(crate) async fn create_ready(
     )
     .await
     .unwrap()
+}
+
+/// Rows of tasks of `pipeline_id` in `status`, one for each of `names`,
+/// stamped `now`: for `TestDb::insert_tasks`, which writes them as given
+/// (without events).
+pub(crate) fn task_rows(
+    pipeline_id: Uuid,
+    status: TaskStatus,
+    now: chrono::DateTime<chrono::Utc>,
+    names: impl IntoIterator<Item = String>,
+) -> Vec<TaskExecution> {
+    names
+        .into_iter()
+        .map(|name| {
+            NewTaskExecution::new(pipeline_id, name)
+                .status(status)
+                .into_row(now)
+        })
+        .collect()
 }
 
 /// The ids of claimed tasks, in claim order.

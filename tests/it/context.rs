@@ -20,7 +20,7 @@ use uuid::Uuid;
 use task_execution_dal::prelude::*;
 
 use crate::common::{
-    RowCounts, assert_empty, assert_not_found, count_events, event_types, row_counts,
+    RowCounts, assert_empty, assert_not_found, count_events, event_types, row_counts, task_rows,
 };
 
 /// The tasks of the fixture DAG and their statuses: extract_a, extract_b ->
@@ -400,13 +400,8 @@ async fn task_contexts_load_in_one_batch() {
 async fn big_pipeline_with_contexts(db: &TestDb) -> Uuid {
     let pipeline_id = db.insert_new_pipeline("etl").await;
     let now = te_core::toolkit::now();
-    let rows: Vec<_> = (0..10_000)
-        .map(|i| {
-            NewTaskExecution::new(pipeline_id, format!("task-{i:05}"))
-                .status(TaskStatus::Completed)
-                .into_row(now)
-        })
-        .collect();
+    let names = (0..10_000).map(|i| format!("task-{i:05}"));
+    let rows = task_rows(pipeline_id, TaskStatus::Completed, now, names);
     let context_rows: Vec<_> = (0..10_000).map(|_| te_core::toolkit::new_id()).collect();
     let metadata: Vec<_> = rows
         .iter()

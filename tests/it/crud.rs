@@ -403,6 +403,7 @@ async fn update_task_changes_only_the_given_fields() {
         trigger_rules: Some(json!({"type": "Never"})),
         task_configuration: Some(json!({"k": [1, {"n": null}]})),
         priority: Some(7),
+        ..TaskUpdate::default()
     };
     let again = db.update_task(task.id, update).await.unwrap();
     assert_eq!(again.max_attempts, 5);

@@ -5,14 +5,15 @@
 //! database is exactly as it was (rows and audit events counted and compared).
 
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::{Value, json};
-use te_core::schema::{
-    contexts, execution_events, pipeline_executions, task_execution_metadata, task_executions,
-};
+use te_core::schema::pipeline_executions as pe;
+use te_core::schema::task_executions as te;
+use te_core::schema::{contexts, execution_events, task_execution_metadata};
 use te_core::toolkit::validate::{MAX_JSON_DEPTH, MAX_NAME_BYTES, discard, earliest_instant};
 use te_testkit::TestDb;
 use uuid::Uuid;
@@ -33,27 +34,19 @@ struct Snapshot {
 async fn snapshot(db: &TestDb) -> Snapshot {
     db.run(|conn| {
         let counts = [
-            pipeline_executions::table.count().get_result(conn)?,
-            task_executions::table.count().get_result(conn)?,
+            pe::table.count().get_result(conn)?,
+            te::table.count().get_result(conn)?,
             contexts::table.count().get_result(conn)?,
             task_execution_metadata::table.count().get_result(conn)?,
             execution_events::table.count().get_result(conn)?,
         ];
-        let pipelines = pipeline_executions::table
-            .order(pipeline_executions::id)
-            .select((
-                pipeline_executions::id,
-                pipeline_executions::updated_at,
-                pipeline_executions::status,
-            ))
+        let pipelines = pe::table
+            .order(pe::id)
+            .select((pe::id, pe::updated_at, pe::status))
             .load(conn)?;
-        let tasks = task_executions::table
-            .order(task_executions::id)
-            .select((
-                task_executions::id,
-                task_executions::updated_at,
-                task_executions::status,
-            ))
+        let tasks = te::table
+            .order(te::id)
+            .select((te::id, te::updated_at, te::status))
             .load(conn)?;
         Ok(Snapshot {
             counts,
@@ -92,6 +85,14 @@ impl Failures {
         }
     }
 
+    /// Each of `calls` must be `InvalidInput` and leave the database
+    /// unchanged, as in [`Failures::refused`]; they run one after another.
+    async fn refused_all(&mut self, db: &TestDb, calls: Vec<(&str, Call<'_>)>) {
+        for (row, op) in calls {
+            self.refused(db, row, op).await;
+        }
+    }
+
     /// `result` must be `Ok` and `check` must accept its value.
     fn stored<T>(
         &mut self,
@@ -111,6 +112,14 @@ impl Failures {
             )),
         }
     }
+}
+
+/// A call under test, its value dropped, so that calls of any result type
+/// stand in one table of [`Failures::refused_all`]; it runs when awaited.
+type Call<'a> = Pin<Box<dyn Future<Output = Result<(), DalError>> + 'a>>;
+
+fn call<'a, T>(op: impl Future<Output = Result<T, DalError>> + 'a) -> Call<'a> {
+    Box::pin(async move { op.await.map(drop) })
 }
 
 fn short(text: &str) -> String {
@@ -162,45 +171,40 @@ async fn names_and_texts(db: &TestDb, f: &mut Failures) {
     let (pipeline_id, task_id) = fixture(db, TaskStatus::Running).await;
     let huge = "n".repeat(1 << 20);
 
-    f.refused(
-        db,
-        "NUL in pipeline name",
-        db.create_pipeline_execution(NewPipelineExecution::new(NUL)),
-    )
-    .await;
     let mut version = NewPipelineExecution::new("p");
     version.pipeline_version = NUL.to_owned();
-    f.refused(
+    let one_too_long = vec![
+        NewTaskExecution::new(pipeline_id, "fine"),
+        NewTaskExecution::new(pipeline_id, huge.clone()),
+    ];
+    f.refused_all(
         db,
-        "NUL in pipeline version",
-        db.create_pipeline_execution(version),
-    )
-    .await;
-    f.refused(
-        db,
-        "1 MB pipeline name",
-        db.create_pipeline_execution(NewPipelineExecution::new(huge.clone())),
-    )
-    .await;
-    f.refused(
-        db,
-        "NUL in task name",
-        db.create(NewTaskExecution::new(pipeline_id, NUL)),
-    )
-    .await;
-    f.refused(
-        db,
-        "1 MB task name",
-        db.create(NewTaskExecution::new(pipeline_id, huge.clone())),
-    )
-    .await;
-    f.refused(
-        db,
-        "1 MB task name in create_many",
-        db.create_many(vec![
-            NewTaskExecution::new(pipeline_id, "fine"),
-            NewTaskExecution::new(pipeline_id, huge.clone()),
-        ]),
+        vec![
+            (
+                "NUL in pipeline name",
+                call(db.create_pipeline_execution(NewPipelineExecution::new(NUL))),
+            ),
+            (
+                "NUL in pipeline version",
+                call(db.create_pipeline_execution(version)),
+            ),
+            (
+                "1 MB pipeline name",
+                call(db.create_pipeline_execution(NewPipelineExecution::new(huge.clone()))),
+            ),
+            (
+                "NUL in task name",
+                call(db.create(NewTaskExecution::new(pipeline_id, NUL))),
+            ),
+            (
+                "1 MB task name",
+                call(db.create(NewTaskExecution::new(pipeline_id, huge.clone()))),
+            ),
+            (
+                "1 MB task name in create_many",
+                call(db.create_many(one_too_long)),
+            ),
+        ],
     )
     .await;
     let longest = "é".repeat(MAX_NAME_BYTES / 2);
@@ -215,66 +219,53 @@ async fn names_and_texts(db: &TestDb, f: &mut Failures) {
     let status = db.get_task_status(pipeline_id, &longest).await;
     f.stored("lookup of a name of MAX_NAME_BYTES", status, |_| Ok(()));
 
-    f.refused(
-        db,
-        "lookup of a NUL name",
-        db.get_task_status(pipeline_id, NUL),
-    )
-    .await;
-    f.refused(
-        db,
-        "lookup of a 1 MB name",
-        db.get_task_status(pipeline_id, &huge),
-    )
-    .await;
-    f.refused(
-        db,
-        "batch lookup of a NUL name",
-        db.get_task_statuses_batch(pipeline_id, vec![NUL.to_owned()]),
-    )
-    .await;
-    f.refused(
-        db,
-        "context lookup of a NUL name",
-        db.load_task_contexts_batch(pipeline_id, vec![NUL.to_owned()]),
-    )
-    .await;
-    f.refused(
-        db,
-        "dependency context of a NUL name",
-        db.load_dependency_context(pipeline_id, &[NUL.to_owned()]),
-    )
-    .await;
+    let nul_name = || vec![NUL.to_owned()];
     let filter = TaskFilter {
         task_name: Some(NUL.to_owned()),
         ..TaskFilter::default()
     };
-    f.refused(db, "list_tasks by a NUL name", db.list_tasks(filter))
-        .await;
-
-    f.refused(
-        db,
-        "NUL in mark_failed error",
-        db.mark_failed(task_id, NUL, None),
-    )
-    .await;
-    f.refused(
-        db,
-        "NUL in mark_abandoned reason",
-        db.mark_abandoned(task_id, NUL),
-    )
-    .await;
     let (_, ready_id) = fixture(db, TaskStatus::Ready).await;
-    f.refused(
+    f.refused_all(
         db,
-        "NUL in mark_skipped reason",
-        db.mark_skipped(ready_id, NUL),
-    )
-    .await;
-    f.refused(
-        db,
-        "NUL in pipeline error_details",
-        db.update_pipeline_status(pipeline_id, PipelineStatus::Failed, Some(NUL)),
+        vec![
+            (
+                "lookup of a NUL name",
+                call(db.get_task_status(pipeline_id, NUL)),
+            ),
+            (
+                "lookup of a 1 MB name",
+                call(db.get_task_status(pipeline_id, &huge)),
+            ),
+            (
+                "batch lookup of a NUL name",
+                call(db.get_task_statuses_batch(pipeline_id, nul_name())),
+            ),
+            (
+                "context lookup of a NUL name",
+                call(db.load_task_contexts_batch(pipeline_id, nul_name())),
+            ),
+            (
+                "dependency context of a NUL name",
+                call(db.load_dependency_context(pipeline_id, &[NUL.to_owned()])),
+            ),
+            ("list_tasks by a NUL name", call(db.list_tasks(filter))),
+            (
+                "NUL in mark_failed error",
+                call(db.mark_failed(task_id, NUL, None)),
+            ),
+            (
+                "NUL in mark_abandoned reason",
+                call(db.mark_abandoned(task_id, NUL)),
+            ),
+            (
+                "NUL in mark_skipped reason",
+                call(db.mark_skipped(ready_id, NUL)),
+            ),
+            (
+                "NUL in pipeline error_details",
+                call(db.update_pipeline_status(pipeline_id, PipelineStatus::Failed, Some(NUL))),
+            ),
+        ],
     )
     .await;
 
@@ -437,8 +428,15 @@ async fn json_rows(db: &TestDb, f: &mut Failures) {
     json_round_trips(db, f, "JSON numbers and strings", &numbers).await;
 }
 
-/// A `TaskFilter` with one time bound set to the given instant.
-type FilterAt = fn(DateTime<Utc>) -> TaskFilter;
+/// Sets one time bound of a `TaskFilter` to the given instant.
+type SetBound = fn(&mut TaskFilter, DateTime<Utc>);
+
+/// A `TaskFilter` with only the bound `set` sets, at `at`.
+fn filter_at(set: SetBound, at: DateTime<Utc>) -> TaskFilter {
+    let mut filter = TaskFilter::default();
+    set(&mut filter, at);
+    filter
+}
 
 async fn instant_rows(db: &TestDb, f: &mut Failures) {
     let (_, task_id) = fixture(db, TaskStatus::Running).await;
@@ -473,32 +471,22 @@ async fn instant_rows(db: &TestDb, f: &mut Failures) {
         });
     }
 
-    let bounds: [(&str, FilterAt); 4] = [
-        ("created_after", |t| TaskFilter {
-            created_after: Some(t),
-            ..TaskFilter::default()
-        }),
-        ("created_before", |t| TaskFilter {
-            created_before: Some(t),
-            ..TaskFilter::default()
-        }),
-        ("updated_after", |t| TaskFilter {
-            updated_after: Some(t),
-            ..TaskFilter::default()
-        }),
-        ("updated_before", |t| TaskFilter {
-            updated_before: Some(t),
-            ..TaskFilter::default()
-        }),
+    let bounds: [(&str, SetBound); 4] = [
+        ("created_after", |q, t| q.created_after = Some(t)),
+        ("created_before", |q, t| q.created_before = Some(t)),
+        ("updated_after", |q, t| q.updated_after = Some(t)),
+        ("updated_before", |q, t| q.updated_before = Some(t)),
     ];
-    for (bound, filter) in bounds {
+    for (bound, set) in bounds {
         f.refused(
             db,
             &format!("list_tasks {bound} MIN_UTC"),
-            db.list_tasks(filter(DateTime::<Utc>::MIN_UTC)),
+            db.list_tasks(filter_at(set, DateTime::<Utc>::MIN_UTC)),
         )
         .await;
-        let listed = db.list_tasks(filter(DateTime::<Utc>::MAX_UTC)).await;
+        let listed = db
+            .list_tasks(filter_at(set, DateTime::<Utc>::MAX_UTC))
+            .await;
         f.stored(&format!("list_tasks {bound} MAX_UTC"), listed, |_| Ok(()));
     }
 

@@ -25,6 +25,7 @@ mod prepared;
 mod queries;
 mod query_counts;
 mod resilience;
+mod routing;
 mod state;
 mod state_machine;
 mod wakeup;

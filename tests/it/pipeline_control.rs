@@ -65,6 +65,19 @@ async fn pipeline_of_ready(
     (pipeline_id, tasks(dal, pipeline_id, name, n, Ready).await)
 }
 
+/// Two pipelines of ready tasks, each named and sized as given and made as
+/// [`pipeline_of_ready`] makes them, and a second handle on `db`'s database
+/// (a pool of 8) for the side that races; returns both ids and the handle.
+async fn pipelines_to_race(
+    db: &TestDb,
+    (a, a_len): (&str, usize),
+    (b, b_len): (&str, usize),
+) -> (Uuid, Uuid, TaskExecutionDal) {
+    let (a, _) = pipeline_of_ready(db, a, a_len).await;
+    let (b, _) = pipeline_of_ready(db, b, b_len).await;
+    (a, b, handle_with_pool(db, 8).await)
+}
+
 /// Sets the priority of the task `task_id`.
 async fn set_priority(dal: &TaskExecutionDal, task_id: Uuid, priority: i32) {
     let update = TaskUpdate {
@@ -749,9 +762,7 @@ async fn prune_removes_every_row_of_finished_pipelines_and_nothing_else() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cancel_racing_with_workers_claims_nothing_after_it_commits() {
     let db = TestDb::new().await;
-    let (doomed, _) = pipeline_of_ready(&db, "doomed", 300).await;
-    let (survivor, _) = pipeline_of_ready(&db, "survivor", 300).await;
-    let dal = handle_with_pool(&db, 8).await;
+    let (doomed, survivor, dal) = pipelines_to_race(&db, ("doomed", 300), ("survivor", 300)).await;
 
     let workers: Vec<_> = (0..4)
         .map(|w| {
@@ -902,9 +913,7 @@ async fn a_retry_state_reset_racing_with_a_cancel_never_leaves_a_ready_task() {
 #[tokio::test]
 async fn recovery_after_a_cancel_skips_the_task_and_nothing_requeues_it() {
     let db = TestDb::new().await;
-    let p = pipeline(&db, "cancelled").await;
-    let runner = Uuid::new_v4();
-    let id = crate::common::ready_and_claimed(&db, p, "lost", runner).await;
+    let (p, id, _) = crate::common::claimed_in_new_pipeline(&db, "cancelled", "lost").await;
     assert_eq!(
         db.cancel_pipeline(p, "stop").await.unwrap(),
         CancelOutcome {
@@ -944,9 +953,7 @@ async fn recovery_after_a_cancel_skips_the_task_and_nothing_requeues_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pause_and_resume_racing_with_claimers() {
     let db = TestDb::new().await;
-    let (held, _) = pipeline_of_ready(&db, "held", 200).await;
-    let (free, _) = pipeline_of_ready(&db, "free", 400).await;
-    let dal = handle_with_pool(&db, 8).await;
+    let (held, free, dal) = pipelines_to_race(&db, ("held", 200), ("free", 400)).await;
     let paused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
 
     let claimers: Vec<_> = (0..4)

@@ -29,6 +29,15 @@ async fn claimed_task_in(
     task
 }
 
+/// A fresh database holding one pipeline with a `Running` task named `t`
+/// whose claim a new runner holds; returns the database, the task and the runner.
+async fn db_with_claimed_task() -> (TestDb, TaskExecution, Uuid) {
+    let (db, p) = db_with_pipeline().await;
+    let runner = Uuid::new_v4();
+    let task = claimed_task_in(&db, p, "t", runner).await;
+    (db, task, runner)
+}
+
 /// Makes `runner` hold the claim on `task_id` (as te-claiming would).
 async fn claim(db: &TestDb, task_id: Uuid, runner: Uuid) {
     let now = te_core::toolkit::now();
@@ -277,9 +286,7 @@ async fn mark_started_is_idempotent_and_keeps_the_first_start() {
 
 #[tokio::test]
 async fn completing_sets_completed_at_and_clears_claim_and_sub_status() {
-    let (db, p) = db_with_pipeline().await;
-    let runner = Uuid::new_v4();
-    let task = claimed_task_in(&db, p, "t", runner).await;
+    let (db, task, runner) = db_with_claimed_task().await;
     db.set_sub_status(task.id, Some(SubStatus::Active))
         .await
         .unwrap();
@@ -298,9 +305,7 @@ async fn completing_sets_completed_at_and_clears_claim_and_sub_status() {
 
 #[tokio::test]
 async fn failing_records_the_error() {
-    let (db, p) = db_with_pipeline().await;
-    let runner = Uuid::new_v4();
-    let task = claimed_task_in(&db, p, "t", runner).await;
+    let (db, task, runner) = db_with_claimed_task().await;
     assert!(
         db.mark_failed(task.id, "disk full ✗", Some(runner))
             .await

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use task_execution_dal::prelude::*;
 
-use crate::common::{assert_invalid, task_in};
+use crate::common::{assert_invalid, task_in, task_rows};
 
 use TaskStatus::{NotStarted, Ready};
 
@@ -133,14 +133,8 @@ async fn the_callers_own_answered_writes_never_wake_it() {
     let db = TestDb::new().await;
     let p = pipeline(&db, "own-writes").await;
     // Tasks already running, written as rows (nothing made ready).
-    let now = chrono::Utc::now();
-    let running: Vec<TaskExecution> = (0..8)
-        .map(|i| {
-            NewTaskExecution::new(p, format!("running-{i}"))
-                .status(TaskStatus::Running)
-                .into_row(now)
-        })
-        .collect();
+    let names = (0..8).map(|i| format!("running-{i}"));
+    let running = task_rows(p, TaskStatus::Running, chrono::Utc::now(), names);
     let ids: Vec<Uuid> = running.iter().map(|t| t.id).collect();
     db.insert_tasks(running).await;
     db.wait_for_ready(Duration::from_millis(1)).await.unwrap();

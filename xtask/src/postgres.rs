@@ -1,5 +1,6 @@
 //! Whether a PostgreSQL server can be had for the PostgreSQL test pass, by the
-//! same rules te-testkit follows (DATABASE_URL, local binaries, Docker).
+//! same rules te-testkit follows (DATABASE_URL, local binaries, Docker); the
+//! local cluster's rule is te-testkit's own.
 
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
@@ -19,17 +20,17 @@ pub(crate) fn availability() -> Result<String, String> {
                 )),
             };
         }
-        Ok(_) => tried.push("DATABASE_URL is not a postgres:// URL"),
-        Err(_) => tried.push("DATABASE_URL is not set"),
+        Ok(_) => tried.push("DATABASE_URL is not a postgres:// URL".to_owned()),
+        Err(_) => tried.push("DATABASE_URL is not set".to_owned()),
     }
-    if has_initdb() && !is_root() {
-        return Ok("a throwaway local cluster (initdb)".into());
+    match te_testkit::local_cluster_possible() {
+        Ok(()) => return Ok("a throwaway local cluster (initdb)".into()),
+        Err(why) => tried.push(why),
     }
-    tried.push("no usable initdb (missing, or running as root)");
     if docker_running() {
         return Ok("a testcontainers container (Docker)".into());
     }
-    tried.push("no Docker engine");
+    tried.push("no Docker engine".to_owned());
     Err(tried.join("; "))
 }
 
@@ -57,24 +58,6 @@ pub(crate) fn reachable(host: &str, port: u16) -> Result<(), String> {
         }
     }
     Err(last)
-}
-
-fn has_initdb() -> bool {
-    let on_path = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|d| d.join("initdb").is_file()))
-        .unwrap_or(false);
-    on_path
-        || std::fs::read_dir("/usr/lib/postgresql")
-            .map(|dir| dir.flatten().any(|e| e.path().join("bin/initdb").is_file()))
-            .unwrap_or(false)
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
 }
 
 fn docker_running() -> bool {

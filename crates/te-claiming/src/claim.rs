@@ -18,6 +18,17 @@
 //!   anything is read: two connections or two processes on one file never
 //!   select the same rows. (SQLite runs an uncorrelated `IN` subquery once.)
 //!
+//! Queues, delays and limits (migration `routing`): a claim of named queues
+//! walks `task_executions_queue_ready_idx (queue, priority DESC, created_at,
+//! id)`, one queue at a time; `run_after` gates a task as `retry_at` does;
+//! a pipeline's `max_running` is enforced by the claim itself. On PostgreSQL
+//! all of it is inside `te_claim_candidates` (see the migration: the limit
+//! rows of `pipeline_limits` are locked and the pipeline's running tasks
+//! counted under that lock); on SQLite, where the write lock already orders
+//! every claim, the walk leaves out full pipelines, and a batch that would
+//! overfill one is rolled back to its savepoint and claimed one task at a
+//! time ([`claim_sqlite`]).
+//!
 //! Tasks of a paused or cancelled pipeline execution are left out through
 //! `held_pipelines`, a small table kept by triggers on `pipeline_executions`
 //! (reading pipeline rows themselves, under the share locks of every event's
@@ -36,6 +47,7 @@
 //! every call.
 
 use chrono::{DateTime, Utc};
+use diesel::SqliteConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text};
 use te_core::sql_types::{DbUuid, UtcTimestamp};
@@ -45,7 +57,10 @@ use te_core::toolkit::{NewEvent, Statement, new_id, record_events, statement};
 use te_core::{AnyConnection, ClaimResult, DalError, EventType};
 use uuid::Uuid;
 
-use crate::sql::statements::{POSTGRES_CLAIM_ONE_SQL, POSTGRES_CLAIM_SQL, SQLITE_CLAIM_SQL};
+use crate::sql::statements::{
+    POSTGRES_CLAIM_ONE_SQL, POSTGRES_CLAIM_SQL, SQLITE_CLAIM_QUEUE_SQL, SQLITE_CLAIM_SQL,
+    SQLITE_OCCUPIED_SQL, SQLITE_PEEK_QUEUE_SQL,
+};
 
 /// One row the claim changed.
 #[derive(Debug, QueryableByName)]
@@ -62,11 +77,17 @@ pub(crate) struct ClaimedRow {
     created_at: DateTime<Utc>,
     #[diesel(sql_type = Integer)]
     priority: i32,
+    #[diesel(sql_type = Text)]
+    queue: String,
+    /// SQLite: the pipeline's `max_running` (PostgreSQL answers NULL: its
+    /// claim enforces the limit before it updates).
+    #[diesel(sql_type = Nullable<Integer>)]
+    max_running: Option<i32>,
 }
 
 impl ClaimedRow {
     /// The claim order: highest priority first, then oldest, then by id.
-    fn claim_order(&self) -> (std::cmp::Reverse<i32>, DateTime<Utc>, Uuid) {
+    fn claim_order(&self) -> ClaimOrder {
         (std::cmp::Reverse(self.priority), self.created_at, self.id)
     }
 
@@ -85,9 +106,14 @@ impl ClaimedRow {
     }
 }
 
-/// Claims up to `limit` (checked by the caller) ready tasks, for `runner`
-/// if given, with a `TaskClaimed` event each: one statement on PostgreSQL,
-/// two under the write lock on SQLite. Run it with `write_statement`.
+/// The queues a claim takes from: `None` for every queue, else a sorted
+/// list without repeats (checked by the caller: not empty, valid names).
+pub(crate) type Queues = Option<Vec<String>>;
+
+/// Claims up to `limit` (checked by the caller) ready tasks of `queues`,
+/// for `runner` if given, with a `TaskClaimed` event each: one statement on
+/// PostgreSQL, a few under the write lock on SQLite. Run it with
+/// `write_statement`.
 ///
 /// `now` is the claim's time: each claimed task's `started_at` (which tells
 /// this claim from a later one of the same task).
@@ -95,18 +121,18 @@ pub(crate) fn claim_ready(
     conn: &mut AnyConnection,
     runner: Option<Uuid>,
     limit: i64,
+    queues: &Queues,
     now: DateTime<Utc>,
 ) -> Result<Vec<ClaimResult>, DalError> {
     let rows = match conn {
         AnyConnection::Postgres(pg) => in_claim_order(
             claim_query(postgres_claim(limit), runner, limit, now)
                 .bind::<Array<DbUuid>, _>(event_ids(limit))
+                .bind::<Nullable<Array<Text>>, _>(queues.clone())
                 .load::<ClaimedRow>(pg)?,
         ),
         AnyConnection::Sqlite(lite) => {
-            let rows = in_claim_order(
-                claim_query(SQLITE_CLAIM_SQL, runner, limit, now).load::<ClaimedRow>(lite)?,
-            );
+            let rows = in_claim_order(claim_sqlite(lite, runner, limit, queues, now)?);
             let events: Vec<NewEvent> = rows.iter().map(|row| row.event(runner, now)).collect();
             record_events(conn, &events)?;
             rows
@@ -119,8 +145,142 @@ pub(crate) fn claim_ready(
             pipeline_execution_id: row.pipeline_execution_id,
             task_name: row.task_name,
             attempt: row.attempt,
+            queue: row.queue,
         })
         .collect())
+}
+
+/// The SQLite claim, under the write lock. Every queue or one queue: one
+/// statement; when it took more tasks of a limited pipeline than the
+/// pipeline had room for (the walk leaves out full pipelines but cannot
+/// count its own picks), it is rolled back to a savepoint and the claim is
+/// made one task at a time, each claim seeing the ones before. Several
+/// queues: one task at a time, each the first in claim order of the first
+/// candidates of every queue.
+fn claim_sqlite(
+    lite: &mut SqliteConnection,
+    runner: Option<Uuid>,
+    limit: i64,
+    queues: &Queues,
+    now: DateTime<Utc>,
+) -> Result<Vec<ClaimedRow>, DalError> {
+    let (sql, queue) = match queues.as_deref() {
+        None => (SQLITE_CLAIM_SQL, None),
+        Some([queue]) => (SQLITE_CLAIM_QUEUE_SQL, Some(queue.as_str())),
+        Some(many) => return claim_sqlite_merged(lite, runner, limit, many, now),
+    };
+    let claim = |lite: &mut SqliteConnection, limit: i64| {
+        let query = claim_query(sql, runner, limit, now);
+        match queue {
+            Some(queue) => query.bind::<Text, _>(queue).load::<ClaimedRow>(lite),
+            None => query.load::<ClaimedRow>(lite),
+        }
+    };
+    if limit == 1 {
+        // One task of a pipeline that is not full never overfills it.
+        return Ok(claim(lite, 1)?);
+    }
+    let batch = lite.transaction::<_, diesel::result::Error, _>(|lite| {
+        let rows = claim(lite, limit)?;
+        if overfills(lite, &rows)? {
+            return Err(diesel::result::Error::RollbackTransaction);
+        }
+        Ok(rows)
+    });
+    match batch {
+        Ok(rows) => Ok(rows),
+        Err(diesel::result::Error::RollbackTransaction) => {
+            let mut rows = Vec::new();
+            while (rows.len() as i64) < limit {
+                let one = claim(lite, 1)?;
+                if one.is_empty() {
+                    break;
+                }
+                rows.extend(one);
+            }
+            Ok(rows)
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// True when `rows`, just claimed, put a limited pipeline over its
+/// `max_running`.
+fn overfills(lite: &mut SqliteConnection, rows: &[ClaimedRow]) -> QueryResult<bool> {
+    let mut limited: Vec<(Uuid, i32)> = rows
+        .iter()
+        .filter_map(|row| row.max_running.map(|max| (row.pipeline_execution_id, max)))
+        .collect();
+    limited.sort_unstable();
+    limited.dedup();
+    for (pipeline, max_running) in limited {
+        let occupied = statement(SQLITE_OCCUPIED_SQL)
+            .bind::<DbUuid, _>(pipeline)
+            .get_result::<Occupied>(lite)?
+            .occupied;
+        if occupied > i64::from(max_running) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// What [`SQLITE_OCCUPIED_SQL`] answers.
+#[derive(Debug, QueryableByName)]
+struct Occupied {
+    #[diesel(sql_type = BigInt)]
+    occupied: i64,
+}
+
+/// The claim order of a queue's first candidate.
+#[derive(Debug, QueryableByName)]
+struct Head {
+    #[diesel(sql_type = Integer)]
+    priority: i32,
+    #[diesel(sql_type = UtcTimestamp)]
+    created_at: DateTime<Utc>,
+    #[diesel(sql_type = DbUuid)]
+    id: Uuid,
+}
+
+/// A task's place in claim order: highest priority, then oldest, then id.
+type ClaimOrder = (std::cmp::Reverse<i32>, DateTime<Utc>, Uuid);
+
+/// SQLite, several queues: up to `limit` tasks, one at a time, each the
+/// first in claim order of the queues' first candidates (each a walk of
+/// `task_executions_queue_ready_idx` stopped at one row).
+fn claim_sqlite_merged(
+    lite: &mut SqliteConnection,
+    runner: Option<Uuid>,
+    limit: i64,
+    queues: &[String],
+    now: DateTime<Utc>,
+) -> Result<Vec<ClaimedRow>, DalError> {
+    let mut rows = Vec::new();
+    while (rows.len() as i64) < limit {
+        let mut best: Option<(ClaimOrder, &str)> = None;
+        for queue in queues {
+            let head = claim_query(SQLITE_PEEK_QUEUE_SQL, runner, 1, now)
+                .bind::<Text, _>(queue.as_str())
+                .get_result::<Head>(lite)
+                .optional()?;
+            if let Some(head) = head {
+                let key = (std::cmp::Reverse(head.priority), head.created_at, head.id);
+                if best.as_ref().is_none_or(|(best, _)| key < *best) {
+                    best = Some((key, queue));
+                }
+            }
+        }
+        let Some((_, queue)) = best else { break };
+        let one = claim_query(SQLITE_CLAIM_QUEUE_SQL, runner, 1, now)
+            .bind::<Text, _>(queue)
+            .load::<ClaimedRow>(lite)?;
+        if one.is_empty() {
+            break;
+        }
+        rows.extend(one);
+    }
+    Ok(rows)
 }
 
 /// The PostgreSQL claim statement for `limit` tasks.

@@ -29,19 +29,21 @@ use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::claim::claim_ready;
+use crate::claim::{Queues, claim_ready};
 
 /// What a given-back task records as the reason of its `RecoveryReset` (or
 /// `TaskSkipped`, when its pipeline was cancelled meanwhile) event.
 pub(crate) const GIVEN_BACK: &str =
     "the call that claimed it stopped waiting before it was answered";
 
-/// Which claims may run as one statement: the same runner (or none). Other
-/// criteria of a claim (a set of queues, say) belong here too.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which claims may run as one statement: the same runner (or none) and
+/// the same queues. Any further criterion of a claim belongs here too.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ClaimKey {
     /// The runner the tasks are claimed for.
     pub(crate) runner: Option<Uuid>,
+    /// The queues the tasks are taken from (`None`: every queue).
+    pub(crate) queues: Queues,
 }
 
 /// Tasks claimed at `claimed_at` for `key`, until their caller takes them.
@@ -239,11 +241,11 @@ fn claim_batch(
     batch: Vec<ClaimCall>,
     runtime: &Handle,
 ) -> Result<(), DalError> {
-    let key = batch[0].key;
+    let key = batch[0].key.clone();
     let total: i64 = batch.iter().map(|call| call.limit).sum();
     let claimed_at = now();
-    let claimed = |tasks, back| Claimed::new(tasks, back, runtime.clone(), key, claimed_at);
-    match claim_ready(conn, key.runner, total, claimed_at) {
+    let claimed = |tasks, back| Claimed::new(tasks, back, runtime.clone(), key.clone(), claimed_at);
+    match claim_ready(conn, key.runner, total, &key.queues, claimed_at) {
         Ok(tasks) => {
             let mut tasks = tasks.into_iter();
             for call in batch {
@@ -267,8 +269,10 @@ fn claim_batch(
         Err(_) => {
             for call in batch {
                 let claimed_at = now();
-                let result = claim_ready(conn, key.runner, call.limit, claimed_at)
-                    .map(|tasks| Claimed::new(tasks, call.back, runtime.clone(), key, claimed_at));
+                let result = claim_ready(conn, key.runner, call.limit, &key.queues, claimed_at)
+                    .map(|tasks| {
+                        Claimed::new(tasks, call.back, runtime.clone(), key.clone(), claimed_at)
+                    });
                 let _ = call.reply.send(result);
             }
             Ok(())

@@ -17,12 +17,28 @@
 //!   with [`TaskClaiming::claim_for_runner`] is reserved for that runner: only
 //!   [`TaskClaiming::claim_ready_tasks_for_runner`] with the same runner claims
 //!   it, until the claim is released.
+//!
+//! # Queues, delays and limits
+//!
+//! - Every task has a `queue` (default `"default"`):
+//!   [`TaskClaiming::claim_ready_task_from`] and
+//!   [`TaskClaiming::claim_ready_tasks_for_runner_from`] take tasks of the
+//!   queues named only, walking an index that leads with the queue;
+//!   [`TaskClaiming::claim_ready_task`] takes tasks of every queue.
+//! - A task's `run_after` holds it back as a retry's `retry_at` does.
+//! - A pipeline's `max_running` bounds how many of its tasks are `Running`
+//!   or reserved by a runner at once, whatever the claim form, the number of
+//!   workers and hosts: a batch claim takes what the limit allows and the
+//!   rest of the batch from other pipelines. Tasks made `Running` by
+//!   `mark_started`, or created `Running`, are the engine's direct writes,
+//!   not claims: they count toward the limit but are not refused by it.
 
 mod claim;
 mod handout;
+mod limit;
 mod sql;
 #[doc(hidden)]
-pub use sql::explain::{ClaimPlan, ClaimReads, explain_claim};
+pub use sql::explain::{ClaimPlan, ClaimReads, explain_claim, explain_claim_from};
 mod retry;
 mod runner;
 mod stale;
@@ -61,7 +77,7 @@ async fn claim(
     let runtime = tokio::runtime::Handle::current();
     dal.write_statement_without_wakeup(move |conn| {
         let claimed_at = te_core::toolkit::now();
-        claim::claim_ready(conn, key.runner, limit, claimed_at)
+        claim::claim_ready(conn, key.runner, limit, &key.queues, claimed_at)
             .map(|tasks| Claimed::new(tasks, back, runtime, key, claimed_at))
     })
     .await
@@ -132,6 +148,30 @@ pub trait TaskClaiming: sealed::Sealed {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<ClaimResult>, DalError>> + Send;
 
+    /// As [`TaskClaiming::claim_ready_task`], taking only tasks whose `queue`
+    /// is one of `queues` (claim order across them: priority, then age).
+    /// PostgreSQL: still one statement, walking
+    /// `task_executions_queue_ready_idx` one queue at a time.
+    ///
+    /// `queues` empty, or a name that is not valid (see
+    /// [`validate::name`]: empty, a NUL byte, too long), is
+    /// [`DalError::InvalidInput`], as is a `limit` outside 1 to 10,000;
+    /// nothing is written then.
+    fn claim_ready_task_from(
+        &self,
+        queues: &[&str],
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ClaimResult>, DalError>> + Send;
+
+    /// As [`TaskClaiming::claim_ready_tasks_for_runner`], taking only tasks
+    /// of `queues`, with the checks of [`TaskClaiming::claim_ready_task_from`].
+    fn claim_ready_tasks_for_runner_from(
+        &self,
+        runner_id: Uuid,
+        queues: &[&str],
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ClaimResult>, DalError>> + Send;
+
     /// Gives `runner_id` the runner claim on a `Ready` or `Running` task, as a
     /// compare-and-set: it succeeds when the task is unclaimed or already
     /// claimed by `runner_id` (which refreshes `heartbeat_at`), and writes a
@@ -139,8 +179,10 @@ pub trait TaskClaiming: sealed::Sealed {
     ///
     /// [`RunnerClaimResult::AlreadyClaimed`] when another runner holds the claim,
     /// the task is in any other status, or it is `Ready` in a paused (or
-    /// cancelled) pipeline execution, which gives no task to anyone (nothing
-    /// is written then); [`DalError::NotFound`] for an unknown task.
+    /// cancelled) pipeline execution, which gives no task to anyone, or in a
+    /// pipeline whose `max_running` is reached (a reserved task counts
+    /// toward it); nothing is written then. [`DalError::NotFound`] for an
+    /// unknown task.
     fn claim_for_runner(
         &self,
         task_id: Uuid,
@@ -247,8 +289,24 @@ pub trait TaskClaiming: sealed::Sealed {
     /// however late the listener reads them. A `timeout` over 24 hours is
     /// refused with
     /// [`DalError::InvalidInput`].
+    ///
+    /// It also returns `true` by the time a `Ready` task held back by its
+    /// `run_after` or its retry's `retry_at` becomes due: a timer set, once
+    /// the wait is in place, on the earliest such instant (one query of two
+    /// partial indexes), not a poll. It may return at an instant that
+    /// leaves the task still held (the task waits for both), never later.
     fn wait_for_ready(
         &self,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<bool, DalError>> + Send;
+
+    /// As [`TaskClaiming::wait_for_ready`], for work of `queues`: its timer
+    /// is set on the earliest due instant of those queues' delayed tasks
+    /// (a wake-up by a write of any queue may still wake it: a hint).
+    /// `queues` is checked as by [`TaskClaiming::claim_ready_task_from`].
+    fn wait_for_ready_from(
+        &self,
+        queues: &[&str],
         timeout: Duration,
     ) -> impl Future<Output = Result<bool, DalError>> + Send;
 }
@@ -257,7 +315,11 @@ impl TaskClaiming for TaskExecutionDal {
     #[tracing::instrument(skip(self), err(level = "debug"))]
     async fn claim_ready_task(&self, limit: usize) -> Result<Vec<ClaimResult>, DalError> {
         let limit = validate::limit("limit", limit)?;
-        claim(self, ClaimKey { runner: None }, limit).await
+        let key = ClaimKey {
+            runner: None,
+            queues: None,
+        };
+        claim(self, key, limit).await
     }
 
     #[tracing::instrument(skip(self), fields(%runner_id), err(level = "debug"))]
@@ -269,6 +331,38 @@ impl TaskClaiming for TaskExecutionDal {
         let limit = validate::limit("limit", limit)?;
         let key = ClaimKey {
             runner: Some(runner_id),
+            queues: None,
+        };
+        claim(self, key, limit).await
+    }
+
+    #[tracing::instrument(skip(self), err(level = "debug"))]
+    async fn claim_ready_task_from(
+        &self,
+        queues: &[&str],
+        limit: usize,
+    ) -> Result<Vec<ClaimResult>, DalError> {
+        let queues = Some(validate::queues("queues", queues)?);
+        let limit = validate::limit("limit", limit)?;
+        let key = ClaimKey {
+            runner: None,
+            queues,
+        };
+        claim(self, key, limit).await
+    }
+
+    #[tracing::instrument(skip(self), fields(%runner_id), err(level = "debug"))]
+    async fn claim_ready_tasks_for_runner_from(
+        &self,
+        runner_id: Uuid,
+        queues: &[&str],
+        limit: usize,
+    ) -> Result<Vec<ClaimResult>, DalError> {
+        let queues = Some(validate::queues("queues", queues)?);
+        let limit = validate::limit("limit", limit)?;
+        let key = ClaimKey {
+            runner: Some(runner_id),
+            queues,
         };
         claim(self, key, limit).await
     }
@@ -279,8 +373,23 @@ impl TaskClaiming for TaskExecutionDal {
         task_id: Uuid,
         runner_id: Uuid,
     ) -> Result<RunnerClaimResult, DalError> {
-        self.write_statement(move |conn| runner::claim_for_runner(conn, task_id, runner_id))
-            .await
+        let Some(max_running) = self
+            .run(move |conn| limit::limit_of_task(conn, task_id))
+            .await?
+        else {
+            return self
+                .write_statement(move |conn| runner::claim_for_runner(conn, task_id, runner_id))
+                .await;
+        };
+        // A limited pipeline: the count and the claim in one transaction,
+        // under the pipeline's limit lock.
+        self.write(move |conn| {
+            if limit::runner_claim_overfills(conn, task_id, max_running)? {
+                return Ok(RunnerClaimResult::AlreadyClaimed);
+            }
+            runner::claim_for_runner(conn, task_id, runner_id)
+        })
+        .await
     }
 
     #[tracing::instrument(skip(self), fields(%task_id, %runner_id), err(level = "debug"))]
@@ -323,6 +432,22 @@ impl TaskClaiming for TaskExecutionDal {
 
     #[tracing::instrument(skip(self), err(level = "debug"))]
     async fn wait_for_ready(&self, timeout: Duration) -> Result<bool, DalError> {
-        self.wait_for_wakeup(timeout).await
+        self.wait_for_wakeup_or_due(timeout, || {
+            self.run(|conn| limit::next_due(conn, &None, te_core::toolkit::now()))
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip(self), err(level = "debug"))]
+    async fn wait_for_ready_from(
+        &self,
+        queues: &[&str],
+        timeout: Duration,
+    ) -> Result<bool, DalError> {
+        let queues = Some(validate::queues("queues", queues)?);
+        self.wait_for_wakeup_or_due(timeout, || {
+            self.run(move |conn| limit::next_due(conn, &queues, te_core::toolkit::now()))
+        })
+        .await
     }
 }

@@ -157,7 +157,7 @@ async fn table(dal: &TaskExecutionDal, args: &PipelinesArgs) -> Result<String, D
     }
     let ids: Vec<Uuid> = newest.iter().map(|p| p.id).collect();
     let statuses = dal.get_all_task_statuses_for_pipelines(ids).await?;
-    let mut header = vec!["ID", "PIPELINE", "STATUS", "CREATED"];
+    let mut header = vec!["ID", "PIPELINE", "STATUS", "CREATED", ">LIMIT", "QUEUES"];
     let titles: Vec<String> = TaskStatus::ALL.iter().map(|s| format!(">{s}")).collect();
     header.extend(titles.iter().map(String::as_str));
     let mut table = table::new(&header);
@@ -167,11 +167,27 @@ async fn table(dal: &TaskExecutionDal, args: &PipelinesArgs) -> Result<String, D
         } else {
             pipeline.status.to_string()
         };
+        let mut queues: Vec<String> = dal
+            .get_all_tasks_for_pipeline(pipeline.id)
+            .await?
+            .into_iter()
+            .map(|t| t.queue)
+            .collect();
+        queues.sort_unstable();
+        queues.dedup();
         let mut row = vec![
             pipeline.id.to_string(),
             pipeline.pipeline_name.clone(),
             status,
             pipeline.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            pipeline
+                .max_running
+                .map_or("-".to_owned(), |n| n.to_string()),
+            if queues.is_empty() {
+                "-".to_owned()
+            } else {
+                queues.join(",")
+            },
         ];
         let tasks = statuses.get(&pipeline.id);
         for task_status in TaskStatus::ALL {

@@ -1,5 +1,6 @@
-//! `te status`: a pipeline execution's tasks as a table, or task counts by
-//! status for the whole database.
+//! `te status`: a pipeline execution's tasks as a table (with their queues
+//! and delays, and the pipeline's limit), or task counts by status and the
+//! unfinished tasks by queue for the whole database.
 
 use chrono::{DateTime, Utc};
 use clap::Args;
@@ -47,7 +48,9 @@ async fn pipeline(dal: &TaskExecutionDal, id: Uuid) -> Result<String, CliError> 
     let tasks = dal.get_all_tasks_for_pipeline(id).await?;
     let mut table = table::new(&[
         "TASK",
+        "QUEUE",
         "STATUS",
+        "RUN AFTER",
         ">ATTEMPT",
         ">RECOVERIES",
         "STARTED",
@@ -62,7 +65,13 @@ async fn pipeline(dal: &TaskExecutionDal, id: Uuid) -> Result<String, CliError> 
         };
         table.add_row([
             t.task_name.clone(),
+            t.queue.clone(),
             t.status.to_string(),
+            if t.status == TaskStatus::Ready {
+                delay(t.run_after.max(t.retry_at))
+            } else {
+                "-".to_owned()
+            },
             format!("{}/{}", t.attempt, t.max_attempts),
             t.recovery_attempts.to_string(),
             clock(t.started_at),
@@ -73,12 +82,13 @@ async fn pipeline(dal: &TaskExecutionDal, id: Uuid) -> Result<String, CliError> 
     }
     let unfinished = tasks.iter().filter(|t| !t.status.is_terminal()).count();
     Ok(format!(
-        "pipeline {} ({} {}): {}, started {}\n\n{}\n{}\n",
+        "pipeline {} ({} {}): {}, started {}, {}\n\n{}\n{}\n",
         pipeline.id,
         pipeline.pipeline_name,
         pipeline.pipeline_version,
         pipeline.status,
         pipeline.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        limit_text(pipeline.max_running),
         table::render(&table),
         finished_line(tasks.len() as i64, unfinished as i64),
     ))
@@ -100,10 +110,68 @@ async fn whole_database(dal: &TaskExecutionDal) -> Result<String, CliError> {
     }
     table.add_row(["total".to_owned(), total.to_string()]);
     Ok(format!(
-        "{}\n{}\n",
+        "{}\n{}\n\n{}",
         table::render(&table),
-        finished_line(total, unfinished)
+        finished_line(total, unfinished),
+        queues(dal).await?
     ))
+}
+
+/// The unfinished tasks by queue: ready now, delayed (by `run_after` or a
+/// retry's `retry_at`), running.
+async fn queues(dal: &TaskExecutionDal) -> Result<String, CliError> {
+    let now = Utc::now();
+    let mut by_queue: std::collections::BTreeMap<String, [i64; 3]> = Default::default();
+    let mut after = None;
+    loop {
+        let page = dal
+            .list_tasks(TaskFilter {
+                statuses: vec![TaskStatus::Ready, TaskStatus::Running],
+                limit: 1_000,
+                after,
+                ..TaskFilter::default()
+            })
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        for t in &page {
+            let counts = by_queue.entry(t.queue.clone()).or_default();
+            let column = match t.status {
+                TaskStatus::Running => 2,
+                _ if t.run_after.max(t.retry_at).is_some_and(|at| at > now) => 1,
+                _ => 0,
+            };
+            counts[column] += 1;
+        }
+    }
+    if by_queue.is_empty() {
+        return Ok("no task ready or running in any queue\n".to_owned());
+    }
+    let mut table = table::new(&["QUEUE", ">READY", ">DELAYED", ">RUNNING"]);
+    for (queue, [ready, delayed, running]) in by_queue {
+        table.add_row([
+            queue,
+            ready.to_string(),
+            delayed.to_string(),
+            running.to_string(),
+        ]);
+    }
+    Ok(format!("{}\n", table::render(&table)))
+}
+
+/// The pipeline's limit, as the header of `te status` says it.
+fn limit_text(max_running: Option<i32>) -> String {
+    match max_running {
+        Some(n) => format!("at most {n} tasks running at once"),
+        None => "no limit on tasks running at once".to_owned(),
+    }
+}
+
+/// When a delayed task becomes due: `-` when it is not delayed.
+fn delay(at: Option<DateTime<Utc>>) -> String {
+    at.map_or("-".to_owned(), |t| {
+        t.format("%Y-%m-%d %H:%M:%S%.3f").to_string()
+    })
 }
 
 fn finished_line(total: i64, unfinished: i64) -> String {

@@ -84,7 +84,8 @@ async fn demo_passes_its_invariants_and_leaves_every_task_finished() {
         .collect();
     assert!(rows.len() >= 8, "{table}");
     for row in rows {
-        let status: TaskStatus = row.split_whitespace().nth(1).unwrap().parse().unwrap();
+        // TASK, QUEUE, STATUS, ...
+        let status: TaskStatus = row.split_whitespace().nth(2).unwrap().parse().unwrap();
         assert!(status.is_terminal(), "{row}");
     }
     assert!(table.contains("all finished"), "{table}");
@@ -161,4 +162,63 @@ async fn demo_cancel_skips_unstarted_tasks_and_claims_nothing_after_the_cancel()
         assert!(result(&summary, check).starts_with("ok"), "{summary}");
     }
     assert_eq!(result(&summary, "tasks not finished"), "0");
+}
+
+#[tokio::test]
+async fn demo_with_two_queues_keeps_workers_to_their_queue_and_pipelines_to_their_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, url) = demo_database(dir.path()).await;
+    let args = [
+        &["demo", "--database-url", url.as_str(), "--queues", "2"],
+        SMALL,
+    ]
+    .concat();
+    let summary = succeeded(&te_in(dir.path(), &args));
+    assert!(summary.contains("all invariants hold"), "{summary}");
+    let queue_check = summary
+        .lines()
+        .find(|l| l.starts_with("no worker took a task of another queue"))
+        .unwrap_or_else(|| panic!("no queue check in:\n{summary}"));
+    assert!(queue_check.contains(" ok "), "{queue_check}");
+    assert!(queue_check.contains("0 of another queue"), "{queue_check}");
+    let limit_check = summary
+        .lines()
+        .find(|l| l.starts_with("no pipeline ever ran more tasks at once than its max_running"))
+        .unwrap_or_else(|| panic!("no limit check in:\n{summary}"));
+    assert!(limit_check.contains(" ok "), "{limit_check}");
+    assert!(limit_check.contains("limit 2"), "{limit_check}");
+
+    // `te pipelines` shows the limit and both queues; `te status` of one
+    // pipeline its limit and each task's queue.
+    let listed = succeeded(&te_in(dir.path(), &["pipelines", "--database-url", &url]));
+    let row = listed.lines().nth(1).expect("a pipeline row");
+    assert!(row.contains("queue-0,queue-1"), "{listed}");
+    assert!(listed.lines().next().unwrap().contains("LIMIT"), "{listed}");
+    let id = row.split_whitespace().next().unwrap();
+    let table = succeeded(&te_in(dir.path(), &["status", id, "--database-url", &url]));
+    assert!(table.contains("at most 2 tasks running at once"), "{table}");
+    assert!(
+        table.contains("queue-0") && table.contains("queue-1"),
+        "{table}"
+    );
+
+    // Fewer workers than queues would leave a queue unserved: refused.
+    let refused = te_in(
+        dir.path(),
+        &[
+            "demo",
+            "--database-url",
+            url.as_str(),
+            "--queues",
+            "4",
+            "--workers",
+            "2",
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("4 queues need at least as many workers"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 }

@@ -22,7 +22,8 @@
 /// Binds: `$1` the task's id, `$2` its pipeline's id, `$3` task name, `$4`
 /// status, `$5` attempt, `$6` max attempts, `$7` trigger rules, `$8` task
 /// configuration, `$9` the creation time (`created_at`, `updated_at` and the
-/// event's time), `$10` priority, `$11` the event's id. The other columns
+/// event's time), `$10` priority, `$11` the event's id, `$12` the queue,
+/// `$13` `run_after` (or NULL). The other columns
 /// take their defaults (NULL, `recovery_attempts` 0), as a new row has them.
 /// The event's data is `{"task_name": $3, "status": $4}`, as the DSL path
 /// writes it; tests hold the stored row and event to what the DSL path
@@ -34,8 +35,8 @@ WITH pipeline AS (
 ), task AS (
     INSERT INTO task_executions
         (id, pipeline_execution_id, task_name, status, attempt, max_attempts,
-         trigger_rules, task_configuration, created_at, updated_at, priority)
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10 FROM pipeline
+         trigger_rules, task_configuration, created_at, updated_at, priority, queue, run_after)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $12, $13 FROM pipeline
     WHERE pipeline.status <> 'Cancelled'
     RETURNING id
 ), logged AS (
@@ -79,7 +80,8 @@ SELECT (SELECT pipeline.status FROM pipeline) AS pipeline_status,
 /// pipeline ids, `$3` task names, `$4` statuses, `$5` attempts, `$6` max
 /// attempts, `$7` trigger rules, `$8` task configurations, `$9` creation
 /// times (also `updated_at` and the event's time), `$10` priorities, `$11`
-/// the events' ids; and `$12` the distinct pipeline ids, sorted. The other
+/// the events' ids, `$13` queues, `$14` `run_after` instants (NULL for
+/// none); and `$12` the distinct pipeline ids, sorted. The other
 /// columns take their defaults, as a new row has them. Tests hold the rows
 /// and events to what the DSL path stores
 /// (`crud::a_task_created_alone_is_stored_as_the_bulk_path_stores_it`,
@@ -89,10 +91,10 @@ pub(crate) const POSTGRES_CREATE_TASKS_SQL: &str = concat!(
 WITH input AS (
     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int4[],
                          $6::int4[], $7::jsonb[], $8::jsonb[], $9::timestamptz[],
-                         $10::int4[], $11::uuid[])
+                         $10::int4[], $11::uuid[], $13::text[], $14::timestamptz[])
         WITH ORDINALITY AS i(id, pipeline_execution_id, task_name, status, attempt,
                              max_attempts, trigger_rules, task_configuration,
-                             created_at, priority, event_id, n)
+                             created_at, priority, event_id, queue, run_after, n)
 ), pipelines AS (
     SELECT p.id, p.status FROM pipeline_executions AS p
     WHERE p.id = ANY($12::uuid[])
@@ -105,9 +107,10 @@ WITH input AS (
 ), tasks AS (
     INSERT INTO task_executions
         (id, pipeline_execution_id, task_name, status, attempt, max_attempts,
-         trigger_rules, task_configuration, created_at, updated_at, priority)
+         trigger_rules, task_configuration, created_at, updated_at, priority, queue, run_after)
     SELECT i.id, i.pipeline_execution_id, i.task_name, i.status, i.attempt, i.max_attempts,
-           i.trigger_rules, i.task_configuration, i.created_at, i.created_at, i.priority
+           i.trigger_rules, i.task_configuration, i.created_at, i.created_at, i.priority,
+           i.queue, i.run_after
     FROM input AS i
     WHERE (SELECT allowed.ok FROM allowed)
     ORDER BY i.n

@@ -85,6 +85,8 @@ pub(crate) fn create_one(conn: &mut AnyConnection, row: &TaskExecution) -> Resul
         .bind::<UtcTimestamp, _>(row.created_at)
         .bind::<Integer, _>(row.priority)
         .bind::<DbUuid, _>(new_id())
+        .bind::<Text, _>(row.queue.as_str())
+        .bind::<Nullable<UtcTimestamp>, _>(row.run_after)
         .get_result::<Created>(pg)?;
     match created.pipeline_status.as_deref() {
         None => Err(DalError::pipeline_not_found(row.pipeline_execution_id)),
@@ -159,6 +161,10 @@ pub(crate) fn create_many(
         .bind::<Array<Integer>, _>(column(|r| r.priority))
         .bind::<Array<DbUuid>, _>(rows.iter().map(|_| new_id()).collect::<Vec<_>>())
         .bind::<Array<DbUuid>, _>(pipelines.to_vec())
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.queue.as_str()).collect::<Vec<_>>())
+        .bind::<Array<Nullable<UtcTimestamp>>, _>(
+            rows.iter().map(|r| r.run_after).collect::<Vec<_>>(),
+        )
         .get_result::<CreatedMany>(pg)?;
     if let Some(pipeline_id) = created.cancelled {
         return Err(DalError::IllegalPipelineTransition {

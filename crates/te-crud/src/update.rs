@@ -1,5 +1,6 @@
-//! `TaskUpdate`: changing a task execution's attempts, trigger rules, configuration or priority.
+//! `TaskUpdate`: changing a task execution's attempts, trigger rules, configuration, priority, queue or delay.
 
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::Value;
 use te_core::schema::task_executions;
@@ -27,6 +28,12 @@ pub struct TaskUpdate {
     pub task_configuration: Option<Value>,
     /// New claim priority (any value; higher is claimed first).
     pub priority: Option<i32>,
+    /// New queue: a valid name (see [`validate::name`]).
+    pub queue: Option<String>,
+    /// New `run_after`: `Some(Some(instant))` delays the task until then
+    /// (not before [`validate::earliest_instant`]), `Some(None)` clears the
+    /// delay.
+    pub run_after: Option<Option<DateTime<Utc>>>,
 }
 
 impl TaskUpdate {
@@ -44,6 +51,12 @@ impl TaskUpdate {
         if let Some(config) = &self.task_configuration {
             validate::json_object("task_configuration", config)?;
         }
+        if let Some(queue) = &self.queue {
+            validate::name("queue", queue)?;
+        }
+        if let Some(Some(run_after)) = self.run_after {
+            validate::instant("run_after", run_after)?;
+        }
         Ok(())
     }
 
@@ -54,11 +67,18 @@ impl TaskUpdate {
             ("trigger_rules", self.trigger_rules.is_some()),
             ("task_configuration", self.task_configuration.is_some()),
             ("priority", self.priority.is_some()),
+            ("queue", self.queue.is_some()),
+            ("run_after", self.run_after.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
         .collect()
     }
+}
+
+/// `at` to the microsecond, as it is stored.
+fn micros(at: DateTime<Utc>) -> DateTime<Utc> {
+    chrono::SubsecRound::trunc_subsecs(at, 6)
 }
 
 /// Applies `update` to `task_id` and writes its `TaskUpdated` event; returns
@@ -82,6 +102,10 @@ pub(crate) fn apply(
                 .task_configuration
                 .map(|v| task_executions::task_configuration.eq(bind::json(v))),
             update.priority.map(|p| task_executions::priority.eq(p)),
+            update.queue.map(|q| task_executions::queue.eq(q)),
+            update
+                .run_after
+                .map(|at| task_executions::run_after.eq(bind::opt_ts(at.map(micros)))),
             task_executions::updated_at.eq(bind::ts(now)),
         ))
         .execute(conn)?;

@@ -43,7 +43,7 @@ use uuid::Uuid;
 
 pub use fixtures::{insert_contexts, insert_metadata};
 
-pub use postgres::{PostgresServer, postgres_server};
+pub use postgres::{PostgresServer, local_cluster_possible, postgres_server};
 pub use scratch::{ScratchDb, ScratchError, remove_sqlite_files, with_database};
 
 /// The environment variable that selects the backend of [`TestDb::new`].

@@ -136,15 +136,28 @@ fn running_as_root() -> bool {
         .unwrap_or(false)
 }
 
-/// Makes a cluster in a temporary directory with `initdb` and starts it on a
-/// free port; a small shell watcher stops it when this process exits.
-fn start_local_cluster() -> Result<PostgresServer, String> {
+/// Whether [`postgres_server`] can start a throwaway local cluster here: the
+/// PostgreSQL server binaries (`initdb`, `postgres`) are installed and this
+/// process does not run as root. The error says which is not so.
+pub fn local_cluster_possible() -> Result<(), String> {
+    local_cluster_binaries().map(drop)
+}
+
+/// The paths of `initdb` and `postgres`, when a local cluster can be started.
+fn local_cluster_binaries() -> Result<(PathBuf, PathBuf), String> {
     let initdb = find_pg_bin("initdb")
         .ok_or("no `initdb` found (PostgreSQL server binaries are not installed)")?;
     let postgres = find_pg_bin("postgres").ok_or("no `postgres` binary found")?;
     if running_as_root() {
         return Err("a local cluster cannot be started as root".to_owned());
     }
+    Ok((initdb, postgres))
+}
+
+/// Makes a cluster in a temporary directory with `initdb` and starts it on a
+/// free port; a small shell watcher stops it when this process exits.
+fn start_local_cluster() -> Result<PostgresServer, String> {
+    let (initdb, postgres) = local_cluster_binaries()?;
     let dir = tempfile::Builder::new()
         .prefix("te-pg-")
         .tempdir()

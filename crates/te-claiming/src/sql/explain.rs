@@ -10,7 +10,7 @@ use te_core::{AnyConnection, DalError};
 use uuid::Uuid;
 
 use crate::claim::{ClaimedRow, claim_query, event_ids, postgres_claim};
-use crate::sql::statements::SQLITE_CLAIM_SQL;
+use crate::sql::statements::{SQLITE_CLAIM_QUEUE_SQL, SQLITE_CLAIM_SQL};
 
 /// One line of a query plan.
 #[derive(Debug, QueryableByName)]
@@ -41,6 +41,8 @@ pub struct ClaimPlan {
 pub struct ClaimReads {
     /// Entries of `task_executions_ready_idx` read.
     pub ready_index_entries: i64,
+    /// Entries of `task_executions_queue_ready_idx` read.
+    pub queue_index_entries: i64,
     /// Sequential scans of `task_executions`.
     pub sequential_scans: i64,
     /// Rows the claim changed (the rows it returned).
@@ -53,6 +55,8 @@ struct Counters {
     #[diesel(sql_type = BigInt)]
     ready_index_entries: i64,
     #[diesel(sql_type = BigInt)]
+    queue_index_entries: i64,
+    #[diesel(sql_type = BigInt)]
     sequential_scans: i64,
 }
 
@@ -61,6 +65,7 @@ struct Counters {
 /// `numscans` counts sequential scans only).
 const POSTGRES_CLAIM_READS_SQL: &str = "\
 SELECT pg_stat_get_xact_tuples_returned('task_executions_ready_idx'::regclass) AS ready_index_entries,
+       pg_stat_get_xact_tuples_returned('task_executions_queue_ready_idx'::regclass) AS queue_index_entries,
        pg_stat_get_xact_numscans('task_executions'::regclass) AS sequential_scans";
 
 /// The plan of the claim statement of `limit` tasks (the per-task text for
@@ -75,6 +80,21 @@ pub fn explain_claim(
     limit: i64,
     runner: Option<Uuid>,
 ) -> Result<ClaimPlan, DalError> {
+    explain_claim_from(conn, limit, runner, None)
+}
+
+/// As [`explain_claim`], for a claim of `queues` (`None`: every queue). On
+/// SQLite the plan is the claim of one queue (the first named), the
+/// statement every queue claim runs; on PostgreSQL the counters also tell
+/// the entries read of `task_executions_queue_ready_idx`.
+pub fn explain_claim_from(
+    conn: &mut AnyConnection,
+    limit: i64,
+    runner: Option<Uuid>,
+    queues: Option<&[&str]>,
+) -> Result<ClaimPlan, DalError> {
+    let queues: Option<Vec<String>> =
+        queues.map(|queues| queues.iter().map(|q| (*q).to_owned()).collect());
     let now = now();
     let heartbeat = runner.map(|_| now);
     match conn {
@@ -86,6 +106,7 @@ pub fn explain_claim(
                 .bind::<Nullable<UtcTimestamp>, _>(heartbeat)
                 .bind::<BigInt, _>(limit)
                 .bind::<Array<DbUuid>, _>(event_ids(limit))
+                .bind::<Nullable<Array<Text>>, _>(queues.clone())
                 .load::<PgPlanLine>(pg)?
                 .into_iter()
                 .map(|line| line.plan)
@@ -99,10 +120,12 @@ pub fn explain_claim(
                 let before = statement(POSTGRES_CLAIM_READS_SQL).get_result::<Counters>(pg)?;
                 let claimed = claim_query(sql, runner, limit, now)
                     .bind::<Array<DbUuid>, _>(event_ids(limit))
+                    .bind::<Nullable<Array<Text>>, _>(queues.clone())
                     .load::<ClaimedRow>(pg)?;
                 let after = statement(POSTGRES_CLAIM_READS_SQL).get_result::<Counters>(pg)?;
                 reads = Some(ClaimReads {
                     ready_index_entries: after.ready_index_entries - before.ready_index_entries,
+                    queue_index_entries: after.queue_index_entries - before.queue_index_entries,
                     sequential_scans: after.sequential_scans - before.sequential_scans,
                     claimed: claimed.len(),
                 });
@@ -119,15 +142,22 @@ pub fn explain_claim(
             })
         }
         AnyConnection::Sqlite(lite) => {
-            let lines = diesel::sql_query(format!("EXPLAIN QUERY PLAN {SQLITE_CLAIM_SQL}"))
-                .bind::<UtcTimestamp, _>(now)
-                .bind::<Nullable<DbUuid>, _>(runner)
-                .bind::<Nullable<UtcTimestamp>, _>(heartbeat)
-                .bind::<BigInt, _>(limit)
-                .load::<PlanLine>(lite)?
-                .into_iter()
-                .map(|line| line.detail)
-                .collect();
+            let query = |sql: &str| {
+                diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+                    .bind::<UtcTimestamp, _>(now)
+                    .bind::<Nullable<DbUuid>, _>(runner)
+                    .bind::<Nullable<UtcTimestamp>, _>(heartbeat)
+                    .bind::<BigInt, _>(limit)
+            };
+            let lines = match queues.as_ref().and_then(|queues| queues.first()) {
+                Some(queue) => query(SQLITE_CLAIM_QUEUE_SQL)
+                    .bind::<Text, _>(queue.as_str())
+                    .load::<PlanLine>(lite)?,
+                None => query(SQLITE_CLAIM_SQL).load::<PlanLine>(lite)?,
+            }
+            .into_iter()
+            .map(|line| line.detail)
+            .collect();
             Ok(ClaimPlan { lines, reads: None })
         }
     }

@@ -9,7 +9,8 @@
 /// atomic on its own, so a claim costs one round trip and one commit.
 /// Binds: `$1` now, `$2` the runner (or NULL), `$3` the heartbeat (now for a
 /// runner, else NULL), `$4` the limit, `$5` ids for the events (at least
-/// `$4` of them; the n-th claimed task in claim order gets the n-th).
+/// `$4` of them; the n-th claimed task in claim order gets the n-th), `$6`
+/// the queues to take from (NULL: every queue).
 ///
 /// The candidates are selected and locked by `te_claim_candidates(now,
 /// runner, limit)`, a PL/pgSQL function of the migrations whose query
@@ -47,7 +48,7 @@ macro_rules! postgres_claim_sql {
 WITH claimable AS MATERIALIZED (
     SELECT c.id FROM te_claim_candidates($1, $2, ",
             $limit,
-            ") AS c(id)
+            ", $6::text[]) AS c(id)
 ), claimed AS (
 UPDATE task_executions AS t
 SET status = 'Running',
@@ -59,7 +60,8 @@ SET status = 'Running',
 FROM claimable
 WHERE t.id = claimable.id
   AND t.status IS NOT DISTINCT FROM 'Ready'
-RETURNING t.id, t.pipeline_execution_id, t.task_name, t.attempt, t.created_at, t.priority
+RETURNING t.id, t.pipeline_execution_id, t.task_name, t.attempt, t.created_at, t.priority,
+          t.queue
 ), logged AS (
 ",
             te_core::toolkit::insert_events_head!(),
@@ -73,7 +75,9 @@ FROM (SELECT claimed.*,
       FROM claimed) AS c
 ORDER BY c.n
 )
-SELECT id, pipeline_execution_id, task_name, attempt, created_at, priority FROM claimed"
+SELECT id, pipeline_execution_id, task_name, attempt, created_at, priority, queue,
+       NULL::integer AS max_running
+FROM claimed"
         )
     };
 }
@@ -89,18 +93,61 @@ pub(crate) const POSTGRES_CLAIM_SQL: &str = postgres_claim_sql!("$4");
 /// [`POSTGRES_CLAIM_SQL`]'s (the limit is bound but not used).
 pub(crate) const POSTGRES_CLAIM_ONE_SQL: &str = postgres_claim_sql!("1");
 
-/// The SQLite claim. Binds: `?1` now, `?2` the runner (or NULL), `?3` the
-/// heartbeat (now for a runner, else NULL), `?4` the limit.
+/// The walk of the SQLite claim's candidates, through index `$index`
+/// (`$queue` adds the queue's condition): `Ready`, due (`retry_at` and
+/// `run_after`), not reserved by another runner, not in a held pipeline,
+/// and not in a limited pipeline that is full (its running and reserved
+/// tasks at its `max_running`; a task reserved by this runner is already
+/// counted), in claim order, up to the limit. Binds: `?1` now, `?2` the
+/// runner (or NULL), `?4` the limit, `?5` the queue (with `$queue`).
+macro_rules! sqlite_walk {
+    ($columns:literal, $index:literal, $queue:literal) => {
+        concat!(
+            "SELECT ",
+            $columns,
+            " FROM task_executions AS ready INDEXED BY ",
+            $index,
+            "
+    WHERE ready.status = 'Ready'",
+            $queue,
+            "
+      AND (ready.retry_at IS NULL OR ready.retry_at <= ?1)
+      AND (ready.run_after IS NULL OR ready.run_after <= ?1)
+      AND (ready.claimed_by IS NULL OR ready.claimed_by = ?2)
+      AND NOT EXISTS (
+          SELECT 1 FROM held_pipelines AS h
+          WHERE h.pipeline_id = ready.pipeline_execution_id)
+      AND (ready.claimed_by IS NOT NULL OR NOT EXISTS (
+          SELECT 1 FROM pipeline_limits AS l
+          WHERE l.pipeline_id = ready.pipeline_execution_id
+            AND l.max_running <= (SELECT count(*) FROM task_executions AS o
+                                  WHERE o.pipeline_execution_id = l.pipeline_id
+                                    AND o.status = 'Running')
+                               + (SELECT count(*) FROM task_executions AS o
+                                  WHERE o.pipeline_execution_id = l.pipeline_id
+                                    AND o.status = 'Ready' AND o.claimed_by IS NOT NULL)))
+    ORDER BY ready.priority DESC, ready.created_at, ready.id
+    LIMIT +?4"
+        )
+    };
+}
+
+/// The SQLite claim around the walk `$walk` ([`sqlite_walk!`]). Binds: `?1`
+/// now, `?2` the runner (or NULL), `?3` the heartbeat (now for a runner,
+/// else NULL), `?4` the limit, and the walk's.
 ///
 /// One statement, run under the write lock taken by `BEGIN IMMEDIATE`: no
 /// other connection can claim between the inner select and the update.
 /// `status = 'Ready'` stays in the outer `WHERE` clause too, and `RETURNING`
-/// reports exactly the rows this statement changed. `INDEXED BY` makes the
-/// candidates come from the partial index `task_executions_ready_idx`,
-/// walked in claim order and stopped at the limit (without it SQLite's
-/// planner may prefer `task_executions_status_idx` and sort every ready
-/// row). A paused or cancelled pipeline is one probe of `held_pipelines`
-/// per candidate. The status names are constants of the schema, not user input.
+/// reports exactly the rows this statement changed, with their pipeline's
+/// `max_running` (one probe of `pipeline_limits`). `INDEXED BY` makes the
+/// candidates come from the partial index named, walked in claim order and
+/// stopped at the limit (without it SQLite's planner may prefer
+/// `task_executions_status_idx` and sort every ready row). A paused or
+/// cancelled pipeline is one probe of `held_pipelines` per candidate, a
+/// limited one a probe of `pipeline_limits` (and, when limited, a count
+/// of its running tasks). The status names are constants of the schema,
+/// not user input.
 ///
 /// The outer `+status = 'Ready'` keeps that check off every index: without
 /// the unary plus SQLite finds the rows to update by walking
@@ -113,7 +160,10 @@ pub(crate) const POSTGRES_CLAIM_ONE_SQL: &str = postgres_claim_sql!("1");
 /// binding the next claim's limit would expire the prepared statement and
 /// make every claim prepare it again. The unary plus leaves the limit a
 /// value read at run time, and the statement is prepared once.
-pub(crate) const SQLITE_CLAIM_SQL: &str = "\
+macro_rules! sqlite_claim {
+    ($walk:expr) => {
+        concat!(
+            "\
 UPDATE task_executions
 SET status = 'Running',
     sub_status = 'Active',
@@ -123,13 +173,43 @@ SET status = 'Running',
     heartbeat_at = ?3
 WHERE +status = 'Ready'
   AND id IN (
-    SELECT ready.id FROM task_executions AS ready INDEXED BY task_executions_ready_idx
-    WHERE ready.status = 'Ready'
-      AND (ready.retry_at IS NULL OR ready.retry_at <= ?1)
-      AND (ready.claimed_by IS NULL OR ready.claimed_by = ?2)
-      AND NOT EXISTS (
-          SELECT 1 FROM held_pipelines AS h
-          WHERE h.pipeline_id = ready.pipeline_execution_id)
-    ORDER BY ready.priority DESC, ready.created_at, ready.id
-    LIMIT +?4)
-RETURNING id, pipeline_execution_id, task_name, attempt, created_at, priority";
+    ",
+            $walk,
+            ")
+RETURNING id, pipeline_execution_id, task_name, attempt, created_at, priority, queue,
+          (SELECT l.max_running FROM pipeline_limits AS l
+           WHERE l.pipeline_id = task_executions.pipeline_execution_id) AS max_running"
+        )
+    };
+}
+
+/// The SQLite claim of every queue ([`sqlite_claim!`] over
+/// `task_executions_ready_idx`).
+pub(crate) const SQLITE_CLAIM_SQL: &str =
+    sqlite_claim!(sqlite_walk!("ready.id", "task_executions_ready_idx", ""));
+
+/// The SQLite claim of one queue, `?5` ([`sqlite_claim!`] over
+/// `task_executions_queue_ready_idx`).
+pub(crate) const SQLITE_CLAIM_QUEUE_SQL: &str = sqlite_claim!(sqlite_walk!(
+    "ready.id",
+    "task_executions_queue_ready_idx",
+    "\n      AND ready.queue = ?5"
+));
+
+/// SQLite: the claim order of the first candidate of queue `?5` (the walk
+/// of [`SQLITE_CLAIM_QUEUE_SQL`], limit `?4` = 1), to merge several queues.
+/// Binds as that claim's (`?3` unused).
+pub(crate) const SQLITE_PEEK_QUEUE_SQL: &str = sqlite_walk!(
+    "ready.priority, ready.created_at, ready.id",
+    "task_executions_queue_ready_idx",
+    "\n      AND ready.queue = ?5"
+);
+
+/// SQLite: how many tasks of pipeline `?1` are `Running` or reserved by a
+/// runner (what its `max_running` bounds).
+pub(crate) const SQLITE_OCCUPIED_SQL: &str = "\
+SELECT (SELECT count(*) FROM task_executions AS o
+        WHERE o.pipeline_execution_id = ?1 AND o.status = 'Running')
+     + (SELECT count(*) FROM task_executions AS o
+        WHERE o.pipeline_execution_id = ?1 AND o.status = 'Ready' AND o.claimed_by IS NOT NULL)
+       AS occupied";

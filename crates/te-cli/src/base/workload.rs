@@ -168,11 +168,17 @@ impl PipelinePlan {
 
     /// The tasks to create for this pipeline's execution `pipeline_id`, all
     /// `NotStarted`, their dependencies in `task_configuration`.
-    pub(crate) fn new_tasks(&self, pipeline_id: Uuid) -> Vec<NewTaskExecution> {
+    /// The pipeline's tasks to create; with more than one of `queues`, the
+    /// n-th task goes to queue `n % queues`.
+    pub(crate) fn new_tasks(&self, pipeline_id: Uuid, queues: usize) -> Vec<NewTaskExecution> {
         self.tasks
             .iter()
-            .map(|t| {
+            .enumerate()
+            .map(|(n, t)| {
                 let mut task = NewTaskExecution::new(pipeline_id, t.name.clone());
+                if queues > 1 {
+                    task.queue = queue_name(n % queues);
+                }
                 task.max_attempts = MAX_ATTEMPTS;
                 task.task_configuration = json!({
                     DEPENDS_ON: t.depends_on,
@@ -182,6 +188,11 @@ impl PipelinePlan {
             })
             .collect()
     }
+}
+
+/// The name of queue `index` of the demo, when there is more than one.
+pub(crate) fn queue_name(index: usize) -> String {
+    format!("queue-{index}")
 }
 
 /// The dependencies `task_configuration` lists (none when it lists none).
@@ -321,7 +332,7 @@ mod tests {
         let w = Workload::generate(2, 1, 0.0, false);
         let p = &w.pipelines[0];
         let id = Uuid::nil();
-        for (new, plan) in p.new_tasks(id).iter().zip(&p.tasks) {
+        for (new, plan) in p.new_tasks(id, 1).iter().zip(&p.tasks) {
             assert_eq!(new.task_name, plan.name);
             assert_eq!(new.max_attempts, MAX_ATTEMPTS);
             assert_eq!(depends_on(&new.task_configuration), plan.depends_on);

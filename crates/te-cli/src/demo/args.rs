@@ -44,6 +44,14 @@ pub(crate) struct DemoArgs {
     /// Cancel this many pipeline executions mid-run (their unstarted tasks are skipped).
     #[arg(long, default_value_t = 0, value_parser = count(0..=100_000))]
     pub(crate) cancel: usize,
+    /// Spread the tasks over this many queues, each served by its own pool of
+    /// workers (at least one worker per queue).
+    #[arg(long, default_value_t = 1, value_parser = count(1..=64))]
+    pub(crate) queues: usize,
+    /// Every pipeline runs at most this many tasks at once (default: 2 with
+    /// more than one queue, else no limit).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..=100_000))]
+    pub(crate) max_running: Option<i32>,
 }
 
 /// Parses a share between 0 and 1.

@@ -7,6 +7,7 @@ pub(crate) mod args;
 mod cancel;
 mod monitor;
 mod recovery;
+mod routing;
 mod scheduler;
 mod shared;
 mod summary;
@@ -26,7 +27,7 @@ use uuid::Uuid;
 use crate::base::error::CliError;
 use crate::base::output::human_duration;
 use crate::base::recovery::Policy;
-use crate::base::workload::{PIPELINE_NAME, Workload};
+use crate::base::workload::{PIPELINE_NAME, Workload, queue_name};
 use crate::base::{db, output};
 use args::DemoArgs;
 use monitor::{get, quantile};
@@ -39,6 +40,9 @@ use worker::Exit;
 const DEFAULT_FILE: &str = "te-demo.db";
 /// The task start on which the first worker dies.
 const FIRST_WORKER_DIES_ON: u64 = 3;
+/// Every pipeline's `max_running` when the demo runs more than one queue
+/// and `--max-running` is not given.
+const DEFAULT_MAX_RUNNING: i32 = 2;
 /// More worker deaths than this means something is wrong: give up.
 const MAX_DEATHS: u64 = 1_000;
 /// How long stopping workers may take before they are dropped.
@@ -69,7 +73,17 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), CliError> {
             max_recoveries: args.max_recoveries,
         },
         first_worker_dies_on: (!args.no_crash).then_some(FIRST_WORKER_DIES_ON),
+        queues: args.queues,
+        max_running: args
+            .max_running
+            .or((args.queues > 1).then_some(DEFAULT_MAX_RUNNING)),
     };
+    if args.workers < args.queues {
+        return Err(CliError::Demo(format!(
+            "{} queues need at least as many workers, got {}",
+            args.queues, args.workers
+        )));
+    }
     // Each worker uses up to two connections (its claims, its heartbeats),
     // plus the scheduler and the recovery loop.
     let dal = db::connect(&url, Some(settings.workers * 2 + 4)).await?;
@@ -78,7 +92,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), CliError> {
 
     let workload = Workload::generate(args.seed, args.pipelines, args.failure_rate, !args.no_crash);
     let creating = Instant::now();
-    let (pipelines, tasks) = create(&dal, &workload).await?;
+    let (pipelines, tasks) = create(&dal, &workload, &settings).await?;
     let created_in = creating.elapsed();
 
     let shared = Arc::new(Shared::new(dal, workload, settings, pipelines, tasks));
@@ -122,17 +136,19 @@ async fn refuse_unfinished(dal: &TaskExecutionDal) -> Result<(), CliError> {
 async fn create(
     dal: &TaskExecutionDal,
     workload: &Workload,
+    settings: &Settings,
 ) -> Result<(BTreeMap<Uuid, u32>, HashMap<Uuid, Uuid>), CliError> {
     let mut pipelines = BTreeMap::new();
     let mut tasks = HashMap::with_capacity(workload.task_count());
     for plan in &workload.pipelines {
-        let pipeline = dal
-            .create_pipeline_execution(
-                NewPipelineExecution::new(PIPELINE_NAME)
-                    .context(workload.initial_context(plan.index)),
-            )
-            .await?;
-        for task in dal.create_many(plan.new_tasks(pipeline.id)).await? {
+        let mut new =
+            NewPipelineExecution::new(PIPELINE_NAME).context(workload.initial_context(plan.index));
+        new.max_running = settings.max_running;
+        let pipeline = dal.create_pipeline_execution(new).await?;
+        for task in dal
+            .create_many(plan.new_tasks(pipeline.id, settings.queues))
+            .await?
+        {
             tasks.insert(task.id, pipeline.id);
         }
         pipelines.insert(pipeline.id, plan.index);
@@ -159,7 +175,13 @@ async fn supervise(
         } else {
             None
         };
-        workers.spawn(worker::run(Arc::clone(shared), Uuid::new_v4(), dies_on));
+        let queue = (shared.settings.queues > 1).then(|| queue_name(i % shared.settings.queues));
+        workers.spawn(worker::run(
+            Arc::clone(shared),
+            Uuid::new_v4(),
+            dies_on,
+            queue,
+        ));
     }
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
@@ -175,11 +197,13 @@ async fn supervise(
             Some(joined) = workers.join_next() => match flatten("a worker", joined) {
                 Ok(Exit::Died(runner)) => {
                     shared.monitor.forget_runner(runner);
+                    // Its replacement serves the same queue.
+                    let queue = shared.runner_queue(runner);
                     deaths += 1;
                     if deaths > MAX_DEATHS {
                         break Err(CliError::Demo(format!("more than {MAX_DEATHS} workers died")));
                     }
-                    workers.spawn(worker::run(Arc::clone(shared), Uuid::new_v4(), None));
+                    workers.spawn(worker::run(Arc::clone(shared), Uuid::new_v4(), None, queue));
                 }
                 Ok(Exit::Stopped) => {}
                 Err(err) => break Err(err),

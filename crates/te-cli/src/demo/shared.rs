@@ -28,6 +28,11 @@ pub(crate) struct Settings {
     pub(crate) recovery: Policy,
     /// The task start on which the first worker dies (`None`: it does not).
     pub(crate) first_worker_dies_on: Option<u64>,
+    /// Queues the tasks are spread over, each with its own workers (1: every
+    /// task in the default queue, every worker claiming from any queue).
+    pub(crate) queues: usize,
+    /// Every pipeline's `max_running`, if limited.
+    pub(crate) max_running: Option<i32>,
 }
 
 impl Settings {
@@ -85,6 +90,8 @@ pub(crate) struct Shared {
     dirty: Mutex<BTreeSet<Uuid>>,
     outcomes: Mutex<BTreeMap<Uuid, PipelineOutcome>>,
     cancelled: Mutex<BTreeMap<Uuid, Cancellation>>,
+    /// Runner → the queue its worker claims from (`None`: any queue).
+    runner_queues: Mutex<HashMap<Uuid, Option<String>>>,
     stop: AtomicBool,
 }
 
@@ -109,8 +116,24 @@ impl Shared {
             dirty: Mutex::new(BTreeSet::new()),
             outcomes: Mutex::new(BTreeMap::new()),
             cancelled: Mutex::new(BTreeMap::new()),
+            runner_queues: Mutex::new(HashMap::new()),
             stop: AtomicBool::new(false),
         }
+    }
+
+    /// Records that `runner`'s worker claims from `queue` (`None`: any).
+    pub(crate) fn set_runner_queue(&self, runner: Uuid, queue: Option<String>) {
+        lock(&self.runner_queues).insert(runner, queue);
+    }
+
+    /// The queue `runner`'s worker claims from (`None`: any, or unknown).
+    pub(crate) fn runner_queue(&self, runner: Uuid) -> Option<String> {
+        lock(&self.runner_queues).get(&runner).cloned().flatten()
+    }
+
+    /// Every runner and the queue its worker claimed from.
+    pub(crate) fn runner_queues(&self) -> HashMap<Uuid, Option<String>> {
+        lock(&self.runner_queues).clone()
     }
 
     /// The plan of pipeline execution `pipeline_id`.

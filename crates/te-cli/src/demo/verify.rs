@@ -209,6 +209,8 @@ pub(crate) async fn verify(shared: &Shared) -> Result<Findings, CliError> {
             format!("{claimed_after_cancel} claims after a cancel"),
         ));
     }
+    let routing = super::routing::checks(shared, &mut f.problems).await?;
+    f.checks.extend(routing);
     f.problems.extend(shared.monitor.messages());
     f.problems.truncate(20);
     Ok(f)

@@ -102,12 +102,15 @@ impl Drop for AbortOnDrop {
 }
 
 /// Runs a worker as runner `runner` until the demo stops or the worker dies;
-/// with `dies_on: Some(n)` it dies during the `n`th task it starts.
+/// with `dies_on: Some(n)` it dies during the `n`th task it starts. With a
+/// `queue`, it claims (and waits for) tasks of that queue only.
 pub(crate) async fn run(
     shared: Arc<Shared>,
     runner: Uuid,
     dies_on: Option<u64>,
+    queue: Option<String>,
 ) -> Result<Exit, CliError> {
+    shared.set_runner_queue(runner, queue.clone());
     let claims = Arc::new(Claims::default());
     let _heartbeats = AbortOnDrop(tokio::spawn(heartbeat(
         Arc::clone(&shared),
@@ -118,15 +121,25 @@ pub(crate) async fn run(
     let mut idle_wait = IDLE_WAIT_MIN;
     while !shared.stopping() {
         let asked = Instant::now();
-        let batch = shared
-            .dal
-            .claim_ready_tasks_for_runner(runner, shared.settings.batch)
-            .await?;
+        let batch = match &queue {
+            Some(queue) => {
+                shared
+                    .dal
+                    .claim_ready_tasks_for_runner_from(runner, &[queue], shared.settings.batch)
+                    .await?
+            }
+            None => {
+                shared
+                    .dal
+                    .claim_ready_tasks_for_runner(runner, shared.settings.batch)
+                    .await?
+            }
+        };
         shared.monitor.claim_call(asked.elapsed(), batch.len());
         if batch.is_empty() {
             tokio::select! {
                 () = shared.wake_workers.notified() => idle_wait = IDLE_WAIT_MIN,
-                woken = shared.dal.wait_for_ready(idle_wait) => {
+                woken = wait(&shared, queue.as_deref(), idle_wait) => {
                     idle_wait = if woken? {
                         IDLE_WAIT_MIN
                     } else {
@@ -162,6 +175,14 @@ pub(crate) async fn run(
         }
     }
     Ok(Exit::Stopped)
+}
+
+/// Waits for work of `queue` (any queue without one).
+async fn wait(shared: &Shared, queue: Option<&str>, timeout: Duration) -> Result<bool, DalError> {
+    match queue {
+        Some(queue) => shared.dal.wait_for_ready_from(&[queue], timeout).await,
+        None => shared.dal.wait_for_ready(timeout).await,
+    }
 }
 
 /// Runs one attempt of a claimed task.

@@ -51,6 +51,8 @@ diesel::table! {
         paused -> Bool,
         /// The final context, if one was stored.
         final_context_id -> Nullable<DbUuid>,
+        /// At most this many of its tasks run (or are reserved) at once.
+        max_running -> Nullable<Integer>,
     }
 }
 
@@ -102,6 +104,10 @@ diesel::table! {
         updated_at -> UtcTimestamp,
         /// Claim order: higher first.
         priority -> Integer,
+        /// The queue the task is claimed from.
+        queue -> Text,
+        /// Not claimable before this instant.
+        run_after -> Nullable<UtcTimestamp>,
     }
 }
 
@@ -158,7 +164,22 @@ diesel::joinable!(task_execution_metadata -> task_executions (task_execution_id)
 diesel::joinable!(task_execution_metadata -> contexts (context_id));
 diesel::joinable!(pipeline_executions -> contexts (context_id));
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::*;
+
+    /// The limited pipeline executions (kept by a trigger from
+    /// `pipeline_executions.max_running`).
+    pipeline_limits (pipeline_id) {
+        /// The pipeline execution.
+        pipeline_id -> DbUuid,
+        /// Its limit.
+        max_running -> Integer,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    pipeline_limits,
     contexts,
     pipeline_executions,
     task_executions,

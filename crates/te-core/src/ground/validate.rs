@@ -217,6 +217,31 @@ pub fn limit(field: &'static str, value: usize) -> Result<i64, DalError> {
     Ok(value as i64)
 }
 
+/// The most queues one claim or wait may name.
+pub const MAX_QUEUES: usize = 1_000;
+
+/// A list of queues to claim from or wait for: not empty, at most
+/// [`MAX_QUEUES`], each a valid [`name`]; returns them sorted, without
+/// repeats.
+pub fn queues(field: &'static str, value: &[&str]) -> Result<Vec<String>, DalError> {
+    if value.is_empty() {
+        return Err(DalError::invalid(field, "must name at least one queue"));
+    }
+    if value.len() > MAX_QUEUES {
+        return Err(DalError::invalid(
+            field,
+            format!("must name at most {MAX_QUEUES} queues, got {}", value.len()),
+        ));
+    }
+    for queue in value {
+        name(field, queue)?;
+    }
+    let mut queues: Vec<String> = value.iter().map(|queue| (*queue).to_owned()).collect();
+    queues.sort_unstable();
+    queues.dedup();
+    Ok(queues)
+}
+
 fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock, Weak};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use diesel::{PgConnection, QueryDsl, RunQueryDsl, SqliteConnection};
 use tokio::sync::Notify;
 
@@ -208,24 +209,54 @@ pub(crate) fn latest_event(conn: &mut AnyConnection) -> Result<i64, DalError> {
     Ok(latest.unwrap_or(0))
 }
 
+/// When a wait ends without a wake-up: at its deadline (`false`), or at the
+/// alarm of a due instant before it (`true`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct End {
+    pub(crate) at: tokio::time::Instant,
+    pub(crate) due: bool,
+}
+
+impl End {
+    /// The end of a wait until `deadline` whose task becomes due at `due`.
+    pub(crate) fn new(deadline: tokio::time::Instant, due: Option<DateTime<Utc>>) -> Self {
+        let alarm = due.map(|due| {
+            let wait = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            tokio::time::Instant::now() + wait
+        });
+        match alarm {
+            Some(at) if at < deadline => End { at, due: true },
+            _ => End {
+                at: deadline,
+                due: false,
+            },
+        }
+    }
+}
+
 /// Waits until `notified` fires (a write through this handle) or a value
 /// read by `read` every [`WAKEUP_POLL_INTERVAL`] differs from the first one read
 /// (a write by another handle or process): `true`; or until `deadline`:
-/// `false`.
-pub(crate) async fn poll_until_changed<N, R, Fut>(
+/// `false`, or until the instant `due` answers once the first value is read:
+/// `true`.
+pub(crate) async fn poll_until_changed<N, R, Fut, D, DFut>(
     notified: std::pin::Pin<&mut N>,
     deadline: tokio::time::Instant,
     mut read: R,
+    due: D,
 ) -> Result<bool, DalError>
 where
     N: std::future::Future<Output = ()>,
     R: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<i64, DalError>>,
+    D: FnOnce() -> DFut,
+    DFut: std::future::Future<Output = Result<Option<DateTime<Utc>>, DalError>>,
 {
     let mut notified = notified;
     let start = read().await?;
+    let end = End::new(deadline, due().await?);
     loop {
-        let next_poll = (tokio::time::Instant::now() + WAKEUP_POLL_INTERVAL).min(deadline);
+        let next_poll = (tokio::time::Instant::now() + WAKEUP_POLL_INTERVAL).min(end.at);
         tokio::select! {
             _ = notified.as_mut() => return Ok(true),
             _ = tokio::time::sleep_until(next_poll) => {}
@@ -233,8 +264,8 @@ where
         if read().await? != start {
             return Ok(true);
         }
-        if tokio::time::Instant::now() >= deadline {
-            return Ok(false);
+        if tokio::time::Instant::now() >= end.at {
+            return Ok(end.due);
         }
     }
 }

@@ -5,12 +5,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use crate::config::{Backend, Target};
 use crate::ground::error::DalError;
 use crate::handle::dal::TaskExecutionDal;
 use crate::handle::signals::{
-    CHANNEL, ForgetMarker, MARKER_PREFIX, PgWakeups, Waiting, Wakeups, data_version, latest_event,
-    listen, lock, poll_until_changed,
+    CHANNEL, End, ForgetMarker, MARKER_PREFIX, PgWakeups, Waiting, Wakeups, data_version,
+    latest_event, listen, lock, poll_until_changed,
 };
 use crate::sql::session;
 
@@ -27,6 +29,25 @@ impl TaskExecutionDal {
     /// [`DalError::InvalidInput`] on both backends.
     #[doc(hidden)]
     pub async fn wait_for_wakeup(&self, timeout: Duration) -> Result<bool, DalError> {
+        self.wait_for_wakeup_or_due(timeout, || async { Ok(None) })
+            .await
+    }
+
+    /// As [`TaskExecutionDal::wait_for_wakeup`], and also `true` by the
+    /// instant `due` answers (a task becomes claimable then), when that is
+    /// before the timeout: `due` runs once the wait is in place (after the
+    /// marker or the first `data_version` read), so a write committed
+    /// after it wakes the wait and one committed before is in its answer.
+    #[doc(hidden)]
+    pub async fn wait_for_wakeup_or_due<D, DFut>(
+        &self,
+        timeout: Duration,
+        due: D,
+    ) -> Result<bool, DalError>
+    where
+        D: FnOnce() -> DFut,
+        DFut: std::future::Future<Output = Result<Option<DateTime<Utc>>, DalError>>,
+    {
         if timeout > MAX_WAIT {
             return Err(DalError::invalid(
                 "timeout",
@@ -42,18 +63,20 @@ impl TaskExecutionDal {
         match (self.backend(), &wakeups.pg) {
             (Backend::Postgres, PgWakeups::Listen { .. }) => {
                 if !self.ensure_listener(&wakeups, deadline).await {
-                    return Ok(tokio::time::timeout_at(deadline, notified).await.is_ok());
+                    let end = End::new(deadline, due().await?);
+                    return Ok(tokio::time::timeout_at(end.at, notified).await.is_ok() || end.due);
                 }
-                self.wait_past_marker(&wakeups, deadline).await
+                self.wait_past_marker(&wakeups, deadline, due).await
             }
             (Backend::Postgres, PgWakeups::Poll) => {
                 let read = || self.run(latest_event);
-                poll_until_changed(notified, deadline, read).await
+                poll_until_changed(notified, deadline, read, due).await
             }
             (Backend::Sqlite, _) => {
                 if matches!(wakeups.target, Target::SqliteMemory) {
                     // No other process can write an in-memory database.
-                    return Ok(tokio::time::timeout_at(deadline, notified).await.is_ok());
+                    let end = End::new(deadline, due().await?);
+                    return Ok(tokio::time::timeout_at(end.at, notified).await.is_ok() || end.due);
                 }
                 let read = || {
                     let w = Arc::clone(&wakeups);
@@ -63,7 +86,7 @@ impl TaskExecutionDal {
                             .map_err(|e| DalError::Interrupted(e.into()))?
                     }
                 };
-                poll_until_changed(notified, deadline, read).await
+                poll_until_changed(notified, deadline, read, due).await
             }
         }
     }
@@ -76,11 +99,16 @@ impl TaskExecutionDal {
     /// marker and never wake it, however late the listener reads them. A
     /// reconnect of the listener wakes it (notifications may have been
     /// missed). Costs one round trip (the `NOTIFY`) per wait.
-    async fn wait_past_marker(
+    async fn wait_past_marker<D, DFut>(
         &self,
         wakeups: &Arc<Wakeups>,
         deadline: tokio::time::Instant,
-    ) -> Result<bool, DalError> {
+        due: D,
+    ) -> Result<bool, DalError>
+    where
+        D: FnOnce() -> DFut,
+        DFut: std::future::Future<Output = Result<Option<DateTime<Utc>>, DalError>>,
+    {
         let marker = format!("{MARKER_PREFIX}{}", uuid::Uuid::new_v4().simple());
         lock(&wakeups.markers).insert(marker.clone(), None);
         let _forget = ForgetMarker(wakeups, &marker);
@@ -90,6 +118,7 @@ impl TaskExecutionDal {
             Ok(())
         })
         .await?;
+        let end = End::new(deadline, due().await?);
         loop {
             let notified = wakeups.notify.notified();
             tokio::pin!(notified);
@@ -98,8 +127,8 @@ impl TaskExecutionDal {
             if read_at.is_some_and(|at| wakeups.delivered.load(Ordering::SeqCst) > at) {
                 return Ok(true);
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return Ok(false);
+            if tokio::time::timeout_at(end.at, notified).await.is_err() {
+                return Ok(end.due);
             }
         }
     }

@@ -49,7 +49,7 @@ pub(crate) async fn engine(run: &Run<'_>) -> Result<Figures, CliError> {
                     .context(json!({ "pipeline": { "index": plan.index } })),
             )
             .await?;
-        let created = dal.create_many(plan.new_tasks(pipeline.id)).await?;
+        let created = dal.create_many(plan.new_tasks(pipeline.id, 1)).await?;
         let ids: HashMap<String, Uuid> = created.into_iter().map(|t| (t.task_name, t.id)).collect();
         let waiting = plan
             .tasks

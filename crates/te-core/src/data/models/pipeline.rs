@@ -52,6 +52,9 @@ pub struct PipelineExecution {
     /// The final context (`set_pipeline_final_context`), if one was stored.
     #[diesel(serialize_as = OptIdParam)]
     pub final_context_id: Option<Uuid>,
+    /// At most this many of its tasks are `Running` or reserved by a runner
+    /// at once, across every worker, host and claim form (`None`: no limit).
+    pub max_running: Option<i32>,
 }
 
 /// A pipeline execution to create.
@@ -68,6 +71,9 @@ pub struct NewPipelineExecution {
     /// The initial context (a JSON object within the limits of
     /// [`validate::json`]), stored as the pipeline's context.
     pub context: Option<Value>,
+    /// At most this many of its tasks `Running` or reserved by a runner at
+    /// once (`None`, the default: no limit); at least 1.
+    pub max_running: Option<i32>,
 }
 
 impl NewPipelineExecution {
@@ -78,7 +84,14 @@ impl NewPipelineExecution {
             pipeline_version: "1.0".to_owned(),
             status: PipelineStatus::Running,
             context: None,
+            max_running: None,
         }
+    }
+
+    /// Sets `max_running`: at most `n` of its tasks run at once.
+    pub fn max_running(mut self, n: i32) -> Self {
+        self.max_running = Some(n);
+        self
     }
 
     /// Sets the initial context.
@@ -108,6 +121,7 @@ impl NewPipelineExecution {
             updated_at: now,
             paused: false,
             final_context_id: None,
+            max_running: self.max_running,
         }
     }
 
@@ -115,6 +129,9 @@ impl NewPipelineExecution {
     pub fn validate(&self) -> Result<(), DalError> {
         validate::name("pipeline_name", &self.pipeline_name)?;
         validate::name("pipeline_version", &self.pipeline_version)?;
+        if let Some(max_running) = self.max_running {
+            validate::at_least_one("max_running", max_running)?;
+        }
         if let Some(context) = &self.context {
             validate::json_object("context", context)?;
         }

@@ -14,6 +14,8 @@ pub struct ClaimResult {
     pub task_name: String,
     /// The attempt this claim runs.
     pub attempt: i32,
+    /// The queue it was claimed from.
+    pub queue: String,
 }
 
 /// The outcome of `claim_for_runner`.

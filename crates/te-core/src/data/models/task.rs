@@ -70,6 +70,12 @@ pub struct TaskExecution {
     pub updated_at: DateTime<Utc>,
     /// Claim order: claims take the highest priority first, then the oldest.
     pub priority: i32,
+    /// The queue it is claimed from: `claim_ready_task_from` takes tasks of
+    /// the queues it names, `claim_ready_task` of every queue.
+    pub queue: String,
+    /// The task is not claimed before this instant (`None`: at once).
+    #[diesel(serialize_as = OptTsParam)]
+    pub run_after: Option<DateTime<Utc>>,
 }
 
 /// A task execution to create. `NewTaskExecution::new` fills the defaults;
@@ -97,11 +103,18 @@ pub struct NewTaskExecution {
     /// Claim order; default 0. Claims take the highest priority first, then
     /// the oldest.
     pub priority: i32,
+    /// The queue it is claimed from; default [`NewTaskExecution::DEFAULT_QUEUE`];
+    /// a valid name (see [`validate::name`]).
+    pub queue: String,
+    /// Not claimed before this instant (`None`, the default: at once);
+    /// not before [`validate::earliest_instant`]; stored to the microsecond.
+    /// The same gate as a retry's `retry_at`.
+    pub run_after: Option<DateTime<Utc>>,
 }
 
 impl TaskExecution {
     /// Bound parameters one row takes in a multi-row insert (one per column).
-    pub(crate) const BINDS_PER_ROW: usize = 21;
+    pub(crate) const BINDS_PER_ROW: usize = 23;
 
     /// The prefix of `error_details` that marks a task abandoned by recovery
     /// (`mark_abandoned`): `ABANDONED: <reason>`.
@@ -137,7 +150,24 @@ impl NewTaskExecution {
             trigger_rules: json!({"type": "Always"}),
             task_configuration: json!({}),
             priority: 0,
+            queue: Self::DEFAULT_QUEUE.to_owned(),
+            run_after: None,
         }
+    }
+
+    /// The queue of a task created without one: `"default"`.
+    pub const DEFAULT_QUEUE: &'static str = "default";
+
+    /// Sets `queue`.
+    pub fn queue(mut self, queue: impl Into<String>) -> Self {
+        self.queue = queue.into();
+        self
+    }
+
+    /// Sets `run_after`: the task is not claimed before `instant`.
+    pub fn run_after(mut self, instant: DateTime<Utc>) -> Self {
+        self.run_after = Some(instant);
+        self
     }
 
     /// Sets `max_attempts`.
@@ -161,6 +191,10 @@ impl NewTaskExecution {
     /// Checks every field; the error names the first field at fault.
     pub fn validate(&self) -> Result<(), DalError> {
         validate::name("task_name", &self.task_name)?;
+        validate::name("queue", &self.queue)?;
+        if let Some(run_after) = self.run_after {
+            validate::instant("run_after", run_after)?;
+        }
         validate::at_least_one("attempt", self.attempt)?;
         validate::at_least_one("max_attempts", self.max_attempts)?;
         validate::json_object("task_configuration", &self.task_configuration)?;
@@ -195,6 +229,11 @@ impl NewTaskExecution {
             created_at: now,
             updated_at: now,
             priority: self.priority,
+            queue: self.queue,
+            // Stored to the microsecond, as every instant.
+            run_after: self
+                .run_after
+                .map(|at| chrono::SubsecRound::trunc_subsecs(at, 6)),
         }
     }
 }
