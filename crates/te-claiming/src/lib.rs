@@ -122,15 +122,11 @@ pub trait TaskClaiming: sealed::Sealed {
     /// once. The result is in that claim order; it is empty when nothing is
     /// claimable.
     ///
-    /// Concurrent claims on one handle may run as one: on PostgreSQL the
-    /// claims of one task (`limit` 1) queued while one runs go together in
-    /// the next claim statement, whose tasks are shared out one per call;
-    /// on SQLite claims share a transaction (group commit). A call that is
-    /// dropped (its future cancelled) after its claim committed gives its
-    /// tasks back: each becomes `Ready` again as a recovery makes it
-    /// (`recovery_attempts + 1`, a `RecoveryReset` event whose data gives the
-    /// reason; `Skipped` if its pipeline was cancelled meanwhile), unless it
-    /// has moved on since.
+    /// Concurrent claims of one task (`limit` 1) on one handle may share a
+    /// statement (PostgreSQL) or a transaction (SQLite). A call dropped after
+    /// its claim committed gives its tasks back, as a recovery would
+    /// (`RecoveryReset`, with the reason in its data; `Skipped` if the
+    /// pipeline was cancelled meanwhile), unless they have moved on since.
     ///
     /// `limit` must be between 1 and 10,000, else [`DalError::InvalidInput`].
     fn claim_ready_task(
