@@ -13,7 +13,9 @@
 /// the queues to take from (NULL: every queue).
 ///
 /// The candidates are selected and locked by `te_claim_candidates(now,
-/// runner, limit)`, a PL/pgSQL function of the migrations whose query
+/// runner, limit, queues)`, a PL/pgSQL function of the migrations (while no
+/// pipeline is limited and at most one queue is named, the plain walk below;
+/// otherwise `te_claim_candidates_routed`, which also counts limits), whose query
 /// filters `status = 'Ready'`, no retry in the future, no other runner's
 /// reservation and no held pipeline (a `NOT IN` over `held_pipelines` that
 /// the executor hashes once per claim), ordered by `priority DESC,

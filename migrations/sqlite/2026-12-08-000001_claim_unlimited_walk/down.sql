@@ -1,0 +1,2 @@
+-- Reverses up.sql (nothing to reverse).
+SELECT 1;
