@@ -392,6 +392,39 @@ async fn a_batch_claim_takes_what_the_limit_allows_and_the_rest_elsewhere() {
 }
 
 #[tokio::test]
+async fn a_limit_holds_from_the_first_limited_pipeline_on() {
+    // Claims made while no pipeline is limited (PostgreSQL: the plain walk),
+    // then a limited pipeline: every claim form counts its tasks at once.
+    let db = TestDb::new().await;
+    let free = pipeline(&db, "free", None).await;
+    let f = ready_in(&db, free, "default", "f", 4).await;
+    assert_eq!(ids(&db.claim_ready_task(1).await.unwrap()), [f[0].id]);
+    assert_eq!(
+        ids(&db.claim_ready_task_from(&["default"], 1).await.unwrap()),
+        [f[1].id]
+    );
+
+    let limited = pipeline(&db, "limited", Some(1)).await;
+    let l = ready_in(&db, limited, "default", "l", 3).await;
+    let got = db.claim_ready_task(10).await.unwrap();
+    assert_eq!(ids(&got), [f[2].id, f[3].id, l[0].id]);
+    assert!(
+        db.claim_ready_task_from(&["default"], 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(db.claim_ready_task(10).await.unwrap().is_empty());
+    // Its task ends: one more, and only one.
+    assert!(db.mark_completed(l[0].id, None).await.unwrap());
+    assert_eq!(
+        ids(&db.claim_ready_task_from(&["default"], 10).await.unwrap()),
+        [l[1].id]
+    );
+    assert!(db.claim_ready_task(10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn a_reservation_counts_toward_the_limit() {
     let db = TestDb::new().await;
     let p = pipeline(&db, "one-at-a-time", Some(1)).await;
