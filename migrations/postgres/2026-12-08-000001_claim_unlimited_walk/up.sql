@@ -21,9 +21,17 @@
 --
 -- The same settings as the function it wraps (sorting and sequential scans
 -- disabled), so that the walk is an index walk in claim order stopped at
--- its LIMIT, with or without statistics.
+-- its LIMIT, with or without statistics; and, in both, plan_cache_mode =
+-- force_generic_plan. PL/pgSQL prepares each query once per connection, but
+-- a query whose LIMIT is a parameter (`LIMIT wanted`) was planned afresh on
+-- every call: the generic plan, made for an unknown limit, always looks
+-- costlier than a plan made for the bound one. Measured, planning was about
+-- 0.15 ms of a claim's server time; with sorting disabled, the generic plan
+-- is the same walk of the index.
 ALTER FUNCTION te_claim_candidates(timestamptz, uuid, bigint, text[])
     RENAME TO te_claim_candidates_routed;
+ALTER FUNCTION te_claim_candidates_routed(timestamptz, uuid, bigint, text[])
+    SET plan_cache_mode = force_generic_plan;
 
 CREATE FUNCTION te_claim_candidates(
     claim_now timestamptz, claim_runner uuid, wanted bigint, claim_queues text[])
@@ -33,6 +41,7 @@ ROWS 1
 SET enable_sort = off
 SET enable_incremental_sort = off
 SET enable_seqscan = off
+SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
     IF claim_queues IS NULL AND NOT EXISTS (SELECT 1 FROM pipeline_limits) THEN
