@@ -56,17 +56,23 @@ use te_core::{
 };
 use uuid::Uuid;
 
-/// Claims up to `limit` tasks for `key`: a claim of one task is coalesced
-/// with concurrent ones of the same key on PostgreSQL (a claim of several
-/// is already a batch, and runs at once), every claim goes through the
-/// group commit on SQLite. The
-/// tasks are the caller's only once this returns: a call dropped before
-/// gives them back (see [`handout`]).
+/// Claims up to `limit` tasks, for `runner` if given, of `queues` (every
+/// queue when `None`), after checking `queues` and `limit`: a claim of one
+/// task is coalesced with concurrent ones of the same key on PostgreSQL (a
+/// claim of several is already a batch, and runs at once), every claim goes
+/// through the group commit on SQLite. The tasks are the caller's only once
+/// this returns: a call dropped before gives them back (see [`handout`]).
 async fn claim(
     dal: &TaskExecutionDal,
-    key: ClaimKey,
-    limit: i64,
+    runner: Option<Uuid>,
+    queues: Option<&[&str]>,
+    limit: usize,
 ) -> Result<Vec<ClaimResult>, DalError> {
+    let queues = queues
+        .map(|queues| validate::queues("queues", queues))
+        .transpose()?;
+    let limit = validate::limit("limit", limit)?;
+    let key = ClaimKey { runner, queues };
     let owner = dal.clone();
     let back: GiveBack = Arc::new(move |ids, key, claimed_at| {
         Box::pin(give_back_all(owner.clone(), ids, key, claimed_at))
@@ -310,12 +316,7 @@ pub trait TaskClaiming: sealed::Sealed {
 impl TaskClaiming for TaskExecutionDal {
     #[tracing::instrument(skip(self), err(level = "debug"))]
     async fn claim_ready_task(&self, limit: usize) -> Result<Vec<ClaimResult>, DalError> {
-        let limit = validate::limit("limit", limit)?;
-        let key = ClaimKey {
-            runner: None,
-            queues: None,
-        };
-        claim(self, key, limit).await
+        claim(self, None, None, limit).await
     }
 
     #[tracing::instrument(skip(self), fields(%runner_id), err(level = "debug"))]
@@ -324,12 +325,7 @@ impl TaskClaiming for TaskExecutionDal {
         runner_id: Uuid,
         limit: usize,
     ) -> Result<Vec<ClaimResult>, DalError> {
-        let limit = validate::limit("limit", limit)?;
-        let key = ClaimKey {
-            runner: Some(runner_id),
-            queues: None,
-        };
-        claim(self, key, limit).await
+        claim(self, Some(runner_id), None, limit).await
     }
 
     #[tracing::instrument(skip(self), err(level = "debug"))]
@@ -338,13 +334,7 @@ impl TaskClaiming for TaskExecutionDal {
         queues: &[&str],
         limit: usize,
     ) -> Result<Vec<ClaimResult>, DalError> {
-        let queues = Some(validate::queues("queues", queues)?);
-        let limit = validate::limit("limit", limit)?;
-        let key = ClaimKey {
-            runner: None,
-            queues,
-        };
-        claim(self, key, limit).await
+        claim(self, None, Some(queues), limit).await
     }
 
     #[tracing::instrument(skip(self), fields(%runner_id), err(level = "debug"))]
@@ -354,13 +344,7 @@ impl TaskClaiming for TaskExecutionDal {
         queues: &[&str],
         limit: usize,
     ) -> Result<Vec<ClaimResult>, DalError> {
-        let queues = Some(validate::queues("queues", queues)?);
-        let limit = validate::limit("limit", limit)?;
-        let key = ClaimKey {
-            runner: Some(runner_id),
-            queues,
-        };
-        claim(self, key, limit).await
+        claim(self, Some(runner_id), Some(queues), limit).await
     }
 
     #[tracing::instrument(skip(self), fields(%task_id, %runner_id), err(level = "debug"))]
