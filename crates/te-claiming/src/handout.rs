@@ -23,7 +23,10 @@ use diesel::prelude::*;
 use serde_json::json;
 use te_core::schema::task_executions as te;
 use te_core::toolkit::coalesce::{Call, lost_in_batch};
-use te_core::toolkit::{Holder, Transition, bind, cancelled_pipeline_of, finished, now, unclaimed};
+use te_core::toolkit::{
+    Holder, Transition, bind, cancelled_pipeline_of, coalesce, finished, now, run_coalesced,
+    unclaimed,
+};
 use te_core::{AnyConnection, ClaimResult, DalError, EventType, TaskExecutionDal, TaskStatus};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
@@ -203,7 +206,7 @@ pub(crate) async fn coalesced_claim(
         back,
         reply,
     };
-    dal.coalesce(call, answer).await.map(Claimed::take)
+    coalesce(dal, call, answer).await.map(Claimed::take)
 }
 
 /// The most tasks one claim statement takes (the claim's own limit).
@@ -224,8 +227,10 @@ impl Call for ClaimCall {
 
     async fn run(dal: TaskExecutionDal, batch: Vec<Self>) {
         let runtime = Handle::current();
-        dal.run_coalesced(batch, move |conn, batch| claim_batch(conn, batch, &runtime))
-            .await;
+        run_coalesced(&dal, batch, move |conn, batch| {
+            claim_batch(conn, batch, &runtime)
+        })
+        .await;
     }
 
     fn fail(self, error: DalError) {

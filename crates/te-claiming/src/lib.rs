@@ -49,7 +49,9 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
 use handout::{ClaimKey, Claimed, GiveBack};
-use te_core::toolkit::validate;
+use te_core::toolkit::{
+    validate, wait_for_wakeup, write_statement, write_statement_without_wakeup,
+};
 use te_core::{
     Backend, ClaimResult, DalError, HeartbeatResult, RunnerClaimResult, StaleClaim, TaskExecution,
     TaskExecutionDal,
@@ -81,7 +83,7 @@ async fn claim(
         return handout::coalesced_claim(dal, key, limit, back).await;
     }
     let runtime = tokio::runtime::Handle::current();
-    dal.write_statement_without_wakeup(move |conn| {
+    write_statement_without_wakeup(dal, move |conn| {
         let claimed_at = te_core::toolkit::now();
         claim::claim_ready(conn, key.runner, limit, &key.queues, claimed_at)
             .map(|tasks| Claimed::new(tasks, back, runtime, key, claimed_at))
@@ -357,9 +359,10 @@ impl TaskClaiming for TaskExecutionDal {
             .run(move |conn| limit::limit_of_task(conn, task_id))
             .await?
         else {
-            return self
-                .write_statement(move |conn| runner::claim_for_runner(conn, task_id, runner_id))
-                .await;
+            return write_statement(self, move |conn| {
+                runner::claim_for_runner(conn, task_id, runner_id)
+            })
+            .await;
         };
         // A limited pipeline: the count and the claim in one transaction,
         // under the pipeline's limit lock.
@@ -374,14 +377,15 @@ impl TaskClaiming for TaskExecutionDal {
 
     #[tracing::instrument(skip(self), fields(%task_id, %runner_id), err(level = "debug"))]
     async fn heartbeat(&self, task_id: Uuid, runner_id: Uuid) -> Result<HeartbeatResult, DalError> {
-        self.write_statement(move |conn| runner::heartbeat(conn, task_id, runner_id))
-            .await
+        write_statement(self, move |conn| {
+            runner::heartbeat(conn, task_id, runner_id)
+        })
+        .await
     }
 
     #[tracing::instrument(skip(self), fields(%task_id), err(level = "debug"))]
     async fn release_runner_claim(&self, task_id: Uuid) -> Result<(), DalError> {
-        self.write_statement(move |conn| runner::release(conn, task_id))
-            .await
+        write_statement(self, move |conn| runner::release(conn, task_id)).await
     }
 
     #[tracing::instrument(skip(self), err(level = "debug"))]
@@ -412,7 +416,7 @@ impl TaskClaiming for TaskExecutionDal {
 
     #[tracing::instrument(skip(self), err(level = "debug"))]
     async fn wait_for_ready(&self, timeout: Duration) -> Result<bool, DalError> {
-        self.wait_for_wakeup_or_due(timeout, || {
+        wait_for_wakeup(self, timeout, || {
             self.run(|conn| limit::next_due(conn, &None, te_core::toolkit::now()))
         })
         .await
@@ -425,7 +429,7 @@ impl TaskClaiming for TaskExecutionDal {
         timeout: Duration,
     ) -> Result<bool, DalError> {
         let queues = Some(validate::queues("queues", queues)?);
-        self.wait_for_wakeup_or_due(timeout, || {
+        wait_for_wakeup(self, timeout, || {
             self.run(move |conn| limit::next_due(conn, &queues, te_core::toolkit::now()))
         })
         .await

@@ -16,7 +16,7 @@
 use diesel::Connection;
 use serde_json::Value;
 use te_core::toolkit::coalesce::{Call, lost_in_batch};
-use te_core::toolkit::{promote, write_transaction};
+use te_core::toolkit::{coalesce, promote, run_coalesced, write_transaction};
 use te_core::{AnyConnection, DalError, TaskExecutionDal};
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -71,7 +71,7 @@ pub(crate) async fn coalesced(
         dependents,
         reply,
     };
-    dal.coalesce(call, answer).await
+    coalesce(dal, call, answer).await
 }
 
 impl Complete {
@@ -101,7 +101,7 @@ impl Call for Complete {
     }
 
     async fn run(dal: TaskExecutionDal, batch: Vec<Self>) {
-        dal.run_coalesced(batch, complete_batch).await;
+        run_coalesced(&dal, batch, complete_batch).await;
     }
 
     fn fail(self, error: DalError) {

@@ -13,7 +13,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use te_core::toolkit::{now, validate};
+use te_core::toolkit::{now, validate, write_statement};
 use te_core::{
     DalError, NewPipelineExecution, NewTaskExecution, PipelineExecution, PipelineStatus,
     PruneOutcome, TaskExecution, TaskExecutionDal,
@@ -227,8 +227,7 @@ impl TaskCrud for TaskExecutionDal {
         let row = new.into_row(now());
         // One statement on PostgreSQL, no transaction around it; SQLite's
         // group commit otherwise.
-        self.write_statement(move |conn| task::create_one(conn, &row).map(|()| row))
-            .await
+        write_statement(self, move |conn| task::create_one(conn, &row).map(|()| row)).await
     }
 
     #[tracing::instrument(skip(self, new), fields(count = new.len()))]
@@ -255,9 +254,10 @@ impl TaskCrud for TaskExecutionDal {
         // off a cancel of it until this commits: one statement on
         // PostgreSQL, no transaction around it; SQLite's group commit
         // otherwise.
-        match self
-            .write_statement(move |conn| task::create_many(conn, &rows, &locked).map(|()| rows))
-            .await
+        match write_statement(self, move |conn| {
+            task::create_many(conn, &rows, &locked).map(|()| rows)
+        })
+        .await
         {
             Err(err) if err.is_foreign_key_violation() => {
                 // The transaction rolled back; say which pipeline is missing.

@@ -13,7 +13,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, Bool, Text};
 use te_core::sql_types::{DbUuid, UtcTimestamp};
 use te_core::toolkit::coalesce::{Call, lost_in_batch};
-use te_core::toolkit::{new_id, now, statement};
+use te_core::toolkit::{coalesce, new_id, now, run_coalesced, statement};
 use te_core::{AnyConnection, DalError, TaskExecutionDal};
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -44,7 +44,7 @@ pub(crate) async fn finish(
         error,
         reply,
     };
-    dal.coalesce(call, answer).await
+    coalesce(dal, call, answer).await
 }
 
 impl Call for Finish {
@@ -63,7 +63,7 @@ impl Call for Finish {
     }
 
     async fn run(dal: TaskExecutionDal, batch: Vec<Self>) {
-        dal.run_coalesced(batch, finish_batch).await;
+        run_coalesced(&dal, batch, finish_batch).await;
     }
 
     fn fail(self, error: DalError) {

@@ -20,7 +20,7 @@ mod transitions;
 
 use std::future::Future;
 
-use te_core::toolkit::{distinct, is_one_statement, promote, validate};
+use te_core::toolkit::{distinct, is_one_statement, promote, validate, write_statement};
 use te_core::{AnyConnection, Backend, CancelOutcome, DalError, SubStatus, TaskExecutionDal};
 use uuid::Uuid;
 
@@ -38,7 +38,7 @@ where
     let one = is_one_statement(&task_ids);
     let write = move |conn: &mut AnyConnection| f(conn, &task_ids);
     if one {
-        dal.write_statement(write).await
+        write_statement(dal, write).await
     } else {
         dal.write(write).await
     }
@@ -246,14 +246,12 @@ pub trait TaskTransitions: sealed::Sealed {
 impl TaskTransitions for TaskExecutionDal {
     #[tracing::instrument(skip(self), fields(%task_id), err(level = "debug"))]
     async fn mark_ready(&self, task_id: Uuid) -> Result<(), DalError> {
-        self.write_statement(move |conn| transitions::mark_ready(conn, task_id))
-            .await
+        write_statement(self, move |conn| transitions::mark_ready(conn, task_id)).await
     }
 
     #[tracing::instrument(skip(self), fields(%task_id), err(level = "debug"))]
     async fn mark_started(&self, task_id: Uuid) -> Result<(), DalError> {
-        self.write_statement(move |conn| transitions::mark_started(conn, task_id))
-            .await
+        write_statement(self, move |conn| transitions::mark_started(conn, task_id)).await
     }
 
     #[tracing::instrument(skip(self), fields(%task_id, runner_id = ?runner_id), err(level = "debug"))]
@@ -265,8 +263,10 @@ impl TaskTransitions for TaskExecutionDal {
         if self.backend() == Backend::Postgres {
             return finish::finish(self, task_id, runner_id, None).await;
         }
-        self.write_statement(move |conn| transitions::mark_completed(conn, task_id, runner_id))
-            .await
+        write_statement(self, move |conn| {
+            transitions::mark_completed(conn, task_id, runner_id)
+        })
+        .await
     }
 
     #[tracing::instrument(skip(self, task_ids), fields(count = task_ids.len(), runner_id = ?runner_id), err(level = "debug"))]
@@ -306,24 +306,30 @@ impl TaskTransitions for TaskExecutionDal {
         if self.backend() == Backend::Postgres {
             return finish::finish(self, task_id, runner_id, Some(error)).await;
         }
-        self.write_statement(move |conn| transitions::mark_failed(conn, task_id, &error, runner_id))
-            .await
+        write_statement(self, move |conn| {
+            transitions::mark_failed(conn, task_id, &error, runner_id)
+        })
+        .await
     }
 
     #[tracing::instrument(skip(self, reason), fields(%task_id), err(level = "debug"))]
     async fn mark_skipped(&self, task_id: Uuid, reason: &str) -> Result<(), DalError> {
         validate::text("reason", reason)?;
         let reason = reason.to_owned();
-        self.write_statement(move |conn| transitions::mark_skipped(conn, task_id, &reason))
-            .await
+        write_statement(self, move |conn| {
+            transitions::mark_skipped(conn, task_id, &reason)
+        })
+        .await
     }
 
     #[tracing::instrument(skip(self, reason), fields(%task_id), err(level = "debug"))]
     async fn mark_abandoned(&self, task_id: Uuid, reason: &str) -> Result<(), DalError> {
         validate::text("reason", reason)?;
         let reason = reason.to_owned();
-        self.write_statement(move |conn| transitions::mark_abandoned(conn, task_id, &reason))
-            .await
+        write_statement(self, move |conn| {
+            transitions::mark_abandoned(conn, task_id, &reason)
+        })
+        .await
     }
 
     #[tracing::instrument(skip(self), fields(%task_id, sub_status = ?sub_status), err(level = "debug"))]
@@ -332,8 +338,10 @@ impl TaskTransitions for TaskExecutionDal {
         task_id: Uuid,
         sub_status: Option<SubStatus>,
     ) -> Result<(), DalError> {
-        self.write_statement(move |conn| transitions::set_sub_status(conn, task_id, sub_status))
-            .await
+        write_statement(self, move |conn| {
+            transitions::set_sub_status(conn, task_id, sub_status)
+        })
+        .await
     }
 
     #[tracing::instrument(skip(self), fields(%task_id), err(level = "debug"))]

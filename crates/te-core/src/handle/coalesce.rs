@@ -43,8 +43,8 @@ pub trait Call: Send + Sized + 'static {
     fn fits(batch: &[Self], next: &Self) -> bool;
 
     /// Runs `batch` on `dal` and answers every call in it (with
-    /// [`TaskExecutionDal::run_coalesced`], which answers them when no
-    /// connection can be had).
+    /// [`run_coalesced`], which answers them when no connection can be
+    /// had).
     fn run(dal: TaskExecutionDal, batch: Vec<Self>) -> impl Future<Output = ()> + Send;
 
     /// Answers the call with `error`.
@@ -103,87 +103,83 @@ impl<C: Call> Queue<C> {
     }
 }
 
-impl TaskExecutionDal {
-    /// Queues `call` with the other calls of its kind on this handle and
-    /// returns its answer (received on `answer`): run at once if no batch of
-    /// its kind is running, else in the next batch, with every call queued
-    /// meanwhile that fits. See [`crate::coalesce`].
-    #[doc(hidden)]
-    pub async fn coalesce<C: Call, T>(
-        &self,
-        call: C,
-        mut answer: oneshot::Receiver<Result<T, DalError>>,
-    ) -> Result<T, DalError> {
-        let queue = self.shared::<Queue<C>>();
-        queue.lock().push_back(call);
-        loop {
-            tokio::select! {
-                biased;
-                result = &mut answer => {
-                    return result.map_err(|_| DalError::Interrupted(Interruption::Aborted))?;
+/// Queues `call` with the other calls of its kind on `dal` and returns its
+/// answer (received on `answer`): run at once if no batch of its kind is
+/// running, else in the next batch, with every call queued meanwhile that
+/// fits, as this module's docs say.
+pub async fn coalesce<C: Call, T>(
+    dal: &TaskExecutionDal,
+    call: C,
+    mut answer: oneshot::Receiver<Result<T, DalError>>,
+) -> Result<T, DalError> {
+    let queue = dal.shared::<Queue<C>>();
+    queue.lock().push_back(call);
+    loop {
+        tokio::select! {
+            biased;
+            result = &mut answer => {
+                return result.map_err(|_| DalError::Interrupted(Interruption::Aborted))?;
+            }
+            turn = Arc::clone(&queue.turn).lock_owned() => {
+                let batch = queue.take_batch();
+                if batch.is_empty() {
+                    // This call went in a batch that answers it.
+                    continue;
                 }
-                turn = Arc::clone(&queue.turn).lock_owned() => {
-                    let batch = queue.take_batch();
-                    if batch.is_empty() {
-                        // This call went in a batch that answers it.
-                        continue;
-                    }
-                    let dal = self.clone();
-                    tokio::spawn(async move {
-                        C::run(dal, batch).await;
-                        drop(turn);
-                    });
-                }
+                let dal = dal.clone();
+                tokio::spawn(async move {
+                    C::run(dal, batch).await;
+                    drop(turn);
+                });
             }
         }
     }
+}
 
-    /// Runs `f` with `batch` on a pooled connection; `f` answers every
-    /// call. An `Err` from `f` is for the pool only (a lost connection is
-    /// closed, as after any call); `f` has answered the calls by then.
-    ///
-    /// When no connection can be had, `f` does not run: after a wait for a
-    /// connection every call answers with the same timeout; after another
-    /// error the first call gets it and the others go back to the front of
-    /// their queue to try again, as each would alone.
-    #[doc(hidden)]
-    pub async fn run_coalesced<C, F>(&self, batch: Vec<C>, f: F)
-    where
-        C: Call,
-        F: FnOnce(&mut AnyConnection, Vec<C>) -> Result<(), DalError> + Send + 'static,
-    {
-        let slot = Arc::new(Mutex::new(Some(batch)));
-        let taken = Arc::clone(&slot);
-        let ran = self
-            .run(move |conn| {
-                let batch = taken
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .take()
-                    .unwrap_or_default();
-                f(conn, batch)
-            })
-            .await;
-        let left = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
-        let (Err(error), Some(mut batch)) = (ran, left) else {
-            // `f` ran and answered every call (or panicked, and the dropped
-            // answers tell their callers so).
-            return;
-        };
-        match error {
-            DalError::Timeout { what, after } => {
-                for call in batch {
-                    call.fail(DalError::Timeout { what, after });
-                }
+/// Runs `f` with `batch` on a pooled connection of `dal`; `f` answers every
+/// call. An `Err` from `f` is for the pool only (a lost connection is
+/// closed, as after any call); `f` has answered the calls by then.
+///
+/// When no connection can be had, `f` does not run: after a wait for a
+/// connection every call answers with the same timeout; after another error
+/// the first call gets it and the others go back to the front of their
+/// queue to try again, as each would alone.
+pub async fn run_coalesced<C, F>(dal: &TaskExecutionDal, batch: Vec<C>, f: F)
+where
+    C: Call,
+    F: FnOnce(&mut AnyConnection, Vec<C>) -> Result<(), DalError> + Send + 'static,
+{
+    let slot = Arc::new(Mutex::new(Some(batch)));
+    let taken = Arc::clone(&slot);
+    let ran = dal
+        .run(move |conn| {
+            let batch = taken
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+                .unwrap_or_default();
+            f(conn, batch)
+        })
+        .await;
+    let left = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+    let (Err(error), Some(mut batch)) = (ran, left) else {
+        // `f` ran and answered every call (or panicked, and the dropped
+        // answers tell their callers so).
+        return;
+    };
+    match error {
+        DalError::Timeout { what, after } => {
+            for call in batch {
+                call.fail(DalError::Timeout { what, after });
             }
-            other => {
-                if batch.is_empty() {
-                    return;
-                }
-                let first = batch.remove(0);
-                first.fail(other);
-                self.shared::<Queue<C>>().requeue(batch);
+        }
+        other => {
+            if batch.is_empty() {
+                return;
             }
+            let first = batch.remove(0);
+            first.fail(other);
+            dal.shared::<Queue<C>>().requeue(batch);
         }
     }
 }
