@@ -53,8 +53,8 @@ use te_core::toolkit::{
     validate, wait_for_wakeup, write_statement, write_statement_without_wakeup,
 };
 use te_core::{
-    Backend, ClaimResult, DalError, HeartbeatResult, RunnerClaimResult, StaleClaim, TaskExecution,
-    TaskExecutionDal,
+    Backend, ClaimResult, DalError, DalFuture, HeartbeatResult, RunnerClaimResult, StaleClaim,
+    TaskExecution, TaskExecutionDal,
 };
 use uuid::Uuid;
 
@@ -137,10 +137,7 @@ pub trait TaskClaiming: sealed::Sealed {
     /// pipeline was cancelled meanwhile), unless they have moved on since.
     ///
     /// `limit` must be between 1 and 10,000, else [`DalError::InvalidInput`].
-    fn claim_ready_task(
-        &self,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<ClaimResult>, DalError>> + Send;
+    fn claim_ready_task(&self, limit: usize) -> impl DalFuture<Vec<ClaimResult>>;
 
     /// As [`TaskClaiming::claim_ready_task`], and in the same statement sets
     /// `claimed_by` to `runner_id` and `heartbeat_at` to now on every claimed
@@ -150,7 +147,7 @@ pub trait TaskClaiming: sealed::Sealed {
         &self,
         runner_id: Uuid,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<ClaimResult>, DalError>> + Send;
+    ) -> impl DalFuture<Vec<ClaimResult>>;
 
     /// As [`TaskClaiming::claim_ready_task`], taking only tasks whose `queue`
     /// is one of `queues` (claim order across them: priority, then age).
@@ -165,7 +162,7 @@ pub trait TaskClaiming: sealed::Sealed {
         &self,
         queues: &[&str],
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<ClaimResult>, DalError>> + Send;
+    ) -> impl DalFuture<Vec<ClaimResult>>;
 
     /// As [`TaskClaiming::claim_ready_tasks_for_runner`], taking only tasks
     /// of `queues`, with the checks of [`TaskClaiming::claim_ready_task_from`].
@@ -174,7 +171,7 @@ pub trait TaskClaiming: sealed::Sealed {
         runner_id: Uuid,
         queues: &[&str],
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<ClaimResult>, DalError>> + Send;
+    ) -> impl DalFuture<Vec<ClaimResult>>;
 
     /// Gives `runner_id` the runner claim on a `Ready` or `Running` task, as a
     /// compare-and-set: it succeeds when the task is unclaimed or already
@@ -187,11 +184,8 @@ pub trait TaskClaiming: sealed::Sealed {
     /// pipeline whose `max_running` is reached (a reserved task counts
     /// toward it); nothing is written then. [`DalError::NotFound`] for an
     /// unknown task.
-    fn claim_for_runner(
-        &self,
-        task_id: Uuid,
-        runner_id: Uuid,
-    ) -> impl Future<Output = Result<RunnerClaimResult, DalError>> + Send;
+    fn claim_for_runner(&self, task_id: Uuid, runner_id: Uuid)
+    -> impl DalFuture<RunnerClaimResult>;
 
     /// Refreshes `heartbeat_at` of a task `runner_id` holds the claim on, while
     /// the task is `Ready` or `Running`.
@@ -203,21 +197,14 @@ pub trait TaskClaiming: sealed::Sealed {
     /// cancelled: the runner should stop; its guarded `mark_completed` /
     /// `mark_failed` still record the outcome. [`DalError::NotFound`] for an
     /// unknown task. Heartbeats write no event and leave `updated_at` alone.
-    fn heartbeat(
-        &self,
-        task_id: Uuid,
-        runner_id: Uuid,
-    ) -> impl Future<Output = Result<HeartbeatResult, DalError>> + Send;
+    fn heartbeat(&self, task_id: Uuid, runner_id: Uuid) -> impl DalFuture<HeartbeatResult>;
 
     /// Clears `claimed_by` and `heartbeat_at` of a task, whatever its status,
     /// and writes a `ClaimReleased` event naming the runner that held it.
     ///
     /// Releasing an unclaimed task does nothing (no event).
     /// [`DalError::NotFound`] for an unknown task.
-    fn release_runner_claim(
-        &self,
-        task_id: Uuid,
-    ) -> impl Future<Output = Result<(), DalError>> + Send;
+    fn release_runner_claim(&self, task_id: Uuid) -> impl DalFuture<()>;
 
     /// Claims whose runner went silent: `Ready` or `Running` tasks with a
     /// runner claim whose `heartbeat_at` is older than `threshold` ago, oldest
@@ -228,10 +215,7 @@ pub trait TaskClaiming: sealed::Sealed {
     /// A `threshold` reaching before the earliest instant the backends store
     /// ([`te_core::toolkit::validate::earliest_instant`]), up to [`Duration::MAX`],
     /// finds nothing (an empty vec) on both backends, without a query.
-    fn find_stale_claims(
-        &self,
-        threshold: Duration,
-    ) -> impl Future<Output = Result<Vec<StaleClaim>, DalError>> + Send;
+    fn find_stale_claims(&self, threshold: Duration) -> impl DalFuture<Vec<StaleClaim>>;
 
     /// Schedules another attempt of a `Running` or `Failed` task: moves it to
     /// `Ready` with `retry_at` (it is not claimable before then) and `attempt`
@@ -255,13 +239,11 @@ pub trait TaskClaiming: sealed::Sealed {
         task_id: Uuid,
         retry_at: DateTime<Utc>,
         new_attempt: i32,
-    ) -> impl Future<Output = Result<(), DalError>> + Send;
+    ) -> impl DalFuture<()>;
 
     /// `Ready` tasks with a `retry_at` that has passed, earliest `retry_at`
     /// first (then by `id`).
-    fn get_ready_for_retry(
-        &self,
-    ) -> impl Future<Output = Result<Vec<TaskExecution>, DalError>> + Send;
+    fn get_ready_for_retry(&self) -> impl DalFuture<Vec<TaskExecution>>;
 
     /// Waits until a task may have become claimable, then returns `true`; or
     /// returns `false` once `timeout` has passed. A hint, never a promise:
@@ -299,20 +281,13 @@ pub trait TaskClaiming: sealed::Sealed {
     /// the wait is in place, on the earliest such instant (one query of two
     /// partial indexes), not a poll. It may return at an instant that
     /// leaves the task still held (the task waits for both), never later.
-    fn wait_for_ready(
-        &self,
-        timeout: Duration,
-    ) -> impl Future<Output = Result<bool, DalError>> + Send;
+    fn wait_for_ready(&self, timeout: Duration) -> impl DalFuture<bool>;
 
     /// As [`TaskClaiming::wait_for_ready`], for work of `queues`: its timer
     /// is set on the earliest due instant of those queues' delayed tasks
     /// (a wake-up by a write of any queue may still wake it: a hint).
     /// `queues` is checked as by [`TaskClaiming::claim_ready_task_from`].
-    fn wait_for_ready_from(
-        &self,
-        queues: &[&str],
-        timeout: Duration,
-    ) -> impl Future<Output = Result<bool, DalError>> + Send;
+    fn wait_for_ready_from(&self, queues: &[&str], timeout: Duration) -> impl DalFuture<bool>;
 }
 
 impl TaskClaiming for TaskExecutionDal {

@@ -18,10 +18,10 @@ mod pipeline;
 mod sql;
 mod transitions;
 
-use std::future::Future;
-
 use te_core::toolkit::{distinct, is_one_statement, promote, validate, write_statement};
-use te_core::{AnyConnection, Backend, CancelOutcome, DalError, SubStatus, TaskExecutionDal};
+use te_core::{
+    AnyConnection, Backend, CancelOutcome, DalError, DalFuture, SubStatus, TaskExecutionDal,
+};
 use uuid::Uuid;
 
 /// Runs the batch transition `f` of `task_ids`: as one statement without a
@@ -78,11 +78,11 @@ pub trait TaskTransitions: sealed::Sealed {
     /// A task of a cancelled pipeline execution is never made `Ready`:
     /// [`DalError::IllegalPipelineTransition`] from `Cancelled`, nothing
     /// written (the condition is part of the one `UPDATE`).
-    fn mark_ready(&self, task_id: Uuid) -> impl Future<Output = Result<(), DalError>> + Send;
+    fn mark_ready(&self, task_id: Uuid) -> impl DalFuture<()>;
 
     /// `Ready` or `Running` → `Running`; sets `started_at` unless already set,
     /// so calling it again is harmless. Event `TaskStarted`.
-    fn mark_started(&self, task_id: Uuid) -> impl Future<Output = Result<(), DalError>> + Send;
+    fn mark_started(&self, task_id: Uuid) -> impl DalFuture<()>;
 
     /// `Running` → `Completed`: sets `completed_at`, clears `sub_status` and
     /// the claim. Event `TaskCompleted` (with `runner_id`).
@@ -92,11 +92,7 @@ pub trait TaskTransitions: sealed::Sealed {
     /// it, whatever the task's status is now (recovered, re-claimed by
     /// another runner, finished). Otherwise `Ok(true)`, or the error of an
     /// illegal transition or unknown task.
-    fn mark_completed(
-        &self,
-        task_id: Uuid,
-        runner_id: Option<Uuid>,
-    ) -> impl Future<Output = Result<bool, DalError>> + Send;
+    fn mark_completed(&self, task_id: Uuid, runner_id: Option<Uuid>) -> impl DalFuture<bool>;
 
     /// Completes every task of `task_ids` that is `Running` (and, with
     /// `runner_id`, held by that runner), as `mark_completed` does, in one
@@ -107,7 +103,7 @@ pub trait TaskTransitions: sealed::Sealed {
         &self,
         task_ids: Vec<Uuid>,
         runner_id: Option<Uuid>,
-    ) -> impl Future<Output = Result<usize, DalError>> + Send;
+    ) -> impl DalFuture<usize>;
 
     /// [`TaskTransitions::mark_ready`] for many tasks at once: each of
     /// `task_ids` that is `NotStarted` or `Ready` becomes `Ready` with one
@@ -117,10 +113,7 @@ pub trait TaskTransitions: sealed::Sealed {
     /// nothing. What an engine calls to promote the dependents of a task.
     /// Tasks of a cancelled pipeline execution are left alone too (not
     /// counted, no error).
-    fn mark_ready_many(
-        &self,
-        task_ids: Vec<Uuid>,
-    ) -> impl Future<Output = Result<usize, DalError>> + Send;
+    fn mark_ready_many(&self, task_ids: Vec<Uuid>) -> impl DalFuture<usize>;
 
     /// `NotStarted`, `Ready` or `Running` → `Failed`: sets `completed_at`,
     /// `error_details` and `last_error` to `error`, clears `sub_status` and
@@ -132,36 +125,24 @@ pub trait TaskTransitions: sealed::Sealed {
         task_id: Uuid,
         error: &str,
         runner_id: Option<Uuid>,
-    ) -> impl Future<Output = Result<bool, DalError>> + Send;
+    ) -> impl DalFuture<bool>;
 
     /// `NotStarted` or `Ready` → `Skipped`: sets `completed_at`, stores
     /// `reason` in `error_details`, clears the claim. Event `TaskSkipped`
     /// with `{"reason": …}`.
-    fn mark_skipped(
-        &self,
-        task_id: Uuid,
-        reason: &str,
-    ) -> impl Future<Output = Result<(), DalError>> + Send;
+    fn mark_skipped(&self, task_id: Uuid, reason: &str) -> impl DalFuture<()>;
 
     /// Any non-terminal status → `Failed` for good: `error_details` is
     /// `ABANDONED: <reason>` (see [`te_core::TaskExecution::is_abandoned`]), `last_error` is `reason`, `completed_at` set,
     /// `sub_status` and the claim cleared. Event `TaskAbandoned` with
     /// `{"reason": …}`.
-    fn mark_abandoned(
-        &self,
-        task_id: Uuid,
-        reason: &str,
-    ) -> impl Future<Output = Result<(), DalError>> + Send;
+    fn mark_abandoned(&self, task_id: Uuid, reason: &str) -> impl DalFuture<()>;
 
     /// Sets (or with `None` clears) the sub-status of a `Running` task; any
     /// other status is [`DalError::IllegalTransition`] (to `Running`), since a
     /// sub-status only refines `Running`. Event `SubStatusChanged` with
     /// `{"sub_status": …}`.
-    fn set_sub_status(
-        &self,
-        task_id: Uuid,
-        sub_status: Option<SubStatus>,
-    ) -> impl Future<Output = Result<(), DalError>> + Send;
+    fn set_sub_status(&self, task_id: Uuid, sub_status: Option<SubStatus>) -> impl DalFuture<()>;
 
     /// Any status → `Ready` with `attempt` 1: clears `started_at`,
     /// `completed_at`, `retry_at`, `error_details`, `last_error`,
@@ -169,8 +150,7 @@ pub trait TaskTransitions: sealed::Sealed {
     /// pipeline execution was cancelled is
     /// [`DalError::IllegalPipelineTransition`] (from `Cancelled` to
     /// `Running`), nothing written: a cancelled pipeline runs nothing more.
-    fn reset_retry_state(&self, task_id: Uuid)
-    -> impl Future<Output = Result<(), DalError>> + Send;
+    fn reset_retry_state(&self, task_id: Uuid) -> impl DalFuture<()>;
 
     /// `Running` or `Ready` → `Ready` after its runner was lost:
     /// `recovery_attempts + 1`, `last_recovery_at` now, clears `started_at`,
@@ -182,10 +162,7 @@ pub trait TaskTransitions: sealed::Sealed {
     /// + 1`, `last_recovery_at` and `completed_at` now, the claim cleared, a
     /// reason in `error_details`, and a `TaskSkipped` event with that reason.
     /// Nothing would ever claim it `Ready`.
-    fn reset_task_for_recovery(
-        &self,
-        task_id: Uuid,
-    ) -> impl Future<Output = Result<(), DalError>> + Send;
+    fn reset_task_for_recovery(&self, task_id: Uuid) -> impl DalFuture<()>;
 
     /// Cancels pipeline execution `pipeline_id`, in one transaction: it
     /// becomes `Cancelled` (final; `completed_at` set) with a
@@ -209,11 +186,7 @@ pub trait TaskTransitions: sealed::Sealed {
     /// ([`te_core::PipelineOperation::Cancel`]; its message names the
     /// status and the refused `Cancelled`), an unknown one
     /// [`DalError::NotFound`]; nothing is written then.
-    fn cancel_pipeline(
-        &self,
-        pipeline_id: Uuid,
-        reason: &str,
-    ) -> impl Future<Output = Result<CancelOutcome, DalError>> + Send;
+    fn cancel_pipeline(&self, pipeline_id: Uuid, reason: &str) -> impl DalFuture<CancelOutcome>;
 
     /// Pauses pipeline execution `pipeline_id`: none of its tasks is claimed
     /// (plain or runner claims) by a claim that starts after the pause has
@@ -223,10 +196,7 @@ pub trait TaskTransitions: sealed::Sealed {
     /// ([`te_core::PipelineOperation::Pause`], message `cannot pause
     /// pipeline execution …: it is Completed`), an unknown one
     /// [`DalError::NotFound`]; nothing is written then.
-    fn pause_pipeline(
-        &self,
-        pipeline_id: Uuid,
-    ) -> impl Future<Output = Result<(), DalError>> + Send;
+    fn pause_pipeline(&self, pipeline_id: Uuid) -> impl DalFuture<()>;
 
     /// Resumes a paused pipeline execution: its ready tasks are claimable
     /// again, in their original order. Writes a `PipelineResumed` event;
@@ -237,10 +207,7 @@ pub trait TaskTransitions: sealed::Sealed {
     /// ([`te_core::PipelineOperation::Resume`], message `cannot resume
     /// pipeline execution …: it is …`), an unknown one
     /// [`DalError::NotFound`].
-    fn resume_pipeline(
-        &self,
-        pipeline_id: Uuid,
-    ) -> impl Future<Output = Result<(), DalError>> + Send;
+    fn resume_pipeline(&self, pipeline_id: Uuid) -> impl DalFuture<()>;
 }
 
 impl TaskTransitions for TaskExecutionDal {
