@@ -22,14 +22,13 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
 use te_core::schema::task_executions as te;
-use te_core::toolkit::coalesce::{Call, lost_in_batch};
+use te_core::toolkit::coalesce::{Call, Queued, lost_in_batch};
 use te_core::toolkit::{
     Holder, Transition, bind, cancelled_pipeline_of, coalesce, finished, now, run_coalesced,
     unclaimed,
 };
 use te_core::{AnyConnection, ClaimResult, DalError, EventType, TaskExecutionDal, TaskStatus};
 use tokio::runtime::Handle;
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::claim::{Queues, claim_ready};
@@ -154,33 +153,24 @@ pub(crate) fn give_back(
         te::recovery_attempts.eq(te::recovery_attempts + 1),
         te::last_recovery_at.eq(bind::opt_ts(Some(now))),
     );
-    let running = &[TaskStatus::Running];
-    if cancelled_pipeline_of(conn, task_id)?.is_some() {
-        return Transition::new(task_id, running, Some(TaskStatus::Skipped))
-            .holder(Holder::Runner(runner))
-            .event(EventType::TaskSkipped)
-            .data(json!({ "reason": GIVEN_BACK }))
-            .apply(
-                conn,
-                now,
-                (recovered, finished(now), te::error_details.eq(GIVEN_BACK)),
-            )
-            .map(drop);
-    }
-    Transition::new(task_id, running, Some(TaskStatus::Ready))
+    // Skipped when its pipeline was cancelled meanwhile, else Ready again.
+    let cancelled = cancelled_pipeline_of(conn, task_id)?.is_some();
+    let (to, event) = if cancelled {
+        (TaskStatus::Skipped, EventType::TaskSkipped)
+    } else {
+        (TaskStatus::Ready, EventType::RecoveryReset)
+    };
+    let transition = Transition::new(task_id, &[TaskStatus::Running], Some(to))
         .holder(Holder::Runner(runner))
-        .event(EventType::RecoveryReset)
-        .data(json!({ "reason": GIVEN_BACK }))
-        .apply(
-            conn,
-            now,
-            (
-                recovered,
-                te::started_at.eq(bind::opt_ts(None)),
-                unclaimed(),
-            ),
-        )
-        .map(drop)
+        .event(event)
+        .data(json!({ "reason": GIVEN_BACK }));
+    let skipped = (finished(now), te::error_details.eq(GIVEN_BACK));
+    let ready = (te::started_at.eq(bind::opt_ts(None)), unclaimed());
+    if cancelled {
+        transition.apply(conn, now, (recovered, skipped)).map(drop)
+    } else {
+        transition.apply(conn, now, (recovered, ready)).map(drop)
+    }
 }
 
 /// One waiting claim (PostgreSQL).
@@ -188,7 +178,6 @@ pub(crate) struct ClaimCall {
     key: ClaimKey,
     limit: i64,
     back: GiveBack,
-    reply: oneshot::Sender<Result<Claimed, DalError>>,
 }
 
 /// Claims up to `limit` tasks for `key` through `dal`'s queue of claims
@@ -199,42 +188,30 @@ pub(crate) async fn coalesced_claim(
     limit: i64,
     back: GiveBack,
 ) -> Result<Vec<ClaimResult>, DalError> {
-    let (reply, answer) = oneshot::channel();
-    let call = ClaimCall {
-        key,
-        limit,
-        back,
-        reply,
-    };
-    coalesce(dal, call, answer).await.map(Claimed::take)
+    let call = ClaimCall { key, limit, back };
+    coalesce(dal, call).await.map(Claimed::take)
 }
 
 /// The most tasks one claim statement takes (the claim's own limit).
 const MAX_CLAIM: i64 = 10_000;
 
 impl Call for ClaimCall {
+    type Answer = Claimed;
+
     /// As many callers as a busy process has workers.
     const MAX_BATCH: usize = 64;
 
-    fn abandoned(&self) -> bool {
-        self.reply.is_closed()
+    fn fits(batch: &[Queued<Self>], next: &Self) -> bool {
+        let total: i64 = batch.iter().map(|queued| queued.call.limit).sum();
+        next.key == batch[0].call.key && total + next.limit <= MAX_CLAIM
     }
 
-    fn fits(batch: &[Self], next: &Self) -> bool {
-        let total: i64 = batch.iter().map(|call| call.limit).sum();
-        next.key == batch[0].key && total + next.limit <= MAX_CLAIM
-    }
-
-    async fn run(dal: TaskExecutionDal, batch: Vec<Self>) {
+    async fn run(dal: TaskExecutionDal, batch: Vec<Queued<Self>>) {
         let runtime = Handle::current();
         run_coalesced(&dal, batch, move |conn, batch| {
             claim_batch(conn, batch, &runtime)
         })
         .await;
-    }
-
-    fn fail(self, error: DalError) {
-        let _ = self.reply.send(Err(error));
     }
 }
 
@@ -243,20 +220,20 @@ impl Call for ClaimCall {
 /// connection was lost.
 fn claim_batch(
     conn: &mut AnyConnection,
-    batch: Vec<ClaimCall>,
+    batch: Vec<Queued<ClaimCall>>,
     runtime: &Handle,
 ) -> Result<(), DalError> {
-    let key = batch[0].key.clone();
-    let total: i64 = batch.iter().map(|call| call.limit).sum();
+    let key = batch[0].call.key.clone();
+    let total: i64 = batch.iter().map(|queued| queued.call.limit).sum();
     let claimed_at = now();
     let claimed = |tasks, back| Claimed::new(tasks, back, runtime.clone(), key.clone(), claimed_at);
     match claim_ready(conn, key.runner, total, &key.queues, claimed_at) {
         Ok(tasks) => {
             let mut tasks = tasks.into_iter();
-            for call in batch {
+            for Queued { call, reply } in batch {
                 let share: Vec<ClaimResult> = tasks.by_ref().take(limit(call.limit)).collect();
                 // A caller gone by now drops its share, which gives it back.
-                let _ = call.reply.send(Ok(claimed(share, call.back)));
+                reply.send(Ok(claimed(share, call.back)));
             }
             Ok(())
         }
@@ -264,21 +241,21 @@ fn claim_batch(
             let lost = err.is_connection_lost();
             let mut batch = batch.into_iter();
             if let Some(first) = batch.next() {
-                let _ = first.reply.send(Err(err));
+                first.reply.send(Err(err));
             }
-            for call in batch {
-                let _ = call.reply.send(Err(lost_in_batch()));
+            for queued in batch {
+                queued.reply.send(Err(lost_in_batch()));
             }
             if lost { Err(lost_in_batch()) } else { Ok(()) }
         }
         Err(_) => {
-            for call in batch {
+            for Queued { call, reply } in batch {
                 let claimed_at = now();
                 let result = claim_ready(conn, key.runner, call.limit, &key.queues, claimed_at)
                     .map(|tasks| {
                         Claimed::new(tasks, call.back, runtime.clone(), key.clone(), claimed_at)
                     });
-                let _ = call.reply.send(result);
+                reply.send(result);
             }
             Ok(())
         }
