@@ -15,7 +15,7 @@
 
 use diesel::Connection;
 use serde_json::Value;
-use te_core::toolkit::coalesce::{Call, Queued, answer_alone};
+use te_core::toolkit::coalesce::{Call, Queued, answer_alone, distinct_by};
 use te_core::toolkit::{coalesce, promote, run_coalesced, write_transaction};
 use te_core::{AnyConnection, DalError, TaskExecutionDal};
 use uuid::Uuid;
@@ -91,9 +91,7 @@ impl Call for Complete {
 
     /// One call per task in a transaction.
     fn fits(batch: &[Queued<Self>], next: &Self) -> bool {
-        batch
-            .iter()
-            .all(|queued| queued.call.task_id != next.task_id)
+        distinct_by(batch, next, |call| call.task_id)
     }
 
     async fn run(dal: TaskExecutionDal, batch: Vec<Queued<Self>>) {

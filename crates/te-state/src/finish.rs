@@ -12,7 +12,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Bool, Text};
 use te_core::sql_types::{DbUuid, UtcTimestamp};
-use te_core::toolkit::coalesce::{Call, Queued, answer_alone};
+use te_core::toolkit::coalesce::{Call, Queued, answer_alone, distinct_by};
 use te_core::toolkit::{coalesce, new_id, now, run_coalesced, statement};
 use te_core::{AnyConnection, DalError, TaskExecutionDal};
 use uuid::Uuid;
@@ -50,12 +50,9 @@ impl Call for Finish {
     /// stay small.
     const MAX_BATCH: usize = 256;
 
-    /// One call per task in a batch: a second call of a task waits for the
-    /// next batch, and sees what the first did.
+    /// One call per task in a batch.
     fn fits(batch: &[Queued<Self>], next: &Self) -> bool {
-        batch
-            .iter()
-            .all(|queued| queued.call.task_id != next.task_id)
+        distinct_by(batch, next, |call| call.task_id)
     }
 
     async fn run(dal: TaskExecutionDal, batch: Vec<Queued<Self>>) {

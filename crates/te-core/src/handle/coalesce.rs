@@ -74,6 +74,19 @@ impl<T> Reply<T> {
     }
 }
 
+/// True when no call of `batch` has the `key` that `next` has: what
+/// [`Call::fits`] says of a kind that takes one call per task in a batch
+/// (a second call of a task waits for the next batch, and sees what the
+/// first did).
+pub fn distinct_by<C: Call, K: PartialEq>(
+    batch: &[Queued<C>],
+    next: &C,
+    key: impl Fn(&C) -> K,
+) -> bool {
+    let next = key(next);
+    batch.iter().all(|queued| key(&queued.call) != next)
+}
+
 /// Answers every call of `batch` with what `alone` gives for it, one call
 /// after another, as each would run alone: what a batch does when its calls
 /// cannot share a statement. `Err` for the pool (the calls keep their own
