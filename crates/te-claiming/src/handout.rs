@@ -20,14 +20,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use serde_json::json;
 use te_core::schema::task_executions as te;
 use te_core::toolkit::coalesce::{Call, Queued, lost_in_batch};
-use te_core::toolkit::{
-    Holder, Transition, bind, cancelled_pipeline_of, coalesce, finished, now, run_coalesced,
-    unclaimed,
-};
-use te_core::{AnyConnection, ClaimResult, DalError, EventType, TaskExecutionDal, TaskStatus};
+use te_core::toolkit::{Holder, bind, coalesce, event_data, now, requeue_lost, run_coalesced};
+use te_core::{AnyConnection, ClaimResult, DalError, TaskExecutionDal, TaskStatus};
 use tokio::runtime::Handle;
 use uuid::Uuid;
 
@@ -148,29 +144,10 @@ pub(crate) fn give_back(
     if row != Some((TaskStatus::Running, runner, Some(claimed_at))) {
         return Ok(());
     }
-    let now = now();
-    let recovered = (
-        te::recovery_attempts.eq(te::recovery_attempts + 1),
-        te::last_recovery_at.eq(bind::opt_ts(Some(now))),
-    );
-    // Skipped when its pipeline was cancelled meanwhile, else Ready again.
-    let cancelled = cancelled_pipeline_of(conn, task_id)?.is_some();
-    let (to, event) = if cancelled {
-        (TaskStatus::Skipped, EventType::TaskSkipped)
-    } else {
-        (TaskStatus::Ready, EventType::RecoveryReset)
-    };
-    let transition = Transition::new(task_id, &[TaskStatus::Running], Some(to))
-        .holder(Holder::Runner(runner))
-        .event(event)
-        .data(json!({ "reason": GIVEN_BACK }));
-    let skipped = (finished(now), te::error_details.eq(GIVEN_BACK));
-    let ready = (te::started_at.eq(bind::opt_ts(None)), unclaimed());
-    if cancelled {
-        transition.apply(conn, now, (recovered, skipped)).map(drop)
-    } else {
-        transition.apply(conn, now, (recovered, ready)).map(drop)
-    }
+    let running = &[TaskStatus::Running];
+    let holder = Holder::Runner(runner);
+    let reason = Some(event_data::reason(GIVEN_BACK));
+    requeue_lost(conn, task_id, running, holder, GIVEN_BACK, reason).map(drop)
 }
 
 /// One waiting claim (PostgreSQL).

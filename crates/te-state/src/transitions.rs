@@ -6,8 +6,8 @@ use diesel::prelude::*;
 use te_core::schema::task_executions as te;
 use te_core::toolkit::event_data;
 use te_core::toolkit::{
-    Batch, Holder, PipelineGuard, READY_FROM, Transition, bind, cancelled_pipeline_of, completion,
-    finished, now, refuse_requeue_if_cancelled, transition_batch, unclaimed,
+    Batch, Holder, PipelineGuard, READY_FROM, Transition, bind, completion, finished, now,
+    refuse_requeue_if_cancelled, requeue_lost, transition_batch, unclaimed,
 };
 use te_core::{AnyConnection, DalError, EventType, SubStatus, TaskStatus};
 use uuid::Uuid;
@@ -156,36 +156,13 @@ pub(crate) fn reset_task_for_recovery(
     conn: &mut AnyConnection,
     task_id: Uuid,
 ) -> Result<(), DalError> {
-    let now = now();
-    let recovered = (
-        te::recovery_attempts.eq(te::recovery_attempts + 1),
-        te::last_recovery_at.eq(bind::opt_ts(Some(now))),
-    );
-    if cancelled_pipeline_of(conn, task_id)?.is_some() {
-        // The cancel skipped the tasks that were not running; this one's run
-        // ended with its runner, and nothing claims a task of a cancelled
-        // pipeline, so it is skipped as they were.
-        return Transition::new(task_id, RECOVER_FROM, Some(Skipped))
-            .event(EventType::TaskSkipped)
-            .data(event_data::reason(SKIPPED_AFTER_CANCEL))
-            .apply(
-                conn,
-                now,
-                (
-                    recovered,
-                    finished(now),
-                    te::error_details.eq(SKIPPED_AFTER_CANCEL),
-                ),
-            )
-            .map(drop);
-    }
-    let changes = (
-        recovered,
-        te::started_at.eq(bind::opt_ts(None)),
-        unclaimed(),
-    );
-    Transition::new(task_id, RECOVER_FROM, Some(Ready))
-        .event(EventType::RecoveryReset)
-        .apply(conn, now, changes)
-        .map(drop)
+    requeue_lost(
+        conn,
+        task_id,
+        RECOVER_FROM,
+        Holder::Any,
+        SKIPPED_AFTER_CANCEL,
+        None,
+    )
+    .map(drop)
 }

@@ -49,5 +49,5 @@ pub use pipeline_lock::{
 pub use rows::{
     insert_context, insert_tasks, record_event, record_events, require_row, store_context,
 };
-pub use shared_transitions::{READY_FROM, completion, promote};
+pub use shared_transitions::{READY_FROM, completion, promote, requeue_lost};
 pub use transition::{Outcome, Transition};
