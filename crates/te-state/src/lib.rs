@@ -44,6 +44,19 @@ where
     }
 }
 
+/// Checks `reason` and runs `transition` of `task_id` with it, as one
+/// statement: a task finished for a reason (skipped, abandoned).
+async fn with_reason(
+    dal: &TaskExecutionDal,
+    task_id: Uuid,
+    reason: &str,
+    transition: fn(&mut AnyConnection, Uuid, &str) -> Result<(), DalError>,
+) -> Result<(), DalError> {
+    validate::text("reason", reason)?;
+    let reason = reason.to_owned();
+    write_statement(dal, move |conn| transition(conn, task_id, &reason)).await
+}
+
 mod sealed {
     /// Keeps [`super::TaskTransitions`] implemented by `TaskExecutionDal`
     /// only, so that adding a method is not a breaking change.
@@ -281,22 +294,12 @@ impl TaskTransitions for TaskExecutionDal {
 
     #[tracing::instrument(skip(self, reason), fields(%task_id), err(level = "debug"))]
     async fn mark_skipped(&self, task_id: Uuid, reason: &str) -> Result<(), DalError> {
-        validate::text("reason", reason)?;
-        let reason = reason.to_owned();
-        write_statement(self, move |conn| {
-            transitions::mark_skipped(conn, task_id, &reason)
-        })
-        .await
+        with_reason(self, task_id, reason, transitions::mark_skipped).await
     }
 
     #[tracing::instrument(skip(self, reason), fields(%task_id), err(level = "debug"))]
     async fn mark_abandoned(&self, task_id: Uuid, reason: &str) -> Result<(), DalError> {
-        validate::text("reason", reason)?;
-        let reason = reason.to_owned();
-        write_statement(self, move |conn| {
-            transitions::mark_abandoned(conn, task_id, &reason)
-        })
-        .await
+        with_reason(self, task_id, reason, transitions::mark_abandoned).await
     }
 
     #[tracing::instrument(skip(self), fields(%task_id, sub_status = ?sub_status), err(level = "debug"))]

@@ -77,12 +77,12 @@ pub fn requeue_lost(
     reset_data: Option<Value>,
 ) -> Result<Outcome, DalError> {
     use task_executions as te;
+    let cancelled = cancelled_pipeline_of(conn, task_id)?.is_some();
     let now = now();
     let recovered = (
         te::recovery_attempts.eq(te::recovery_attempts + 1),
         te::last_recovery_at.eq(bind::opt_ts(Some(now))),
     );
-    let cancelled = cancelled_pipeline_of(conn, task_id)?.is_some();
     let (to, event, data) = if cancelled {
         let data = event_data::reason(skip_reason);
         (TaskStatus::Skipped, EventType::TaskSkipped, Some(data))
