@@ -10,7 +10,6 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use te_core::schema::task_executions;
 use te_testkit::TestDb;
@@ -19,78 +18,10 @@ use uuid::Uuid;
 use task_execution_dal::prelude::*;
 
 use crate::common::{
-    RowHolder, count_events, events, handle_with_pool, ready_pipeline, task_in, task_statuses,
-    until_waiting,
+    Lock, LockHolder, count_events, events, handle_with_pool, ready_pipeline, task_in,
+    task_statuses, until_waiting,
 };
 use crate::group_commit::count_commits;
-
-/// A lock another connection holds, as a slow writer would, that the next
-/// statements of the kind it blocks wait for: on PostgreSQL `LOCK TABLE
-/// <table>` (a claim reads `held_pipelines`), on SQLite the database's write
-/// lock (whatever the table).
-struct TableLock {
-    release: std::sync::mpsc::Sender<()>,
-    held: std::sync::mpsc::Receiver<()>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl TableLock {
-    /// Asks for the lock from another connection and returns at once: the
-    /// lock may still be waiting for others (see [`TableLock::held`]).
-    fn ask(db: &TestDb, table: &'static str) -> TableLock {
-        let url = match te_core::Target::parse(db.url()).unwrap() {
-            te_core::Target::Postgres(url) => url,
-            _ => String::new(),
-        };
-        let sqlite = db.sqlite_path().map(|p| p.to_str().unwrap().to_owned());
-        let (held_tx, held) = std::sync::mpsc::channel();
-        let (release, release_rx) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let finish: Box<dyn FnOnce()> = match sqlite {
-                Some(path) => {
-                    let mut conn = diesel::SqliteConnection::establish(&path).unwrap();
-                    conn.batch_execute("PRAGMA busy_timeout = 10000; BEGIN IMMEDIATE")
-                        .unwrap();
-                    Box::new(move || conn.batch_execute("ROLLBACK").unwrap())
-                }
-                None => {
-                    let mut conn = diesel::PgConnection::establish(&url).unwrap();
-                    conn.batch_execute(&format!(
-                        "BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
-                    ))
-                    .unwrap();
-                    Box::new(move || conn.batch_execute("ROLLBACK").unwrap())
-                }
-            };
-            held_tx.send(()).unwrap();
-            let _ = release_rx.recv();
-            finish();
-        });
-        TableLock {
-            release,
-            held,
-            thread,
-        }
-    }
-
-    /// Takes the lock; returns once it is held.
-    fn take(db: &TestDb, table: &'static str) -> TableLock {
-        let lock = TableLock::ask(db, table);
-        lock.held();
-        lock
-    }
-
-    /// Waits until the lock is held.
-    fn held(&self) {
-        self.held.recv().unwrap();
-    }
-
-    /// Releases the lock and waits until it is gone.
-    fn release(self) {
-        let _ = self.release.send(());
-        self.thread.join().unwrap();
-    }
-}
 
 /// Every task's `started_at` and `completed_at`, by id.
 async fn times(
@@ -150,7 +81,7 @@ async fn completions_queued_together_each_get_their_own_answer() {
 
     // The first completion waits for the blocker's row (PostgreSQL) or the
     // write lock (SQLite); every other call queues behind it meanwhile.
-    let holder = RowHolder::take(&db, blocker);
+    let holder = LockHolder::take(&db, Lock::Row(blocker));
     let first = {
         let dal = dal.clone();
         tokio::spawn(async move { dal.mark_completed(blocker, None).await })
@@ -315,18 +246,10 @@ async fn many_concurrent_claims_take_each_task_once() {
     assert_eq!(seen.len(), tasks.len(), "every task was claimed");
     let statuses = task_statuses(&dal).await;
     assert!(statuses.values().all(|s| *s == TaskStatus::Completed));
-    assert_eq!(
-        events(&dal, None, Some(EventType::TaskClaimed)).await.len(),
-        tasks.len(),
-        "one claim event per task"
-    );
-    assert_eq!(
-        events(&dal, None, Some(EventType::TaskCompleted))
-            .await
-            .len(),
-        tasks.len(),
-        "one completion event per task"
-    );
+    for event in [EventType::TaskClaimed, EventType::TaskCompleted] {
+        let written = events(&dal, None, Some(event)).await.len();
+        assert_eq!(written, tasks.len(), "one {event:?} event per task");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -336,7 +259,7 @@ async fn claims_queued_together_are_shared_out_one_per_caller() {
     let (_, tasks) = ready_pipeline(&dal, 12).await;
     let runner = Uuid::now_v7();
 
-    let lock = TableLock::take(&db, "held_pipelines");
+    let lock = LockHolder::take(&db, Lock::Table("held_pipelines"));
     let first = {
         let dal = dal.clone();
         tokio::spawn(async move { dal.claim_ready_task(1).await })
@@ -429,14 +352,14 @@ async fn a_claim_whose_caller_is_dropped_mid_batch_gives_its_task_back() {
     // queues behind it, so that the batch of the callers queued meanwhile
     // is taken, sent, and then waits for the second lock, in flight. SQLite:
     // every caller queues behind one write lock.
-    let first_lock = TableLock::take(&db, "held_pipelines");
+    let first_lock = LockHolder::take(&db, Lock::Table("held_pipelines"));
     let first = {
         let dal = dal.clone();
         tokio::spawn(async move { dal.claim_ready_task(1).await })
     };
     until_waiting(&db, 1, || false).await;
     let postgres = dal.backend() == Backend::Postgres;
-    let second_lock = postgres.then(|| TableLock::ask(&db, "held_pipelines"));
+    let second_lock = postgres.then(|| LockHolder::ask(&db, Lock::Table("held_pipelines")));
     until_waiting(&db, 2, || false).await;
     let mut callers: Vec<_> = (0..10)
         .map(|_| {
@@ -565,7 +488,7 @@ async fn completions_with_context_queued_together_each_get_their_own_answer() {
     }
 
     let commits = count_commits(&dal).await;
-    let holder = RowHolder::take(&db, blocker);
+    let holder = LockHolder::take(&db, Lock::Row(blocker));
     let call = |task: Uuid, by: Option<Uuid>, dependents: Vec<Uuid>| {
         let dal = dal.clone();
         tokio::spawn(async move {
