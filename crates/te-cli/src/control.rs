@@ -13,20 +13,8 @@ use crate::base::args::{DbArgs, parse_duration};
 use crate::base::error::CliError;
 use crate::base::{db, output, table};
 
-/// Flags of `te cancel`.
-#[derive(Debug, Args)]
-pub(crate) struct CancelArgs {
-    /// The pipeline execution id.
-    pub(crate) pipeline_id: Uuid,
-    /// Why: stored on every skipped task.
-    #[arg(long, default_value = "cancelled by operator")]
-    pub(crate) reason: String,
-    /// The database.
-    #[command(flatten)]
-    pub(crate) db: DbArgs,
-}
-
-/// Flags of `te pause` and `te resume`.
+/// The pipeline execution a command acts on, and its database: the flags
+/// of `te pause` and `te resume`, and of `te cancel` besides its reason.
 #[derive(Debug, Args)]
 pub(crate) struct PipelineArgs {
     /// The pipeline execution id.
@@ -34,6 +22,17 @@ pub(crate) struct PipelineArgs {
     /// The database.
     #[command(flatten)]
     pub(crate) db: DbArgs,
+}
+
+/// Flags of `te cancel`.
+#[derive(Debug, Args)]
+pub(crate) struct CancelArgs {
+    /// The pipeline execution and its database.
+    #[command(flatten)]
+    pub(crate) pipeline: PipelineArgs,
+    /// Why: stored on every skipped task.
+    #[arg(long, default_value = "cancelled by operator")]
+    pub(crate) reason: String,
 }
 
 /// Flags of `te pipelines`.
@@ -104,15 +103,16 @@ fn explain(err: DalError, id: Option<Uuid>, target: &str) -> CliError {
 
 /// Runs `te cancel`.
 pub(crate) async fn cancel(args: CancelArgs) -> Result<(), CliError> {
-    let dal = db::connect_existing(&args.db.database_url).await?;
+    let pipeline_id = args.pipeline.pipeline_id;
+    let dal = db::connect_existing(&args.pipeline.db.database_url).await?;
     let target = dal.target();
     let outcome = dal
-        .cancel_pipeline(args.pipeline_id, &args.reason)
+        .cancel_pipeline(pipeline_id, &args.reason)
         .await
-        .map_err(|err| explain(err, Some(args.pipeline_id), &target))?;
+        .map_err(|err| explain(err, Some(pipeline_id), &target))?;
     output::print(&format!(
-        "cancelled pipeline {}: {} tasks skipped, {} still running\n",
-        args.pipeline_id, outcome.skipped, outcome.running
+        "cancelled pipeline {pipeline_id}: {} tasks skipped, {} still running\n",
+        outcome.skipped, outcome.running
     ))
 }
 
