@@ -17,7 +17,9 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 use te_core::toolkit::{distinct, validate};
-use te_core::{Backend, DalError, DalFuture, TaskExecutionDal, TaskExecutionMetadata};
+use te_core::{
+    AnyConnection, Backend, DalError, DalFuture, TaskExecutionDal, TaskExecutionMetadata,
+};
 use uuid::Uuid;
 
 pub use merge::merge_context_values;
@@ -145,6 +147,22 @@ fn check_names(names: &[String]) -> Result<(), DalError> {
         .try_for_each(|name| validate::name("task_names", name))
 }
 
+/// Reads `query` of the tasks of `pipeline_id` named `names`, after
+/// checking the names; no names is an empty answer, without a query.
+async fn read_by_names<T: Default + Send + 'static>(
+    dal: &TaskExecutionDal,
+    pipeline_id: Uuid,
+    names: &[String],
+    query: fn(&mut AnyConnection, Uuid, &[String]) -> Result<T, DalError>,
+) -> Result<T, DalError> {
+    check_names(names)?;
+    if names.is_empty() {
+        return Ok(T::default());
+    }
+    let names = names.to_vec();
+    dal.run(move |conn| query(conn, pipeline_id, &names)).await
+}
+
 impl TaskContexts for TaskExecutionDal {
     #[tracing::instrument(skip(self, value))]
     async fn create_context(&self, value: &Value) -> Result<Option<Uuid>, DalError> {
@@ -230,12 +248,7 @@ impl TaskContexts for TaskExecutionDal {
         pipeline_id: Uuid,
         task_names: Vec<String>,
     ) -> Result<HashMap<String, Value>, DalError> {
-        check_names(&task_names)?;
-        if task_names.is_empty() {
-            return Ok(HashMap::new());
-        }
-        self.run(move |conn| queries::task_contexts_batch(conn, pipeline_id, &task_names))
-            .await
+        read_by_names(self, pipeline_id, &task_names, queries::task_contexts_batch).await
     }
 
     #[tracing::instrument(skip(self, dependency_task_names), fields(%pipeline_id, names = dependency_task_names.len()))]
@@ -244,13 +257,8 @@ impl TaskContexts for TaskExecutionDal {
         pipeline_id: Uuid,
         dependency_task_names: &[String],
     ) -> Result<Vec<(TaskExecutionMetadata, Option<Value>)>, DalError> {
-        check_names(dependency_task_names)?;
-        if dependency_task_names.is_empty() {
-            return Ok(Vec::new());
-        }
-        let names = dependency_task_names.to_vec();
-        self.run(move |conn| queries::dependency_metadata_with_contexts(conn, pipeline_id, &names))
-            .await
+        let query = queries::dependency_metadata_with_contexts;
+        read_by_names(self, pipeline_id, dependency_task_names, query).await
     }
 
     #[tracing::instrument(skip(self, dependency_task_names), fields(%pipeline_id, names = dependency_task_names.len()))]
