@@ -43,39 +43,74 @@ async fn times(
     .unwrap()
 }
 
+/// A caller claiming one task, in a task of its own.
+fn claim_one(
+    dal: &TaskExecutionDal,
+) -> tokio::task::JoinHandle<Result<Vec<ClaimResult>, DalError>> {
+    let dal = dal.clone();
+    tokio::spawn(async move { dal.claim_ready_task(1).await })
+}
+
+/// A first claim, blocked: another connection holds the lock claims wait
+/// for (on PostgreSQL the table a claim reads, `held_pipelines`), and the
+/// claim has reached it; the calls made next queue behind it. Returns the
+/// lock, to release, and the claim.
+async fn blocked_claim(
+    db: &TestDb,
+    dal: &TaskExecutionDal,
+) -> (
+    LockHolder,
+    tokio::task::JoinHandle<Result<Vec<ClaimResult>, DalError>>,
+) {
+    let lock = LockHolder::take(db, Lock::Table("held_pipelines"));
+    let first = claim_one(dal);
+    until_waiting(db, 1, || false).await;
+    (lock, first)
+}
+
 /// Lets spawned calls reach their queue (they wait there without touching
 /// the database).
 async fn settle() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 }
 
+/// The tasks both tests of queued completions start from, in one new
+/// pipeline: its id, and `[blocker, plain, held, fenced, never_ran]`, the
+/// first four `Running` (`held` and `fenced` claimed by `runner`; the
+/// others queue behind the blocker's completion), `never_ran` `Ready`.
+async fn cast(dal: &TaskExecutionDal, runner: Uuid) -> (Uuid, [Uuid; 5]) {
+    let pipeline_id = crate::common::pipeline(dal).await.id;
+    let mut ids = [Uuid::nil(); 5];
+    let names = ["blocker", "plain", "held", "fenced", "never-ran"];
+    for (id, name) in ids.iter_mut().zip(names) {
+        let status = if name == "never-ran" {
+            TaskStatus::Ready
+        } else {
+            TaskStatus::Running
+        };
+        *id = task_in(dal, pipeline_id, name, status).await.id;
+    }
+    for task in [ids[2], ids[3]] {
+        let claim = dal.claim_for_runner(task, runner).await.unwrap();
+        assert_eq!(claim, RunnerClaimResult::Claimed);
+    }
+    (pipeline_id, ids)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn completions_queued_together_each_get_their_own_answer() {
     let db = TestDb::new().await;
     let dal = db.dal().clone();
-    let pipeline_id = crate::common::pipeline(&dal).await.id;
     let (r1, r2) = (Uuid::now_v7(), Uuid::now_v7());
+    let (pipeline_id, [blocker, plain, held, fenced, never_ran]) = cast(&dal, r1).await;
     let running = |name: &'static str| task_in(&dal, pipeline_id, name, TaskStatus::Running);
-    let blocker = running("blocker").await.id;
-    let plain = running("plain").await.id;
-    let held = running("held-by-r1").await.id;
-    let fenced = running("fenced").await.id;
     let failing = running("failing").await.id;
     let twice = running("twice").await.id;
-    let never_ran = task_in(&dal, pipeline_id, "never-ran", TaskStatus::Ready)
-        .await
-        .id;
     let fail_ready = task_in(&dal, pipeline_id, "fail-ready", TaskStatus::Ready)
         .await
         .id;
     let done = running("done").await.id;
     assert!(dal.mark_completed(done, None).await.unwrap());
-    for task in [held, fenced] {
-        assert_eq!(
-            dal.claim_for_runner(task, r1).await.unwrap(),
-            RunnerClaimResult::Claimed
-        );
-    }
     let unknown = Uuid::now_v7();
     let events_before = count_events(&dal, None).await;
 
@@ -257,20 +292,10 @@ async fn claims_queued_together_are_shared_out_one_per_caller() {
     let db = TestDb::new().await;
     let dal = db.dal().clone();
     let (_, tasks) = ready_pipeline(&dal, 12).await;
-    let runner = Uuid::now_v7();
 
-    let lock = LockHolder::take(&db, Lock::Table("held_pipelines"));
-    let first = {
-        let dal = dal.clone();
-        tokio::spawn(async move { dal.claim_ready_task(1).await })
-    };
-    until_waiting(&db, 1, || false).await;
-    let plain: Vec<_> = (0..6)
-        .map(|_| {
-            let dal = dal.clone();
-            tokio::spawn(async move { dal.claim_ready_task(1).await })
-        })
-        .collect();
+    let (lock, first) = blocked_claim(&db, &dal).await;
+    let plain: Vec<_> = (0..6).map(|_| claim_one(&dal)).collect();
+    let runner = Uuid::now_v7();
     let for_runner: Vec<_> = (0..3)
         .map(|_| {
             let dal = dal.clone();
@@ -352,21 +377,11 @@ async fn a_claim_whose_caller_is_dropped_mid_batch_gives_its_task_back() {
     // queues behind it, so that the batch of the callers queued meanwhile
     // is taken, sent, and then waits for the second lock, in flight. SQLite:
     // every caller queues behind one write lock.
-    let first_lock = LockHolder::take(&db, Lock::Table("held_pipelines"));
-    let first = {
-        let dal = dal.clone();
-        tokio::spawn(async move { dal.claim_ready_task(1).await })
-    };
-    until_waiting(&db, 1, || false).await;
+    let (first_lock, first) = blocked_claim(&db, &dal).await;
     let postgres = dal.backend() == Backend::Postgres;
     let second_lock = postgres.then(|| LockHolder::ask(&db, Lock::Table("held_pipelines")));
     until_waiting(&db, 2, || false).await;
-    let mut callers: Vec<_> = (0..10)
-        .map(|_| {
-            let dal = dal.clone();
-            tokio::spawn(async move { dal.claim_ready_task(1).await })
-        })
-        .collect();
+    let mut callers: Vec<_> = (0..10).map(|_| claim_one(&dal)).collect();
     let kept = callers.split_off(4);
     settle().await;
     if !postgres {
@@ -467,25 +482,11 @@ async fn completions_with_context_queued_together_each_get_their_own_answer() {
     let db = TestDb::new().await;
     // One pooled connection: every write below commits on it.
     let dal = handle_with_pool(&db, 1).await;
-    let pipeline_id = crate::common::pipeline(&dal).await.id;
     let runner = Uuid::now_v7();
-    let running = |name: &'static str| task_in(&dal, pipeline_id, name, TaskStatus::Running);
-    let blocker = running("blocker").await.id;
-    let plain = running("plain").await.id;
-    let held = running("held").await.id;
-    let fenced = running("fenced").await.id;
-    let never_ran = task_in(&dal, pipeline_id, "never-ran", TaskStatus::Ready)
-        .await
-        .id;
+    let (pipeline_id, [blocker, plain, held, fenced, never_ran]) = cast(&dal, runner).await;
     let dependent = task_in(&dal, pipeline_id, "dependent", TaskStatus::NotStarted)
         .await
         .id;
-    for task in [held, fenced] {
-        assert_eq!(
-            dal.claim_for_runner(task, runner).await.unwrap(),
-            RunnerClaimResult::Claimed
-        );
-    }
 
     let commits = count_commits(&dal).await;
     let holder = LockHolder::take(&db, Lock::Row(blocker));
