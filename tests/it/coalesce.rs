@@ -51,21 +51,23 @@ fn claim_one(
     tokio::spawn(async move { dal.claim_ready_task(1).await })
 }
 
-/// A first claim, blocked: another connection holds the lock claims wait
-/// for (on PostgreSQL the table a claim reads, `held_pipelines`), and the
-/// claim has reached it; the calls made next queue behind it. Returns the
-/// lock, to release, and the claim.
+/// `n` ready tasks and a first claim of one, blocked: another connection
+/// holds the lock claims wait for (on PostgreSQL the table a claim reads,
+/// `held_pipelines`), and the claim has reached it; the calls made next
+/// queue behind it. Returns the tasks, the lock (to release) and the claim.
 async fn blocked_claim(
     db: &TestDb,
-    dal: &TaskExecutionDal,
+    n: usize,
 ) -> (
+    Vec<TaskExecution>,
     LockHolder,
     tokio::task::JoinHandle<Result<Vec<ClaimResult>, DalError>>,
 ) {
+    let (_, tasks) = ready_pipeline(db.dal(), n).await;
     let lock = LockHolder::take(db, Lock::Table("held_pipelines"));
-    let first = claim_one(dal);
+    let first = claim_one(db.dal());
     until_waiting(db, 1, || false).await;
-    (lock, first)
+    (tasks, lock, first)
 }
 
 /// Lets spawned calls reach their queue (they wait there without touching
@@ -291,9 +293,7 @@ async fn many_concurrent_claims_take_each_task_once() {
 async fn claims_queued_together_are_shared_out_one_per_caller() {
     let db = TestDb::new().await;
     let dal = db.dal().clone();
-    let (_, tasks) = ready_pipeline(&dal, 12).await;
-
-    let (lock, first) = blocked_claim(&db, &dal).await;
+    let (tasks, lock, first) = blocked_claim(&db, 12).await;
     let plain: Vec<_> = (0..6).map(|_| claim_one(&dal)).collect();
     let runner = Uuid::now_v7();
     let for_runner: Vec<_> = (0..3)
@@ -371,13 +371,12 @@ async fn until_running(dal: &TaskExecutionDal, running: usize) -> usize {
 async fn a_claim_whose_caller_is_dropped_mid_batch_gives_its_task_back() {
     let db = TestDb::new().await;
     let dal = db.dal().clone();
-    let (_, tasks) = ready_pipeline(&dal, 20).await;
 
     // PostgreSQL: the first claim waits for `first_lock`; a second lock
     // queues behind it, so that the batch of the callers queued meanwhile
     // is taken, sent, and then waits for the second lock, in flight. SQLite:
     // every caller queues behind one write lock.
-    let (first_lock, first) = blocked_claim(&db, &dal).await;
+    let (tasks, first_lock, first) = blocked_claim(&db, 20).await;
     let postgres = dal.backend() == Backend::Postgres;
     let second_lock = postgres.then(|| LockHolder::ask(&db, Lock::Table("held_pipelines")));
     until_waiting(&db, 2, || false).await;
