@@ -47,7 +47,7 @@ pub use pipeline_lock::{
     refuse_requeue_if_cancelled,
 };
 pub use rows::{
-    insert_context, insert_tasks, record_event, record_events, require_row, store_context,
+    find_row, insert_context, insert_tasks, record_event, record_events, require_row, store_context,
 };
 pub use shared_transitions::{READY_FROM, completion, promote, requeue_lost};
 pub use transition::{Outcome, Transition};
