@@ -9,7 +9,7 @@ use clap::Args;
 use task_execution_dal::prelude::*;
 use uuid::Uuid;
 
-use crate::base::args::{DbArgs, parse_duration};
+use crate::base::args::{DbArgs, count, parse_duration};
 use crate::base::error::CliError;
 use crate::base::{db, output, table};
 
@@ -42,8 +42,8 @@ pub(crate) struct PipelinesArgs {
     #[arg(long, value_parser = parse_pipeline_status)]
     pub(crate) status: Vec<PipelineStatus>,
     /// How many to show (the newest).
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub(crate) limit: u32,
+    #[arg(long, default_value_t = 20, value_parser = count(1..=1000))]
+    pub(crate) limit: usize,
     /// The database.
     #[command(flatten)]
     pub(crate) db: DbArgs,
@@ -59,8 +59,8 @@ pub(crate) struct PruneArgs {
     #[arg(long)]
     pub(crate) dry_run: bool,
     /// Most pipeline executions deleted per transaction.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
-    pub(crate) batch_size: u64,
+    #[arg(long, default_value_t = 100, value_parser = count(1..=1000))]
+    pub(crate) batch_size: usize,
     /// The database.
     #[command(flatten)]
     pub(crate) db: DbArgs,
@@ -144,7 +144,7 @@ pub(crate) async fn list(args: PipelinesArgs) -> Result<(), CliError> {
 
 async fn table(dal: &TaskExecutionDal, args: &PipelinesArgs) -> Result<String, DalError> {
     // Pages run oldest first; keep the newest `limit`.
-    let limit = args.limit as usize;
+    let limit = args.limit;
     let mut newest: VecDeque<PipelineExecution> = VecDeque::with_capacity(limit + 1);
     let mut pages = Pages::new(args.status.clone());
     while let Some(page) = pages.next(dal).await? {
@@ -212,9 +212,8 @@ pub(crate) async fn prune(args: PruneArgs) -> Result<(), CliError> {
         .ok()
         .and_then(|age| Utc::now().checked_sub_signed(age))
         .ok_or_else(|| CliError::Dal(DalError::invalid("older_than", "is too large")))?;
-    let batch_size = usize::try_from(args.batch_size).unwrap_or(1_000);
     // The dry run refuses what the real run refuses.
-    check_prune_arguments(age, batch_size)?;
+    check_prune_arguments(age, args.batch_size)?;
     let text = if args.dry_run {
         let (pipelines, tasks) = would_prune(&dal, age)
             .await
@@ -225,7 +224,7 @@ pub(crate) async fn prune(args: PruneArgs) -> Result<(), CliError> {
         )
     } else {
         let outcome = dal
-            .prune_pipelines(age, batch_size)
+            .prune_pipelines(age, args.batch_size)
             .await
             .map_err(|err| explain(err, None, &target))?;
         format!(
