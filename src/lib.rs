@@ -13,11 +13,11 @@ pub mod prelude {
     pub use te_claiming::TaskClaiming;
     pub use te_context::{TaskContexts, merge_context_values};
     pub use te_core::{
-        Backend, CancelOutcome, ClaimResult, DalConfig, DalError, EventType, ExecutionEvent,
-        HeartbeatResult, Interruption, NewPipelineExecution, NewTaskExecution, PipelineExecution,
-        PipelineOperation, PipelineStatus, PruneOutcome, RetryStats, RunnerClaimResult, StaleClaim,
-        SubStatus, Synchronous, Target, TaskExecution, TaskExecutionDal, TaskExecutionMetadata,
-        TaskStatus,
+        Backend, CancelOutcome, ClaimResult, DalConfig, DalError, DalFuture, EventType,
+        ExecutionEvent, HeartbeatResult, Interruption, NewPipelineExecution, NewTaskExecution,
+        PipelineExecution, PipelineOperation, PipelineStatus, PruneOutcome, RetryStats,
+        RunnerClaimResult, StaleClaim, SubStatus, Synchronous, Target, TaskExecution,
+        TaskExecutionDal, TaskExecutionMetadata, TaskStatus,
     };
     pub use te_crud::{TaskCrud, TaskUpdate, check_prune_arguments};
     pub use te_queries::{PipelineFilter, TaskFilter, TaskQueries};

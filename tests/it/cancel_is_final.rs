@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use task_execution_dal::prelude::*;
 
-use crate::common::{RowCounts, RowHolder, row_counts, task_in, task_rows, until_waiting};
+use crate::common::{Lock, LockHolder, RowCounts, row_counts, task_in, task_rows, until_waiting};
 
 use TaskStatus::{NotStarted, Ready, Running, Skipped};
 
@@ -134,7 +134,7 @@ async fn creation_racing_with_a_cancel(n: usize) {
     let p = pipeline(&db, "racing").await;
     let held = task_in(&db, p, "held", Ready).await;
 
-    let holder = RowHolder::take(&db, held.id);
+    let holder = LockHolder::take(&db, Lock::Row(held.id));
     let cancel = tokio::spawn({
         let dal = dal.clone();
         async move { dal.cancel_pipeline(p, "race").await }

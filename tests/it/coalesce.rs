@@ -10,7 +10,6 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use te_core::schema::task_executions;
 use te_testkit::TestDb;
@@ -19,78 +18,10 @@ use uuid::Uuid;
 use task_execution_dal::prelude::*;
 
 use crate::common::{
-    RowHolder, count_events, events, handle_with_pool, ready_pipeline, task_in, task_statuses,
-    until_waiting,
+    Lock, LockHolder, count_events, events, handle_with_pool, ready_pipeline, task_in,
+    task_statuses, until_waiting,
 };
 use crate::group_commit::count_commits;
-
-/// A lock another connection holds, as a slow writer would, that the next
-/// statements of the kind it blocks wait for: on PostgreSQL `LOCK TABLE
-/// <table>` (a claim reads `held_pipelines`), on SQLite the database's write
-/// lock (whatever the table).
-struct TableLock {
-    release: std::sync::mpsc::Sender<()>,
-    held: std::sync::mpsc::Receiver<()>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl TableLock {
-    /// Asks for the lock from another connection and returns at once: the
-    /// lock may still be waiting for others (see [`TableLock::held`]).
-    fn ask(db: &TestDb, table: &'static str) -> TableLock {
-        let url = match te_core::Target::parse(db.url()).unwrap() {
-            te_core::Target::Postgres(url) => url,
-            _ => String::new(),
-        };
-        let sqlite = db.sqlite_path().map(|p| p.to_str().unwrap().to_owned());
-        let (held_tx, held) = std::sync::mpsc::channel();
-        let (release, release_rx) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let finish: Box<dyn FnOnce()> = match sqlite {
-                Some(path) => {
-                    let mut conn = diesel::SqliteConnection::establish(&path).unwrap();
-                    conn.batch_execute("PRAGMA busy_timeout = 10000; BEGIN IMMEDIATE")
-                        .unwrap();
-                    Box::new(move || conn.batch_execute("ROLLBACK").unwrap())
-                }
-                None => {
-                    let mut conn = diesel::PgConnection::establish(&url).unwrap();
-                    conn.batch_execute(&format!(
-                        "BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
-                    ))
-                    .unwrap();
-                    Box::new(move || conn.batch_execute("ROLLBACK").unwrap())
-                }
-            };
-            held_tx.send(()).unwrap();
-            let _ = release_rx.recv();
-            finish();
-        });
-        TableLock {
-            release,
-            held,
-            thread,
-        }
-    }
-
-    /// Takes the lock; returns once it is held.
-    fn take(db: &TestDb, table: &'static str) -> TableLock {
-        let lock = TableLock::ask(db, table);
-        lock.held();
-        lock
-    }
-
-    /// Waits until the lock is held.
-    fn held(&self) {
-        self.held.recv().unwrap();
-    }
-
-    /// Releases the lock and waits until it is gone.
-    fn release(self) {
-        let _ = self.release.send(());
-        self.thread.join().unwrap();
-    }
-}
 
 /// Every task's `started_at` and `completed_at`, by id.
 async fn times(
@@ -112,45 +43,82 @@ async fn times(
     .unwrap()
 }
 
+/// A caller claiming one task, in a task of its own.
+fn claim_one(
+    dal: &TaskExecutionDal,
+) -> tokio::task::JoinHandle<Result<Vec<ClaimResult>, DalError>> {
+    let dal = dal.clone();
+    tokio::spawn(async move { dal.claim_ready_task(1).await })
+}
+
+/// `n` ready tasks and a first claim of one, blocked: another connection
+/// holds the lock claims wait for (on PostgreSQL the table a claim reads,
+/// `held_pipelines`), and the claim has reached it; the calls made next
+/// queue behind it. Returns the tasks, the lock (to release) and the claim.
+async fn blocked_claim(
+    db: &TestDb,
+    n: usize,
+) -> (
+    Vec<TaskExecution>,
+    LockHolder,
+    tokio::task::JoinHandle<Result<Vec<ClaimResult>, DalError>>,
+) {
+    let (_, tasks) = ready_pipeline(db.dal(), n).await;
+    let lock = LockHolder::take(db, Lock::Table("held_pipelines"));
+    let first = claim_one(db.dal());
+    until_waiting(db, 1, || false).await;
+    (tasks, lock, first)
+}
+
 /// Lets spawned calls reach their queue (they wait there without touching
 /// the database).
 async fn settle() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 }
 
+/// The tasks both tests of queued completions start from, in one new
+/// pipeline: its id, and `[blocker, plain, held, fenced, never_ran]`, the
+/// first four `Running` (`held` and `fenced` claimed by `runner`; the
+/// others queue behind the blocker's completion), `never_ran` `Ready`.
+async fn cast(dal: &TaskExecutionDal, runner: Uuid) -> (Uuid, [Uuid; 5]) {
+    let pipeline_id = crate::common::pipeline(dal).await.id;
+    let mut ids = [Uuid::nil(); 5];
+    let names = ["blocker", "plain", "held", "fenced", "never-ran"];
+    for (id, name) in ids.iter_mut().zip(names) {
+        let status = if name == "never-ran" {
+            TaskStatus::Ready
+        } else {
+            TaskStatus::Running
+        };
+        *id = task_in(dal, pipeline_id, name, status).await.id;
+    }
+    for task in [ids[2], ids[3]] {
+        let claim = dal.claim_for_runner(task, runner).await.unwrap();
+        assert_eq!(claim, RunnerClaimResult::Claimed);
+    }
+    (pipeline_id, ids)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn completions_queued_together_each_get_their_own_answer() {
     let db = TestDb::new().await;
     let dal = db.dal().clone();
-    let pipeline_id = crate::common::pipeline(&dal).await.id;
     let (r1, r2) = (Uuid::now_v7(), Uuid::now_v7());
+    let (pipeline_id, [blocker, plain, held, fenced, never_ran]) = cast(&dal, r1).await;
     let running = |name: &'static str| task_in(&dal, pipeline_id, name, TaskStatus::Running);
-    let blocker = running("blocker").await.id;
-    let plain = running("plain").await.id;
-    let held = running("held-by-r1").await.id;
-    let fenced = running("fenced").await.id;
     let failing = running("failing").await.id;
     let twice = running("twice").await.id;
-    let never_ran = task_in(&dal, pipeline_id, "never-ran", TaskStatus::Ready)
-        .await
-        .id;
     let fail_ready = task_in(&dal, pipeline_id, "fail-ready", TaskStatus::Ready)
         .await
         .id;
     let done = running("done").await.id;
     assert!(dal.mark_completed(done, None).await.unwrap());
-    for task in [held, fenced] {
-        assert_eq!(
-            dal.claim_for_runner(task, r1).await.unwrap(),
-            RunnerClaimResult::Claimed
-        );
-    }
     let unknown = Uuid::now_v7();
     let events_before = count_events(&dal, None).await;
 
     // The first completion waits for the blocker's row (PostgreSQL) or the
     // write lock (SQLite); every other call queues behind it meanwhile.
-    let holder = RowHolder::take(&db, blocker);
+    let holder = LockHolder::take(&db, Lock::Row(blocker));
     let first = {
         let dal = dal.clone();
         tokio::spawn(async move { dal.mark_completed(blocker, None).await })
@@ -315,39 +283,19 @@ async fn many_concurrent_claims_take_each_task_once() {
     assert_eq!(seen.len(), tasks.len(), "every task was claimed");
     let statuses = task_statuses(&dal).await;
     assert!(statuses.values().all(|s| *s == TaskStatus::Completed));
-    assert_eq!(
-        events(&dal, None, Some(EventType::TaskClaimed)).await.len(),
-        tasks.len(),
-        "one claim event per task"
-    );
-    assert_eq!(
-        events(&dal, None, Some(EventType::TaskCompleted))
-            .await
-            .len(),
-        tasks.len(),
-        "one completion event per task"
-    );
+    for event in [EventType::TaskClaimed, EventType::TaskCompleted] {
+        let written = events(&dal, None, Some(event)).await.len();
+        assert_eq!(written, tasks.len(), "one {event:?} event per task");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn claims_queued_together_are_shared_out_one_per_caller() {
     let db = TestDb::new().await;
     let dal = db.dal().clone();
-    let (_, tasks) = ready_pipeline(&dal, 12).await;
+    let (tasks, lock, first) = blocked_claim(&db, 12).await;
+    let plain: Vec<_> = (0..6).map(|_| claim_one(&dal)).collect();
     let runner = Uuid::now_v7();
-
-    let lock = TableLock::take(&db, "held_pipelines");
-    let first = {
-        let dal = dal.clone();
-        tokio::spawn(async move { dal.claim_ready_task(1).await })
-    };
-    until_waiting(&db, 1, || false).await;
-    let plain: Vec<_> = (0..6)
-        .map(|_| {
-            let dal = dal.clone();
-            tokio::spawn(async move { dal.claim_ready_task(1).await })
-        })
-        .collect();
     let for_runner: Vec<_> = (0..3)
         .map(|_| {
             let dal = dal.clone();
@@ -423,27 +371,16 @@ async fn until_running(dal: &TaskExecutionDal, running: usize) -> usize {
 async fn a_claim_whose_caller_is_dropped_mid_batch_gives_its_task_back() {
     let db = TestDb::new().await;
     let dal = db.dal().clone();
-    let (_, tasks) = ready_pipeline(&dal, 20).await;
 
     // PostgreSQL: the first claim waits for `first_lock`; a second lock
     // queues behind it, so that the batch of the callers queued meanwhile
     // is taken, sent, and then waits for the second lock, in flight. SQLite:
     // every caller queues behind one write lock.
-    let first_lock = TableLock::take(&db, "held_pipelines");
-    let first = {
-        let dal = dal.clone();
-        tokio::spawn(async move { dal.claim_ready_task(1).await })
-    };
-    until_waiting(&db, 1, || false).await;
+    let (tasks, first_lock, first) = blocked_claim(&db, 20).await;
     let postgres = dal.backend() == Backend::Postgres;
-    let second_lock = postgres.then(|| TableLock::ask(&db, "held_pipelines"));
+    let second_lock = postgres.then(|| LockHolder::ask(&db, Lock::Table("held_pipelines")));
     until_waiting(&db, 2, || false).await;
-    let mut callers: Vec<_> = (0..10)
-        .map(|_| {
-            let dal = dal.clone();
-            tokio::spawn(async move { dal.claim_ready_task(1).await })
-        })
-        .collect();
+    let mut callers: Vec<_> = (0..10).map(|_| claim_one(&dal)).collect();
     let kept = callers.split_off(4);
     settle().await;
     if !postgres {
@@ -544,28 +481,14 @@ async fn completions_with_context_queued_together_each_get_their_own_answer() {
     let db = TestDb::new().await;
     // One pooled connection: every write below commits on it.
     let dal = handle_with_pool(&db, 1).await;
-    let pipeline_id = crate::common::pipeline(&dal).await.id;
     let runner = Uuid::now_v7();
-    let running = |name: &'static str| task_in(&dal, pipeline_id, name, TaskStatus::Running);
-    let blocker = running("blocker").await.id;
-    let plain = running("plain").await.id;
-    let held = running("held").await.id;
-    let fenced = running("fenced").await.id;
-    let never_ran = task_in(&dal, pipeline_id, "never-ran", TaskStatus::Ready)
-        .await
-        .id;
+    let (pipeline_id, [blocker, plain, held, fenced, never_ran]) = cast(&dal, runner).await;
     let dependent = task_in(&dal, pipeline_id, "dependent", TaskStatus::NotStarted)
         .await
         .id;
-    for task in [held, fenced] {
-        assert_eq!(
-            dal.claim_for_runner(task, runner).await.unwrap(),
-            RunnerClaimResult::Claimed
-        );
-    }
 
     let commits = count_commits(&dal).await;
-    let holder = RowHolder::take(&db, blocker);
+    let holder = LockHolder::take(&db, Lock::Row(blocker));
     let call = |task: Uuid, by: Option<Uuid>, dependents: Vec<Uuid>| {
         let dal = dal.clone();
         tokio::spawn(async move {

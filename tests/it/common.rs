@@ -130,6 +130,11 @@ pub(crate) fn ids(claimed: &[ClaimResult]) -> Vec<Uuid> {
     claimed.iter().map(|c| c.id).collect()
 }
 
+/// The ids of the tasks a claim that must succeed took, in claim order.
+pub(crate) fn claimed_ids(claim: Result<Vec<ClaimResult>, DalError>) -> Vec<Uuid> {
+    ids(&claim.unwrap())
+}
+
 /// Claims ready tasks `batch` at a time, for `runner` when it is given and
 /// with `claim_ready_task` otherwise, until a claim comes back empty; returns
 /// the ids claimed. Asserts that no claim exceeds `batch`.
@@ -341,25 +346,36 @@ pub(crate) fn hold_write_lock(
     hold: std::time::Duration,
 ) -> Option<std::thread::JoinHandle<()>> {
     db.sqlite_path()?;
-    let holder = RowHolder::take(db, Uuid::nil());
+    let holder = LockHolder::take(db, Lock::Row(Uuid::nil()));
     Some(std::thread::spawn(move || {
         std::thread::sleep(hold);
         holder.release();
     }))
 }
 
-/// A lock held by another connection on one task's row, as a slow writer
-/// would hold it, until [`RowHolder::release`]: on PostgreSQL the row itself
-/// (`SELECT … FOR UPDATE`), on SQLite the database's write lock (whatever
-/// the task).
-pub(crate) struct RowHolder {
+/// What a [`LockHolder`] holds on PostgreSQL; on SQLite it always holds
+/// the database's write lock, whatever is named here.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Lock {
+    /// One task's row (`SELECT … FOR UPDATE`), as a slow writer would.
+    Row(Uuid),
+    /// A whole table (`LOCK TABLE … IN ACCESS EXCLUSIVE MODE`): the next
+    /// statements that read it wait (a claim reads `held_pipelines`).
+    Table(&'static str),
+}
+
+/// A lock held by another connection, as a slow writer would hold it, until
+/// [`LockHolder::release`] (or until the holder is dropped).
+pub(crate) struct LockHolder {
     release: std::sync::mpsc::Sender<()>,
+    held: std::sync::mpsc::Receiver<()>,
     thread: std::thread::JoinHandle<()>,
 }
 
-impl RowHolder {
-    /// Takes the lock on `task_id`'s row; returns once it is held.
-    pub(crate) fn take(db: &TestDb, task_id: Uuid) -> RowHolder {
+impl LockHolder {
+    /// Asks for `lock` from another connection and returns at once: the
+    /// lock may still be waiting for others (see [`LockHolder::held`]).
+    pub(crate) fn ask(db: &TestDb, lock: Lock) -> LockHolder {
         use diesel::connection::SimpleConnection;
         // The URL as the driver takes it (without the DAL's own parameters).
         let url = match te_core::Target::parse(db.url()).unwrap() {
@@ -367,35 +383,57 @@ impl RowHolder {
             _ => String::new(),
         };
         let sqlite = db.sqlite_path().map(|p| p.to_str().unwrap().to_owned());
-        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (held_tx, held) = std::sync::mpsc::channel();
         let (release, release_rx) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
             let finish: Box<dyn FnOnce()> = match sqlite {
                 Some(path) => {
                     let mut conn = diesel::SqliteConnection::establish(&path).unwrap();
-                    conn.batch_execute("BEGIN IMMEDIATE").unwrap();
-                    held_tx.send(()).unwrap();
+                    conn.batch_execute("PRAGMA busy_timeout = 10000; BEGIN IMMEDIATE")
+                        .unwrap();
                     Box::new(move || conn.batch_execute("ROLLBACK").unwrap())
                 }
                 None => {
                     let mut conn = diesel::PgConnection::establish(&url).unwrap();
                     conn.batch_execute("BEGIN").unwrap();
-                    task_executions::table
-                        .find(bind::id(task_id))
-                        .select(task_executions::id)
-                        .for_update()
-                        .first::<Uuid>(&mut conn)
-                        .unwrap();
-                    held_tx.send(()).unwrap();
+                    match lock {
+                        Lock::Row(task_id) => {
+                            task_executions::table
+                                .find(bind::id(task_id))
+                                .select(task_executions::id)
+                                .for_update()
+                                .first::<Uuid>(&mut conn)
+                                .unwrap();
+                        }
+                        Lock::Table(table) => conn
+                            .batch_execute(&format!("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+                            .unwrap(),
+                    }
                     Box::new(move || conn.batch_execute("ROLLBACK").unwrap())
                 }
             };
+            held_tx.send(()).unwrap();
             // Released on request, or when the test drops the holder.
             let _ = release_rx.recv();
             finish();
         });
-        held_rx.recv().unwrap();
-        RowHolder { release, thread }
+        LockHolder {
+            release,
+            held,
+            thread,
+        }
+    }
+
+    /// Takes `lock` from another connection; returns once it is held.
+    pub(crate) fn take(db: &TestDb, lock: Lock) -> LockHolder {
+        let holder = LockHolder::ask(db, lock);
+        holder.held();
+        holder
+    }
+
+    /// Waits until the lock is held.
+    pub(crate) fn held(&self) {
+        self.held.recv().unwrap();
     }
 
     /// Releases the lock and waits until it is gone.

@@ -175,7 +175,7 @@ async fn a_dropped_call_may_or_may_not_have_committed_and_the_row_tells() {
     let (_, tasks) = ready_pipeline(&dal, 2).await;
     let (first, second) = (tasks[0].id, tasks[1].id);
 
-    let holder = crate::common::RowHolder::take(&db, first);
+    let holder = crate::common::LockHolder::take(&db, crate::common::Lock::Row(first));
     let skip = |id| {
         let dal = dal.clone();
         tokio::spawn(async move { dal.mark_skipped(id, "dropped").await })

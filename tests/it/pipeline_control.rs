@@ -850,7 +850,7 @@ async fn requeue_racing_with_a_cancel(failed: bool, requeue: Requeue) {
     }
     let dal = handle_with_pool(&db, 4).await;
 
-    let holder = crate::common::RowHolder::take(&db, id);
+    let holder = crate::common::LockHolder::take(&db, crate::common::Lock::Row(id));
     let requeued = tokio::spawn(requeue(dal.clone(), id));
     crate::common::until_waiting(&db, 1, || requeued.is_finished()).await;
     let cancel = tokio::spawn({

@@ -15,7 +15,12 @@ use uuid::Uuid;
 
 use task_execution_dal::prelude::*;
 
-use crate::common::{assert_invalid, handle_with_pool, ids, row_counts};
+use crate::common::{assert_invalid, claimed_ids, handle_with_pool, ids, row_counts};
+
+/// The ids of the tasks a claim of up to `limit` tasks of `queues` takes.
+async fn claimed_from(dal: &TaskExecutionDal, queues: &[&str], limit: usize) -> Vec<Uuid> {
+    claimed_ids(dal.claim_ready_task_from(queues, limit).await)
+}
 
 /// A pipeline named `name`, limited to `max_running` when given.
 async fn pipeline(dal: &TaskExecutionDal, name: &str, max_running: Option<i32>) -> Uuid {
@@ -161,28 +166,15 @@ async fn a_delayed_task_is_not_claimed_before_run_after() {
         )
         .await
         .unwrap();
-    assert_eq!(ids(&db.claim_ready_task(10).await.unwrap()), [past.id]);
-    assert!(db.claim_ready_task(10).await.unwrap().is_empty());
-    assert!(
-        db.claim_ready_task_from(&["default"], 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(claimed_ids(db.claim_ready_task(10).await), [past.id]);
+    assert!(claimed_ids(db.claim_ready_task(10).await).is_empty());
+    assert!(claimed_from(&db, &["default"], 10).await.is_empty());
     let runner = Uuid::new_v4();
-    assert!(
-        db.claim_ready_tasks_for_runner(runner, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(claimed_ids(db.claim_ready_tasks_for_runner(runner, 10).await).is_empty());
     while Utc::now() <= due {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(
-        ids(&db.claim_ready_task_from(&["default"], 10).await.unwrap()),
-        [delayed.id]
-    );
+    assert_eq!(claimed_from(&db, &["default"], 10).await, [delayed.id]);
 }
 
 #[tokio::test]
@@ -191,15 +183,12 @@ async fn wait_for_ready_returns_when_a_delayed_task_becomes_due() {
     let p = pipeline(&db, "etl", None).await;
     let delay = chrono::Duration::milliseconds(1_200);
     let due = Utc::now() + delay;
-    let task = db
-        .create(
-            NewTaskExecution::new(p, "later")
-                .status(TaskStatus::Ready)
-                .queue("slow")
-                .run_after(due),
-        )
-        .await
-        .unwrap();
+    // A ready task of queue `slow` that is not claimable before `at`.
+    let delayed = |name: &'static str, at| {
+        let new = NewTaskExecution::new(p, name).status(TaskStatus::Ready);
+        db.create(new.queue("slow").run_after(at))
+    };
+    let task = delayed("later", due).await.unwrap();
     let waiter = handle_with_pool(&db, 2).await;
 
     // Nothing is written while it waits: only the timer can end the wait
@@ -217,18 +206,11 @@ async fn wait_for_ready_returns_when_a_delayed_task_becomes_due() {
         began.elapsed()
     );
     assert!(Utc::now() >= due, "woke before the task was due");
-    assert_eq!(ids(&waiter.claim_ready_task(1).await.unwrap()), [task.id]);
+    assert_eq!(claimed_ids(waiter.claim_ready_task(1).await), [task.id]);
 
     // A wait for other queues is not woken by this queue's delayed task.
     let later = Utc::now() + chrono::Duration::seconds(4);
-    db.create(
-        NewTaskExecution::new(p, "later-2")
-            .status(TaskStatus::Ready)
-            .queue("slow")
-            .run_after(later),
-    )
-    .await
-    .unwrap();
+    delayed("later-2", later).await.unwrap();
     let began = Instant::now();
     assert!(
         !waiter
@@ -261,64 +243,37 @@ async fn wait_for_ready_returns_when_a_delayed_task_becomes_due() {
 async fn update_task_changes_queue_and_run_after() {
     let db = TestDb::new().await;
     let p = pipeline(&db, "etl", None).await;
-    let task = db
-        .create(NewTaskExecution::new(p, "t").status(TaskStatus::Ready))
-        .await
-        .unwrap();
+    let task = ready_in(&db, p, "default", "t", 1).await.remove(0);
     let later = in_micros(Utc::now() + chrono::Duration::hours(1));
-    let moved = db
-        .update_task(
-            task.id,
-            TaskUpdate {
-                queue: Some("gpu".into()),
-                run_after: Some(Some(later)),
-                ..TaskUpdate::default()
-            },
-        )
-        .await
-        .unwrap();
+    let update = |update: TaskUpdate| db.update_task(task.id, update);
+    let moved = update(TaskUpdate {
+        queue: Some("gpu".into()),
+        run_after: Some(Some(later)),
+        ..TaskUpdate::default()
+    })
+    .await
+    .unwrap();
     assert_eq!(moved.queue, "gpu");
     assert_eq!(moved.run_after, Some(later));
     assert_eq!(db.get_by_id(task.id).await.unwrap(), moved);
-    assert!(
-        db.claim_ready_task_from(&["gpu"], 1)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(claimed_from(&db, &["gpu"], 1).await.is_empty());
     // Unchanged by an update that leaves them alone.
-    let same = db
-        .update_task(
-            task.id,
-            TaskUpdate {
-                priority: Some(1),
-                ..TaskUpdate::default()
-            },
-        )
-        .await
-        .unwrap();
+    let same = update(TaskUpdate {
+        priority: Some(1),
+        ..TaskUpdate::default()
+    })
+    .await
+    .unwrap();
     assert_eq!((same.queue.as_str(), same.run_after), ("gpu", Some(later)));
-    let cleared = db
-        .update_task(
-            task.id,
-            TaskUpdate {
-                run_after: Some(None),
-                ..TaskUpdate::default()
-            },
-        )
-        .await
-        .unwrap();
+    let cleared = update(TaskUpdate {
+        run_after: Some(None),
+        ..TaskUpdate::default()
+    })
+    .await
+    .unwrap();
     assert_eq!(cleared.run_after, None);
-    assert!(
-        db.claim_ready_task_from(&["default"], 1)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert_eq!(
-        ids(&db.claim_ready_task_from(&["gpu"], 1).await.unwrap()),
-        [task.id]
-    );
+    assert!(claimed_from(&db, &["default"], 1).await.is_empty());
+    assert_eq!(claimed_from(&db, &["gpu"], 1).await, [task.id]);
 }
 
 // --- max_running ---------------------------------------------------------------------
@@ -354,33 +309,30 @@ async fn a_batch_claim_takes_what_the_limit_allows_and_the_rest_elsewhere() {
     let got = db.claim_ready_task(5).await.unwrap();
     assert_eq!(ids(&got), [l[0].id, l[1].id, f[0].id, f[1].id, f[2].id]);
     // Full: the limited pipeline holds back no one, whatever the claim form.
-    assert_eq!(ids(&db.claim_ready_task(1).await.unwrap()), [f[3].id]);
+    assert_eq!(claimed_ids(db.claim_ready_task(1).await), [f[3].id]);
     let runner = Uuid::new_v4();
     assert_eq!(
-        ids(&db.claim_ready_tasks_for_runner(runner, 1).await.unwrap()),
+        claimed_ids(db.claim_ready_tasks_for_runner(runner, 1).await),
         [f[4].id]
     );
-    assert_eq!(
-        ids(&db.claim_ready_task_from(&["default"], 5).await.unwrap()),
-        [f[5].id]
-    );
-    assert!(db.claim_ready_task(5).await.unwrap().is_empty());
+    assert_eq!(claimed_from(&db, &["default"], 5).await, [f[5].id]);
+    assert!(claimed_ids(db.claim_ready_task(5).await).is_empty());
 
     // One ends: exactly one more of the limited pipeline is claimable.
     assert!(db.mark_completed(l[0].id, None).await.unwrap());
-    assert_eq!(ids(&db.claim_ready_task(5).await.unwrap()), [l[2].id]);
-    assert!(db.claim_ready_task(5).await.unwrap().is_empty());
+    assert_eq!(claimed_ids(db.claim_ready_task(5).await), [l[2].id]);
+    assert!(claimed_ids(db.claim_ready_task(5).await).is_empty());
     // Whichever way a running task ends.
     db.mark_failed(l[1].id, "boom", None).await.unwrap();
     assert_eq!(
-        ids(&db.claim_ready_tasks_for_runner(runner, 5).await.unwrap()),
+        claimed_ids(db.claim_ready_tasks_for_runner(runner, 5).await),
         [l[3].id]
     );
     // A retry makes it `Ready` again: the slot opens (its retry is not due).
     db.schedule_retry(l[2].id, Utc::now() + chrono::Duration::hours(1), 1)
         .await
         .unwrap();
-    assert_eq!(ids(&db.claim_ready_task(5).await.unwrap()), [l[4].id]);
+    assert_eq!(claimed_ids(db.claim_ready_task(5).await), [l[4].id]);
     let running: Vec<_> = db
         .get_all_tasks_for_pipeline(limited)
         .await
@@ -436,7 +388,7 @@ async fn a_reservation_counts_toward_the_limit() {
     );
     // The reservation fills the pipeline: no plain claim, no second
     // reservation; the runner itself still gets its reserved task.
-    assert!(db.claim_ready_task(3).await.unwrap().is_empty());
+    assert!(claimed_ids(db.claim_ready_task(3).await).is_empty());
     let before = row_counts(&db).await;
     assert_eq!(
         db.claim_for_runner(t[0].id, Uuid::new_v4()).await.unwrap(),
@@ -448,7 +400,7 @@ async fn a_reservation_counts_toward_the_limit() {
         "a refused reservation writes nothing"
     );
     assert_eq!(
-        ids(&db.claim_ready_tasks_for_runner(runner, 3).await.unwrap()),
+        claimed_ids(db.claim_ready_tasks_for_runner(runner, 3).await),
         [t[1].id]
     );
     // Renewing a held claim is not refused.
@@ -456,13 +408,13 @@ async fn a_reservation_counts_toward_the_limit() {
         db.claim_for_runner(t[1].id, runner).await.unwrap(),
         RunnerClaimResult::Claimed
     );
-    assert!(db.claim_ready_task(3).await.unwrap().is_empty());
+    assert!(claimed_ids(db.claim_ready_task(3).await).is_empty());
     // Released and retried: the slot opens again.
     db.release_runner_claim(t[1].id).await.unwrap();
     db.schedule_retry(t[1].id, Utc::now() - chrono::Duration::seconds(1), 1)
         .await
         .unwrap();
-    assert_eq!(ids(&db.claim_ready_task(3).await.unwrap()), [t[0].id]);
+    assert_eq!(claimed_ids(db.claim_ready_task(3).await), [t[0].id]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -549,10 +501,7 @@ async fn eight_concurrent_claimers_never_run_more_than_a_limit_of_two() {
 async fn bad_queues_limits_and_instants_are_invalid_input_and_write_nothing() {
     let db = TestDb::new().await;
     let p = pipeline(&db, "etl", None).await;
-    let ready = db
-        .create(NewTaskExecution::new(p, "t").status(TaskStatus::Ready))
-        .await
-        .unwrap();
+    let ready = ready_in(&db, p, "default", "t", 1).await.remove(0);
     let before = row_counts(&db).await;
     let too_early = chrono::DateTime::<Utc>::MIN_UTC;
 

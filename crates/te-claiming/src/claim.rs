@@ -115,7 +115,7 @@ pub(crate) type Queues = Option<Vec<String>>;
 /// Claims up to `limit` (checked by the caller) ready tasks of `queues`,
 /// for `runner` if given, with a `TaskClaimed` event each: one statement on
 /// PostgreSQL, a few under the write lock on SQLite. Run it with
-/// `write_statement`.
+/// `toolkit::write_statement`.
 ///
 /// `now` is the claim's time: each claimed task's `started_at` (which tells
 /// this claim from a later one of the same task).

@@ -20,13 +20,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use serde_json::json;
 use te_core::schema::task_executions as te;
-use te_core::toolkit::coalesce::{Call, lost_in_batch};
-use te_core::toolkit::{Holder, Transition, bind, cancelled_pipeline_of, finished, now, unclaimed};
-use te_core::{AnyConnection, ClaimResult, DalError, EventType, TaskExecutionDal, TaskStatus};
+use te_core::toolkit::coalesce::{Call, Queued, lost_in_batch};
+use te_core::toolkit::{Holder, bind, coalesce, event_data, now, requeue_lost, run_coalesced};
+use te_core::{AnyConnection, ClaimResult, DalError, TaskExecutionDal, TaskStatus};
 use tokio::runtime::Handle;
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::claim::{Queues, claim_ready};
@@ -146,38 +144,10 @@ pub(crate) fn give_back(
     if row != Some((TaskStatus::Running, runner, Some(claimed_at))) {
         return Ok(());
     }
-    let now = now();
-    let recovered = (
-        te::recovery_attempts.eq(te::recovery_attempts + 1),
-        te::last_recovery_at.eq(bind::opt_ts(Some(now))),
-    );
     let running = &[TaskStatus::Running];
-    if cancelled_pipeline_of(conn, task_id)?.is_some() {
-        return Transition::new(task_id, running, Some(TaskStatus::Skipped))
-            .holder(Holder::Runner(runner))
-            .event(EventType::TaskSkipped)
-            .data(json!({ "reason": GIVEN_BACK }))
-            .apply(
-                conn,
-                now,
-                (recovered, finished(now), te::error_details.eq(GIVEN_BACK)),
-            )
-            .map(drop);
-    }
-    Transition::new(task_id, running, Some(TaskStatus::Ready))
-        .holder(Holder::Runner(runner))
-        .event(EventType::RecoveryReset)
-        .data(json!({ "reason": GIVEN_BACK }))
-        .apply(
-            conn,
-            now,
-            (
-                recovered,
-                te::started_at.eq(bind::opt_ts(None)),
-                unclaimed(),
-            ),
-        )
-        .map(drop)
+    let holder = Holder::Runner(runner);
+    let reason = Some(event_data::reason(GIVEN_BACK));
+    requeue_lost(conn, task_id, running, holder, GIVEN_BACK, reason).map(drop)
 }
 
 /// One waiting claim (PostgreSQL).
@@ -185,7 +155,6 @@ pub(crate) struct ClaimCall {
     key: ClaimKey,
     limit: i64,
     back: GiveBack,
-    reply: oneshot::Sender<Result<Claimed, DalError>>,
 }
 
 /// Claims up to `limit` tasks for `key` through `dal`'s queue of claims
@@ -196,40 +165,30 @@ pub(crate) async fn coalesced_claim(
     limit: i64,
     back: GiveBack,
 ) -> Result<Vec<ClaimResult>, DalError> {
-    let (reply, answer) = oneshot::channel();
-    let call = ClaimCall {
-        key,
-        limit,
-        back,
-        reply,
-    };
-    dal.coalesce(call, answer).await.map(Claimed::take)
+    let call = ClaimCall { key, limit, back };
+    coalesce(dal, call).await.map(Claimed::take)
 }
 
 /// The most tasks one claim statement takes (the claim's own limit).
 const MAX_CLAIM: i64 = 10_000;
 
 impl Call for ClaimCall {
+    type Answer = Claimed;
+
     /// As many callers as a busy process has workers.
     const MAX_BATCH: usize = 64;
 
-    fn abandoned(&self) -> bool {
-        self.reply.is_closed()
+    fn fits(batch: &[Queued<Self>], next: &Self) -> bool {
+        let total: i64 = batch.iter().map(|queued| queued.call.limit).sum();
+        next.key == batch[0].call.key && total + next.limit <= MAX_CLAIM
     }
 
-    fn fits(batch: &[Self], next: &Self) -> bool {
-        let total: i64 = batch.iter().map(|call| call.limit).sum();
-        next.key == batch[0].key && total + next.limit <= MAX_CLAIM
-    }
-
-    async fn run(dal: TaskExecutionDal, batch: Vec<Self>) {
+    async fn run(dal: TaskExecutionDal, batch: Vec<Queued<Self>>) {
         let runtime = Handle::current();
-        dal.run_coalesced(batch, move |conn, batch| claim_batch(conn, batch, &runtime))
-            .await;
-    }
-
-    fn fail(self, error: DalError) {
-        let _ = self.reply.send(Err(error));
+        run_coalesced(&dal, batch, move |conn, batch| {
+            claim_batch(conn, batch, &runtime)
+        })
+        .await;
     }
 }
 
@@ -238,20 +197,20 @@ impl Call for ClaimCall {
 /// connection was lost.
 fn claim_batch(
     conn: &mut AnyConnection,
-    batch: Vec<ClaimCall>,
+    batch: Vec<Queued<ClaimCall>>,
     runtime: &Handle,
 ) -> Result<(), DalError> {
-    let key = batch[0].key.clone();
-    let total: i64 = batch.iter().map(|call| call.limit).sum();
+    let key = batch[0].call.key.clone();
+    let total: i64 = batch.iter().map(|queued| queued.call.limit).sum();
     let claimed_at = now();
     let claimed = |tasks, back| Claimed::new(tasks, back, runtime.clone(), key.clone(), claimed_at);
     match claim_ready(conn, key.runner, total, &key.queues, claimed_at) {
         Ok(tasks) => {
             let mut tasks = tasks.into_iter();
-            for call in batch {
+            for Queued { call, reply } in batch {
                 let share: Vec<ClaimResult> = tasks.by_ref().take(limit(call.limit)).collect();
                 // A caller gone by now drops its share, which gives it back.
-                let _ = call.reply.send(Ok(claimed(share, call.back)));
+                reply.send(Ok(claimed(share, call.back)));
             }
             Ok(())
         }
@@ -259,21 +218,21 @@ fn claim_batch(
             let lost = err.is_connection_lost();
             let mut batch = batch.into_iter();
             if let Some(first) = batch.next() {
-                let _ = first.reply.send(Err(err));
+                first.reply.send(Err(err));
             }
-            for call in batch {
-                let _ = call.reply.send(Err(lost_in_batch()));
+            for queued in batch {
+                queued.reply.send(Err(lost_in_batch()));
             }
             if lost { Err(lost_in_batch()) } else { Ok(()) }
         }
         Err(_) => {
-            for call in batch {
+            for Queued { call, reply } in batch {
                 let claimed_at = now();
                 let result = claim_ready(conn, key.runner, call.limit, &key.queues, claimed_at)
                     .map(|tasks| {
                         Claimed::new(tasks, call.back, runtime.clone(), key.clone(), claimed_at)
                     });
-                let _ = call.reply.send(result);
+                reply.send(result);
             }
             Ok(())
         }

@@ -49,24 +49,32 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
 use handout::{ClaimKey, Claimed, GiveBack};
-use te_core::toolkit::validate;
+use te_core::toolkit::{
+    validate, wait_for_wakeup, write_statement, write_statement_without_wakeup,
+};
 use te_core::{
-    Backend, ClaimResult, DalError, HeartbeatResult, RunnerClaimResult, StaleClaim, TaskExecution,
-    TaskExecutionDal,
+    Backend, ClaimResult, DalError, DalFuture, HeartbeatResult, RunnerClaimResult, StaleClaim,
+    TaskExecution, TaskExecutionDal,
 };
 use uuid::Uuid;
 
-/// Claims up to `limit` tasks for `key`: a claim of one task is coalesced
-/// with concurrent ones of the same key on PostgreSQL (a claim of several
-/// is already a batch, and runs at once), every claim goes through the
-/// group commit on SQLite. The
-/// tasks are the caller's only once this returns: a call dropped before
-/// gives them back (see [`handout`]).
+/// Claims up to `limit` tasks, for `runner` if given, of `queues` (every
+/// queue when `None`), after checking `queues` and `limit`: a claim of one
+/// task is coalesced with concurrent ones of the same key on PostgreSQL (a
+/// claim of several is already a batch, and runs at once), every claim goes
+/// through the group commit on SQLite. The tasks are the caller's only once
+/// this returns: a call dropped before gives them back (see [`handout`]).
 async fn claim(
     dal: &TaskExecutionDal,
-    key: ClaimKey,
-    limit: i64,
+    runner: Option<Uuid>,
+    queues: Option<&[&str]>,
+    limit: usize,
 ) -> Result<Vec<ClaimResult>, DalError> {
+    let queues = queues
+        .map(|queues| validate::queues("queues", queues))
+        .transpose()?;
+    let limit = validate::limit("limit", limit)?;
+    let key = ClaimKey { runner, queues };
     let owner = dal.clone();
     let back: GiveBack = Arc::new(move |ids, key, claimed_at| {
         Box::pin(give_back_all(owner.clone(), ids, key, claimed_at))
@@ -75,7 +83,7 @@ async fn claim(
         return handout::coalesced_claim(dal, key, limit, back).await;
     }
     let runtime = tokio::runtime::Handle::current();
-    dal.write_statement_without_wakeup(move |conn| {
+    write_statement_without_wakeup(dal, move |conn| {
         let claimed_at = te_core::toolkit::now();
         claim::claim_ready(conn, key.runner, limit, &key.queues, claimed_at)
             .map(|tasks| Claimed::new(tasks, back, runtime, key, claimed_at))
@@ -129,10 +137,7 @@ pub trait TaskClaiming: sealed::Sealed {
     /// pipeline was cancelled meanwhile), unless they have moved on since.
     ///
     /// `limit` must be between 1 and 10,000, else [`DalError::InvalidInput`].
-    fn claim_ready_task(
-        &self,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<ClaimResult>, DalError>> + Send;
+    fn claim_ready_task(&self, limit: usize) -> impl DalFuture<Vec<ClaimResult>>;
 
     /// As [`TaskClaiming::claim_ready_task`], and in the same statement sets
     /// `claimed_by` to `runner_id` and `heartbeat_at` to now on every claimed
@@ -142,7 +147,7 @@ pub trait TaskClaiming: sealed::Sealed {
         &self,
         runner_id: Uuid,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<ClaimResult>, DalError>> + Send;
+    ) -> impl DalFuture<Vec<ClaimResult>>;
 
     /// As [`TaskClaiming::claim_ready_task`], taking only tasks whose `queue`
     /// is one of `queues` (claim order across them: priority, then age).
@@ -157,7 +162,7 @@ pub trait TaskClaiming: sealed::Sealed {
         &self,
         queues: &[&str],
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<ClaimResult>, DalError>> + Send;
+    ) -> impl DalFuture<Vec<ClaimResult>>;
 
     /// As [`TaskClaiming::claim_ready_tasks_for_runner`], taking only tasks
     /// of `queues`, with the checks of [`TaskClaiming::claim_ready_task_from`].
@@ -166,7 +171,7 @@ pub trait TaskClaiming: sealed::Sealed {
         runner_id: Uuid,
         queues: &[&str],
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<ClaimResult>, DalError>> + Send;
+    ) -> impl DalFuture<Vec<ClaimResult>>;
 
     /// Gives `runner_id` the runner claim on a `Ready` or `Running` task, as a
     /// compare-and-set: it succeeds when the task is unclaimed or already
@@ -179,11 +184,8 @@ pub trait TaskClaiming: sealed::Sealed {
     /// pipeline whose `max_running` is reached (a reserved task counts
     /// toward it); nothing is written then. [`DalError::NotFound`] for an
     /// unknown task.
-    fn claim_for_runner(
-        &self,
-        task_id: Uuid,
-        runner_id: Uuid,
-    ) -> impl Future<Output = Result<RunnerClaimResult, DalError>> + Send;
+    fn claim_for_runner(&self, task_id: Uuid, runner_id: Uuid)
+    -> impl DalFuture<RunnerClaimResult>;
 
     /// Refreshes `heartbeat_at` of a task `runner_id` holds the claim on, while
     /// the task is `Ready` or `Running`.
@@ -195,21 +197,14 @@ pub trait TaskClaiming: sealed::Sealed {
     /// cancelled: the runner should stop; its guarded `mark_completed` /
     /// `mark_failed` still record the outcome. [`DalError::NotFound`] for an
     /// unknown task. Heartbeats write no event and leave `updated_at` alone.
-    fn heartbeat(
-        &self,
-        task_id: Uuid,
-        runner_id: Uuid,
-    ) -> impl Future<Output = Result<HeartbeatResult, DalError>> + Send;
+    fn heartbeat(&self, task_id: Uuid, runner_id: Uuid) -> impl DalFuture<HeartbeatResult>;
 
     /// Clears `claimed_by` and `heartbeat_at` of a task, whatever its status,
     /// and writes a `ClaimReleased` event naming the runner that held it.
     ///
     /// Releasing an unclaimed task does nothing (no event).
     /// [`DalError::NotFound`] for an unknown task.
-    fn release_runner_claim(
-        &self,
-        task_id: Uuid,
-    ) -> impl Future<Output = Result<(), DalError>> + Send;
+    fn release_runner_claim(&self, task_id: Uuid) -> impl DalFuture<()>;
 
     /// Claims whose runner went silent: `Ready` or `Running` tasks with a
     /// runner claim whose `heartbeat_at` is older than `threshold` ago, oldest
@@ -220,10 +215,7 @@ pub trait TaskClaiming: sealed::Sealed {
     /// A `threshold` reaching before the earliest instant the backends store
     /// ([`te_core::toolkit::validate::earliest_instant`]), up to [`Duration::MAX`],
     /// finds nothing (an empty vec) on both backends, without a query.
-    fn find_stale_claims(
-        &self,
-        threshold: Duration,
-    ) -> impl Future<Output = Result<Vec<StaleClaim>, DalError>> + Send;
+    fn find_stale_claims(&self, threshold: Duration) -> impl DalFuture<Vec<StaleClaim>>;
 
     /// Schedules another attempt of a `Running` or `Failed` task: moves it to
     /// `Ready` with `retry_at` (it is not claimable before then) and `attempt`
@@ -247,13 +239,11 @@ pub trait TaskClaiming: sealed::Sealed {
         task_id: Uuid,
         retry_at: DateTime<Utc>,
         new_attempt: i32,
-    ) -> impl Future<Output = Result<(), DalError>> + Send;
+    ) -> impl DalFuture<()>;
 
     /// `Ready` tasks with a `retry_at` that has passed, earliest `retry_at`
     /// first (then by `id`).
-    fn get_ready_for_retry(
-        &self,
-    ) -> impl Future<Output = Result<Vec<TaskExecution>, DalError>> + Send;
+    fn get_ready_for_retry(&self) -> impl DalFuture<Vec<TaskExecution>>;
 
     /// Waits until a task may have become claimable, then returns `true`; or
     /// returns `false` once `timeout` has passed. A hint, never a promise:
@@ -291,31 +281,19 @@ pub trait TaskClaiming: sealed::Sealed {
     /// the wait is in place, on the earliest such instant (one query of two
     /// partial indexes), not a poll. It may return at an instant that
     /// leaves the task still held (the task waits for both), never later.
-    fn wait_for_ready(
-        &self,
-        timeout: Duration,
-    ) -> impl Future<Output = Result<bool, DalError>> + Send;
+    fn wait_for_ready(&self, timeout: Duration) -> impl DalFuture<bool>;
 
     /// As [`TaskClaiming::wait_for_ready`], for work of `queues`: its timer
     /// is set on the earliest due instant of those queues' delayed tasks
     /// (a wake-up by a write of any queue may still wake it: a hint).
     /// `queues` is checked as by [`TaskClaiming::claim_ready_task_from`].
-    fn wait_for_ready_from(
-        &self,
-        queues: &[&str],
-        timeout: Duration,
-    ) -> impl Future<Output = Result<bool, DalError>> + Send;
+    fn wait_for_ready_from(&self, queues: &[&str], timeout: Duration) -> impl DalFuture<bool>;
 }
 
 impl TaskClaiming for TaskExecutionDal {
     #[tracing::instrument(skip(self), err(level = "debug"))]
     async fn claim_ready_task(&self, limit: usize) -> Result<Vec<ClaimResult>, DalError> {
-        let limit = validate::limit("limit", limit)?;
-        let key = ClaimKey {
-            runner: None,
-            queues: None,
-        };
-        claim(self, key, limit).await
+        claim(self, None, None, limit).await
     }
 
     #[tracing::instrument(skip(self), fields(%runner_id), err(level = "debug"))]
@@ -324,12 +302,7 @@ impl TaskClaiming for TaskExecutionDal {
         runner_id: Uuid,
         limit: usize,
     ) -> Result<Vec<ClaimResult>, DalError> {
-        let limit = validate::limit("limit", limit)?;
-        let key = ClaimKey {
-            runner: Some(runner_id),
-            queues: None,
-        };
-        claim(self, key, limit).await
+        claim(self, Some(runner_id), None, limit).await
     }
 
     #[tracing::instrument(skip(self), err(level = "debug"))]
@@ -338,13 +311,7 @@ impl TaskClaiming for TaskExecutionDal {
         queues: &[&str],
         limit: usize,
     ) -> Result<Vec<ClaimResult>, DalError> {
-        let queues = Some(validate::queues("queues", queues)?);
-        let limit = validate::limit("limit", limit)?;
-        let key = ClaimKey {
-            runner: None,
-            queues,
-        };
-        claim(self, key, limit).await
+        claim(self, None, Some(queues), limit).await
     }
 
     #[tracing::instrument(skip(self), fields(%runner_id), err(level = "debug"))]
@@ -354,13 +321,7 @@ impl TaskClaiming for TaskExecutionDal {
         queues: &[&str],
         limit: usize,
     ) -> Result<Vec<ClaimResult>, DalError> {
-        let queues = Some(validate::queues("queues", queues)?);
-        let limit = validate::limit("limit", limit)?;
-        let key = ClaimKey {
-            runner: Some(runner_id),
-            queues,
-        };
-        claim(self, key, limit).await
+        claim(self, Some(runner_id), Some(queues), limit).await
     }
 
     #[tracing::instrument(skip(self), fields(%task_id, %runner_id), err(level = "debug"))]
@@ -373,9 +334,10 @@ impl TaskClaiming for TaskExecutionDal {
             .run(move |conn| limit::limit_of_task(conn, task_id))
             .await?
         else {
-            return self
-                .write_statement(move |conn| runner::claim_for_runner(conn, task_id, runner_id))
-                .await;
+            return write_statement(self, move |conn| {
+                runner::claim_for_runner(conn, task_id, runner_id)
+            })
+            .await;
         };
         // A limited pipeline: the count and the claim in one transaction,
         // under the pipeline's limit lock.
@@ -390,14 +352,15 @@ impl TaskClaiming for TaskExecutionDal {
 
     #[tracing::instrument(skip(self), fields(%task_id, %runner_id), err(level = "debug"))]
     async fn heartbeat(&self, task_id: Uuid, runner_id: Uuid) -> Result<HeartbeatResult, DalError> {
-        self.write_statement(move |conn| runner::heartbeat(conn, task_id, runner_id))
-            .await
+        write_statement(self, move |conn| {
+            runner::heartbeat(conn, task_id, runner_id)
+        })
+        .await
     }
 
     #[tracing::instrument(skip(self), fields(%task_id), err(level = "debug"))]
     async fn release_runner_claim(&self, task_id: Uuid) -> Result<(), DalError> {
-        self.write_statement(move |conn| runner::release(conn, task_id))
-            .await
+        write_statement(self, move |conn| runner::release(conn, task_id)).await
     }
 
     #[tracing::instrument(skip(self), err(level = "debug"))]
@@ -428,7 +391,7 @@ impl TaskClaiming for TaskExecutionDal {
 
     #[tracing::instrument(skip(self), err(level = "debug"))]
     async fn wait_for_ready(&self, timeout: Duration) -> Result<bool, DalError> {
-        self.wait_for_wakeup_or_due(timeout, || {
+        wait_for_wakeup(self, timeout, || {
             self.run(|conn| limit::next_due(conn, &None, te_core::toolkit::now()))
         })
         .await
@@ -441,7 +404,7 @@ impl TaskClaiming for TaskExecutionDal {
         timeout: Duration,
     ) -> Result<bool, DalError> {
         let queues = Some(validate::queues("queues", queues)?);
-        self.wait_for_wakeup_or_due(timeout, || {
+        wait_for_wakeup(self, timeout, || {
             self.run(move |conn| limit::next_due(conn, &queues, te_core::toolkit::now()))
         })
         .await

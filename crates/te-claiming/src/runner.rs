@@ -7,7 +7,7 @@
 use diesel::prelude::*;
 use te_core::schema::pipeline_executions;
 use te_core::schema::task_executions::dsl as t;
-use te_core::toolkit::{Holder, Outcome, PipelineGuard, Transition, bind, now};
+use te_core::toolkit::{Holder, Outcome, PipelineGuard, Transition, bind, find_row, now};
 use te_core::{
     AnyConnection, DalError, EventType, HeartbeatResult, PipelineStatus, RunnerClaimResult,
     TaskStatus,
@@ -86,12 +86,10 @@ pub(crate) fn release(conn: &mut AnyConnection, task_id: Uuid) -> Result<(), Dal
     // holder's: the event names the runner whose claim was released. A
     // concurrent change of holder fences the write; read again.
     loop {
-        let holder = t::task_executions
+        let row = t::task_executions
             .find(bind::id(task_id))
-            .select(t::claimed_by)
-            .first::<Option<Uuid>>(conn)
-            .optional()?
-            .ok_or_else(|| DalError::task_not_found(task_id))?;
+            .select(t::claimed_by);
+        let holder: Option<Uuid> = find_row(conn, row, || DalError::task_not_found(task_id))?;
         let Some(holder) = holder else {
             return Ok(());
         };

@@ -9,24 +9,12 @@ use clap::Args;
 use task_execution_dal::prelude::*;
 use uuid::Uuid;
 
-use crate::base::args::{DbArgs, parse_duration};
+use crate::base::args::{DbArgs, count, parse_duration};
 use crate::base::error::CliError;
 use crate::base::{db, output, table};
 
-/// Flags of `te cancel`.
-#[derive(Debug, Args)]
-pub(crate) struct CancelArgs {
-    /// The pipeline execution id.
-    pub(crate) pipeline_id: Uuid,
-    /// Why: stored on every skipped task.
-    #[arg(long, default_value = "cancelled by operator")]
-    pub(crate) reason: String,
-    /// The database.
-    #[command(flatten)]
-    pub(crate) db: DbArgs,
-}
-
-/// Flags of `te pause` and `te resume`.
+/// The pipeline execution a command acts on, and its database: the flags
+/// of `te pause` and `te resume`, and of `te cancel` besides its reason.
 #[derive(Debug, Args)]
 pub(crate) struct PipelineArgs {
     /// The pipeline execution id.
@@ -36,6 +24,17 @@ pub(crate) struct PipelineArgs {
     pub(crate) db: DbArgs,
 }
 
+/// Flags of `te cancel`.
+#[derive(Debug, Args)]
+pub(crate) struct CancelArgs {
+    /// The pipeline execution and its database.
+    #[command(flatten)]
+    pub(crate) pipeline: PipelineArgs,
+    /// Why: stored on every skipped task.
+    #[arg(long, default_value = "cancelled by operator")]
+    pub(crate) reason: String,
+}
+
 /// Flags of `te pipelines`.
 #[derive(Debug, Args)]
 pub(crate) struct PipelinesArgs {
@@ -43,8 +42,8 @@ pub(crate) struct PipelinesArgs {
     #[arg(long, value_parser = parse_pipeline_status)]
     pub(crate) status: Vec<PipelineStatus>,
     /// How many to show (the newest).
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub(crate) limit: u32,
+    #[arg(long, default_value_t = 20, value_parser = count(1..=1000))]
+    pub(crate) limit: usize,
     /// The database.
     #[command(flatten)]
     pub(crate) db: DbArgs,
@@ -60,8 +59,8 @@ pub(crate) struct PruneArgs {
     #[arg(long)]
     pub(crate) dry_run: bool,
     /// Most pipeline executions deleted per transaction.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
-    pub(crate) batch_size: u64,
+    #[arg(long, default_value_t = 100, value_parser = count(1..=1000))]
+    pub(crate) batch_size: usize,
     /// The database.
     #[command(flatten)]
     pub(crate) db: DbArgs,
@@ -104,15 +103,16 @@ fn explain(err: DalError, id: Option<Uuid>, target: &str) -> CliError {
 
 /// Runs `te cancel`.
 pub(crate) async fn cancel(args: CancelArgs) -> Result<(), CliError> {
-    let dal = db::connect_existing(&args.db.database_url).await?;
+    let pipeline_id = args.pipeline.pipeline_id;
+    let dal = db::connect_existing(&args.pipeline.db.database_url).await?;
     let target = dal.target();
     let outcome = dal
-        .cancel_pipeline(args.pipeline_id, &args.reason)
+        .cancel_pipeline(pipeline_id, &args.reason)
         .await
-        .map_err(|err| explain(err, Some(args.pipeline_id), &target))?;
+        .map_err(|err| explain(err, Some(pipeline_id), &target))?;
     output::print(&format!(
-        "cancelled pipeline {}: {} tasks skipped, {} still running\n",
-        args.pipeline_id, outcome.skipped, outcome.running
+        "cancelled pipeline {pipeline_id}: {} tasks skipped, {} still running\n",
+        outcome.skipped, outcome.running
     ))
 }
 
@@ -144,7 +144,7 @@ pub(crate) async fn list(args: PipelinesArgs) -> Result<(), CliError> {
 
 async fn table(dal: &TaskExecutionDal, args: &PipelinesArgs) -> Result<String, DalError> {
     // Pages run oldest first; keep the newest `limit`.
-    let limit = args.limit as usize;
+    let limit = args.limit;
     let mut newest: VecDeque<PipelineExecution> = VecDeque::with_capacity(limit + 1);
     let mut pages = Pages::new(args.status.clone());
     while let Some(page) = pages.next(dal).await? {
@@ -212,9 +212,8 @@ pub(crate) async fn prune(args: PruneArgs) -> Result<(), CliError> {
         .ok()
         .and_then(|age| Utc::now().checked_sub_signed(age))
         .ok_or_else(|| CliError::Dal(DalError::invalid("older_than", "is too large")))?;
-    let batch_size = usize::try_from(args.batch_size).unwrap_or(1_000);
     // The dry run refuses what the real run refuses.
-    check_prune_arguments(age, batch_size)?;
+    check_prune_arguments(age, args.batch_size)?;
     let text = if args.dry_run {
         let (pipelines, tasks) = would_prune(&dal, age)
             .await
@@ -225,7 +224,7 @@ pub(crate) async fn prune(args: PruneArgs) -> Result<(), CliError> {
         )
     } else {
         let outcome = dal
-            .prune_pipelines(age, batch_size)
+            .prune_pipelines(age, args.batch_size)
             .await
             .map_err(|err| explain(err, None, &target))?;
         format!(

@@ -56,13 +56,29 @@ async fn demo_database(dir: &Path) -> (Option<TestDb>, String) {
     }
 }
 
+/// Runs `te demo` with `args` on a database [`demo_database`] makes in
+/// `dir`; checks that it succeeded and that its invariants hold. Returns
+/// the database (keep it until the test ends), its URL and the summary.
+async fn demo_on_database(dir: &Path, args: &[&str]) -> (Option<TestDb>, String, String) {
+    let (db, url) = demo_database(dir).await;
+    let args = [&["demo", "--database-url", url.as_str()], args].concat();
+    let summary = succeeded(&te_in(dir, &args));
+    assert!(summary.contains("all invariants hold"), "{summary}");
+    (db, url, summary)
+}
+
+/// The line of `summary` that starts with `check`.
+fn check_line<'a>(summary: &'a str, check: &str) -> &'a str {
+    summary
+        .lines()
+        .find(|l| l.starts_with(check))
+        .unwrap_or_else(|| panic!("no `{check}` line in:\n{summary}"))
+}
+
 #[tokio::test]
 async fn demo_passes_its_invariants_and_leaves_every_task_finished() {
     let dir = tempfile::tempdir().unwrap();
-    let (_db, url) = demo_database(dir.path()).await;
-    let args = [&["demo", "--database-url", url.as_str()], SMALL].concat();
-    let summary = succeeded(&te_in(dir.path(), &args));
-    assert!(summary.contains("all invariants hold"), "{summary}");
+    let (_db, url, summary) = demo_on_database(dir.path(), SMALL).await;
     assert_eq!(result(&summary, "tasks not finished"), "0");
     assert!(!summary.contains("FAILED"), "{summary}");
 
@@ -142,14 +158,8 @@ fn demo_with_everything_failing_fails_every_pipeline_cleanly() {
 #[tokio::test]
 async fn demo_cancel_skips_unstarted_tasks_and_claims_nothing_after_the_cancel() {
     let dir = tempfile::tempdir().unwrap();
-    let (_db, url) = demo_database(dir.path()).await;
-    let args = [
-        &["demo", "--database-url", url.as_str(), "--cancel", "2"],
-        &["--pipelines", "8", "--workers", "3"][..],
-    ]
-    .concat();
-    let summary = succeeded(&te_in(dir.path(), &args));
-    assert!(summary.contains("all invariants hold"), "{summary}");
+    let args = ["--cancel", "2", "--pipelines", "8", "--workers", "3"];
+    let (_db, _, summary) = demo_on_database(dir.path(), &args).await;
     let cancelled = result(&summary, "pipelines cancelled mid-run");
     assert!(
         cancelled.starts_with("2 (2 asked, 2 ended cancelled)"),
@@ -167,24 +177,15 @@ async fn demo_cancel_skips_unstarted_tasks_and_claims_nothing_after_the_cancel()
 #[tokio::test]
 async fn demo_with_two_queues_keeps_workers_to_their_queue_and_pipelines_to_their_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let (_db, url) = demo_database(dir.path()).await;
-    let args = [
-        &["demo", "--database-url", url.as_str(), "--queues", "2"],
-        SMALL,
-    ]
-    .concat();
-    let summary = succeeded(&te_in(dir.path(), &args));
-    assert!(summary.contains("all invariants hold"), "{summary}");
-    let queue_check = summary
-        .lines()
-        .find(|l| l.starts_with("no worker took a task of another queue"))
-        .unwrap_or_else(|| panic!("no queue check in:\n{summary}"));
+    let args = [&["--queues", "2"], SMALL].concat();
+    let (_db, url, summary) = demo_on_database(dir.path(), &args).await;
+    let queue_check = check_line(&summary, "no worker took a task of another queue");
     assert!(queue_check.contains(" ok "), "{queue_check}");
     assert!(queue_check.contains("0 of another queue"), "{queue_check}");
-    let limit_check = summary
-        .lines()
-        .find(|l| l.starts_with("no pipeline ever ran more tasks at once than its max_running"))
-        .unwrap_or_else(|| panic!("no limit check in:\n{summary}"));
+    let limit_check = check_line(
+        &summary,
+        "no pipeline ever ran more tasks at once than its max_running",
+    );
     assert!(limit_check.contains(" ok "), "{limit_check}");
     assert!(limit_check.contains("limit 2"), "{limit_check}");
 

@@ -15,10 +15,9 @@
 
 use diesel::Connection;
 use serde_json::Value;
-use te_core::toolkit::coalesce::{Call, lost_in_batch};
-use te_core::toolkit::{promote, write_transaction};
+use te_core::toolkit::coalesce::{Call, Queued, answer_alone, distinct_by};
+use te_core::toolkit::{coalesce, promote, run_coalesced, write_transaction};
 use te_core::{AnyConnection, DalError, TaskExecutionDal};
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::queries;
@@ -51,7 +50,6 @@ pub(crate) struct Complete {
     runner: Option<Uuid>,
     context: Value,
     dependents: Vec<Uuid>,
-    reply: oneshot::Sender<Result<Option<usize>, DalError>>,
 }
 
 /// Runs `complete_and_promote` through `dal`'s queue of completions with
@@ -63,15 +61,13 @@ pub(crate) async fn coalesced(
     context: Value,
     dependents: Vec<Uuid>,
 ) -> Result<Option<usize>, DalError> {
-    let (reply, answer) = oneshot::channel();
     let call = Complete {
         task_id,
         runner,
         context,
         dependents,
-        reply,
     };
-    dal.coalesce(call, answer).await
+    coalesce(dal, call).await
 }
 
 impl Complete {
@@ -87,57 +83,45 @@ impl Complete {
 }
 
 impl Call for Complete {
+    type Answer = Option<usize>;
+
     /// Enough for every worker of a busy process, few enough that the
     /// transaction's row locks are held briefly.
     const MAX_BATCH: usize = 64;
 
-    fn abandoned(&self) -> bool {
-        self.reply.is_closed()
-    }
-
     /// One call per task in a transaction.
-    fn fits(batch: &[Self], next: &Self) -> bool {
-        batch.iter().all(|call| call.task_id != next.task_id)
+    fn fits(batch: &[Queued<Self>], next: &Self) -> bool {
+        distinct_by(batch, next, |call| call.task_id)
     }
 
-    async fn run(dal: TaskExecutionDal, batch: Vec<Self>) {
-        dal.run_coalesced(batch, complete_batch).await;
-    }
-
-    fn fail(self, error: DalError) {
-        let _ = self.reply.send(Err(error));
+    async fn run(dal: TaskExecutionDal, batch: Vec<Queued<Self>>) {
+        run_coalesced(&dal, batch, complete_batch).await;
     }
 }
 
 /// Runs `batch` on `conn` and answers every call; `Err` when the
 /// connection was lost.
-fn complete_batch(conn: &mut AnyConnection, batch: Vec<Complete>) -> Result<(), DalError> {
+fn complete_batch(conn: &mut AnyConnection, batch: Vec<Queued<Complete>>) -> Result<(), DalError> {
     if batch.len() > 1 {
         let mut results = Vec::with_capacity(batch.len());
         let together = conn.transaction(|conn| {
-            for call in &batch {
+            for queued in &batch {
                 // A nested transaction is a savepoint: an error rolls back
                 // this call alone.
-                results.push(conn.transaction(|conn| call.apply(conn)));
+                results.push(conn.transaction(|conn| queued.call.apply(conn)));
             }
             Ok::<_, DalError>(())
         });
         if together.is_ok() {
-            for (call, result) in batch.into_iter().zip(results) {
-                let _ = call.reply.send(result);
+            for (queued, result) in batch.into_iter().zip(results) {
+                queued.reply.send(result);
             }
             return Ok(());
         }
     }
     // Alone, or the shared transaction did not commit: each call in a
     // transaction of its own.
-    let mut lost = None;
-    for call in batch {
-        let result = write_transaction(conn, |conn| call.apply(conn));
-        if result.as_ref().is_err_and(DalError::is_connection_lost) {
-            lost = Some(lost_in_batch());
-        }
-        let _ = call.reply.send(result);
-    }
-    lost.map_or(Ok(()), Err)
+    answer_alone(batch, |call| {
+        write_transaction(conn, |conn| call.apply(conn))
+    })
 }

@@ -14,11 +14,12 @@ pub mod queries;
 mod sql;
 
 use std::collections::HashMap;
-use std::future::Future;
 
 use serde_json::Value;
 use te_core::toolkit::{distinct, validate};
-use te_core::{Backend, DalError, TaskExecutionDal, TaskExecutionMetadata};
+use te_core::{
+    AnyConnection, Backend, DalError, DalFuture, TaskExecutionDal, TaskExecutionMetadata,
+};
 use uuid::Uuid;
 
 pub use merge::merge_context_values;
@@ -39,29 +40,18 @@ mod sealed {
 pub trait TaskContexts: sealed::Sealed {
     /// Stores `value` as a new context and returns its id; an empty object
     /// stores nothing and returns `None`.
-    fn create_context(
-        &self,
-        value: &Value,
-    ) -> impl Future<Output = Result<Option<Uuid>, DalError>> + Send;
+    fn create_context(&self, value: &Value) -> impl DalFuture<Option<Uuid>>;
 
     /// The document of context `context_id`; [`DalError::NotFound`] when absent.
-    fn read_context(
-        &self,
-        context_id: Uuid,
-    ) -> impl Future<Output = Result<Value, DalError>> + Send;
+    fn read_context(&self, context_id: Uuid) -> impl DalFuture<Value>;
 
     /// Replaces the document of context `context_id` (an empty object is
     /// allowed); [`DalError::NotFound`] when absent.
-    fn update_context(
-        &self,
-        context_id: Uuid,
-        value: &Value,
-    ) -> impl Future<Output = Result<(), DalError>> + Send;
+    fn update_context(&self, context_id: Uuid, value: &Value) -> impl DalFuture<()>;
 
     /// Deletes context `context_id`; pipeline executions and task metadata
     /// that linked it then link none. [`DalError::NotFound`] when absent.
-    fn delete_context(&self, context_id: Uuid)
-    -> impl Future<Output = Result<(), DalError>> + Send;
+    fn delete_context(&self, context_id: Uuid) -> impl DalFuture<()>;
 
     /// Stores `value` (a JSON object, possibly empty) as the output context
     /// of task `task_id`, upserts the task's metadata row and writes a
@@ -70,11 +60,7 @@ pub trait TaskContexts: sealed::Sealed {
     /// A later save replaces the earlier one in place (same context id, no
     /// orphaned context, still one metadata row per task execution).
     /// [`DalError::NotFound`] for an unknown task.
-    fn save_task_context(
-        &self,
-        task_id: Uuid,
-        value: &Value,
-    ) -> impl Future<Output = Result<Uuid, DalError>> + Send;
+    fn save_task_context(&self, task_id: Uuid, value: &Value) -> impl DalFuture<Uuid>;
 
     /// Completes task `task_id` and stores `context` as its output, in one
     /// transaction: the `Running` → `Completed` transition of
@@ -91,7 +77,7 @@ pub trait TaskContexts: sealed::Sealed {
         task_id: Uuid,
         runner_id: Option<Uuid>,
         context: &Value,
-    ) -> impl Future<Output = Result<bool, DalError>> + Send;
+    ) -> impl DalFuture<bool>;
 
     /// [`TaskContexts::complete_with_context`] and the promotion of the
     /// task's dependents in ONE transaction: task `task_id` is completed
@@ -116,14 +102,11 @@ pub trait TaskContexts: sealed::Sealed {
         runner_id: Option<Uuid>,
         context: &Value,
         dependents: Vec<Uuid>,
-    ) -> impl Future<Output = Result<Option<usize>, DalError>> + Send;
+    ) -> impl DalFuture<Option<usize>>;
 
     /// The output context task `task_id` saved, `None` when it saved none;
     /// [`DalError::NotFound`] for an unknown task.
-    fn load_task_context(
-        &self,
-        task_id: Uuid,
-    ) -> impl Future<Output = Result<Option<Value>, DalError>> + Send;
+    fn load_task_context(&self, task_id: Uuid) -> impl DalFuture<Option<Value>>;
 
     /// The saved output context of each of `task_names` of `pipeline_id`
     /// that has one (other names are absent), in one joined query; an empty
@@ -132,7 +115,7 @@ pub trait TaskContexts: sealed::Sealed {
         &self,
         pipeline_id: Uuid,
         task_names: Vec<String>,
-    ) -> impl Future<Output = Result<HashMap<String, Value>, DalError>> + Send;
+    ) -> impl DalFuture<HashMap<String, Value>>;
 
     /// The metadata row of each of `dependency_task_names` of `pipeline_id`
     /// that has one, with its context (`None` when it links none), in the
@@ -141,7 +124,7 @@ pub trait TaskContexts: sealed::Sealed {
         &self,
         pipeline_id: Uuid,
         dependency_task_names: &[String],
-    ) -> impl Future<Output = Result<Vec<(TaskExecutionMetadata, Option<Value>)>, DalError>> + Send;
+    ) -> impl DalFuture<Vec<(TaskExecutionMetadata, Option<Value>)>>;
 
     /// The input context of a task of `pipeline_id` depending on
     /// `dependency_task_names`: with no dependencies, the pipeline's initial
@@ -154,7 +137,7 @@ pub trait TaskContexts: sealed::Sealed {
         &self,
         pipeline_id: Uuid,
         dependency_task_names: &[String],
-    ) -> impl Future<Output = Result<Value, DalError>> + Send;
+    ) -> impl DalFuture<Value>;
 }
 
 /// Checks that every name is usable as a task name.
@@ -162,6 +145,22 @@ fn check_names(names: &[String]) -> Result<(), DalError> {
     names
         .iter()
         .try_for_each(|name| validate::name("task_names", name))
+}
+
+/// Reads `query` of the tasks of `pipeline_id` named `names`, after
+/// checking the names; no names is an empty answer, without a query.
+async fn read_by_names<T: Default + Send + 'static>(
+    dal: &TaskExecutionDal,
+    pipeline_id: Uuid,
+    names: &[String],
+    query: fn(&mut AnyConnection, Uuid, &[String]) -> Result<T, DalError>,
+) -> Result<T, DalError> {
+    check_names(names)?;
+    if names.is_empty() {
+        return Ok(T::default());
+    }
+    let names = names.to_vec();
+    dal.run(move |conn| query(conn, pipeline_id, &names)).await
 }
 
 impl TaskContexts for TaskExecutionDal {
@@ -249,12 +248,7 @@ impl TaskContexts for TaskExecutionDal {
         pipeline_id: Uuid,
         task_names: Vec<String>,
     ) -> Result<HashMap<String, Value>, DalError> {
-        check_names(&task_names)?;
-        if task_names.is_empty() {
-            return Ok(HashMap::new());
-        }
-        self.run(move |conn| queries::task_contexts_batch(conn, pipeline_id, &task_names))
-            .await
+        read_by_names(self, pipeline_id, &task_names, queries::task_contexts_batch).await
     }
 
     #[tracing::instrument(skip(self, dependency_task_names), fields(%pipeline_id, names = dependency_task_names.len()))]
@@ -263,13 +257,8 @@ impl TaskContexts for TaskExecutionDal {
         pipeline_id: Uuid,
         dependency_task_names: &[String],
     ) -> Result<Vec<(TaskExecutionMetadata, Option<Value>)>, DalError> {
-        check_names(dependency_task_names)?;
-        if dependency_task_names.is_empty() {
-            return Ok(Vec::new());
-        }
-        let names = dependency_task_names.to_vec();
-        self.run(move |conn| queries::dependency_metadata_with_contexts(conn, pipeline_id, &names))
-            .await
+        let query = queries::dependency_metadata_with_contexts;
+        read_by_names(self, pipeline_id, dependency_task_names, query).await
     }
 
     #[tracing::instrument(skip(self, dependency_task_names), fields(%pipeline_id, names = dependency_task_names.len()))]

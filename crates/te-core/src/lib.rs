@@ -27,7 +27,7 @@ pub use data::models::{
     TaskExecution, TaskExecutionMetadata,
 };
 pub use data::{schema, sql_types};
-pub use ground::error::{DalError, Interruption, PipelineOperation, PoolError};
+pub use ground::error::{DalError, DalFuture, Interruption, PipelineOperation, PoolError};
 pub use ground::status::{EventType, ParseEnumError, PipelineStatus, SubStatus, TaskStatus};
 pub use handle::dal::TaskExecutionDal;
 pub use handle::pool::{ConnectionManager, Pool};

@@ -9,13 +9,12 @@ mod task;
 mod update;
 
 use std::collections::BTreeSet;
-use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use te_core::toolkit::{now, validate};
+use te_core::toolkit::{now, validate, write_statement};
 use te_core::{
-    DalError, NewPipelineExecution, NewTaskExecution, PipelineExecution, PipelineStatus,
+    DalError, DalFuture, NewPipelineExecution, NewTaskExecution, PipelineExecution, PipelineStatus,
     PruneOutcome, TaskExecution, TaskExecutionDal,
 };
 use uuid::Uuid;
@@ -46,13 +45,10 @@ pub trait TaskCrud: sealed::Sealed {
     fn create_pipeline_execution(
         &self,
         new: NewPipelineExecution,
-    ) -> impl Future<Output = Result<PipelineExecution, DalError>> + Send;
+    ) -> impl DalFuture<PipelineExecution>;
 
     /// The pipeline execution `pipeline_id`; [`DalError::NotFound`] if absent.
-    fn get_pipeline_execution(
-        &self,
-        pipeline_id: Uuid,
-    ) -> impl Future<Output = Result<PipelineExecution, DalError>> + Send;
+    fn get_pipeline_execution(&self, pipeline_id: Uuid) -> impl DalFuture<PipelineExecution>;
 
     /// Moves pipeline execution `pipeline_id` to `status`, with its
     /// `PipelineStatusChanged` event, in one transaction; returns the updated
@@ -77,7 +73,7 @@ pub trait TaskCrud: sealed::Sealed {
         pipeline_id: Uuid,
         status: PipelineStatus,
         error_details: Option<&str>,
-    ) -> impl Future<Output = Result<PipelineExecution, DalError>> + Send;
+    ) -> impl DalFuture<PipelineExecution>;
 
     /// Creates a task execution and its `TaskCreated` event in one
     /// transaction. A missing pipeline execution is [`DalError::NotFound`];
@@ -93,10 +89,7 @@ pub trait TaskCrud: sealed::Sealed {
     /// sees the cancel and is refused. On PostgreSQL the lock, the check,
     /// the insert and the event are one statement, sent without
     /// `BEGIN`/`COMMIT`.
-    fn create(
-        &self,
-        new: NewTaskExecution,
-    ) -> impl Future<Output = Result<TaskExecution, DalError>> + Send;
+    fn create(&self, new: NewTaskExecution) -> impl DalFuture<TaskExecution>;
 
     /// Creates many task executions and one `TaskCreated` event each, in one
     /// transaction: all of them or none (a bad row, a duplicate name or a
@@ -106,32 +99,19 @@ pub trait TaskCrud: sealed::Sealed {
     /// [`TaskCrud::create`] says. On PostgreSQL the whole call is one
     /// statement of fixed text with one array parameter per column,
     /// whatever the number of rows.
-    fn create_many(
-        &self,
-        new: Vec<NewTaskExecution>,
-    ) -> impl Future<Output = Result<Vec<TaskExecution>, DalError>> + Send;
+    fn create_many(&self, new: Vec<NewTaskExecution>) -> impl DalFuture<Vec<TaskExecution>>;
 
     /// The task execution `task_id`; [`DalError::NotFound`] if absent.
-    fn get_by_id(
-        &self,
-        task_id: Uuid,
-    ) -> impl Future<Output = Result<TaskExecution, DalError>> + Send;
+    fn get_by_id(&self, task_id: Uuid) -> impl DalFuture<TaskExecution>;
 
     /// Every task execution of `pipeline_id`, ordered by `(created_at, id)`;
     /// empty when the pipeline execution has none (or does not exist).
-    fn get_all_tasks_for_pipeline(
-        &self,
-        pipeline_id: Uuid,
-    ) -> impl Future<Output = Result<Vec<TaskExecution>, DalError>> + Send;
+    fn get_all_tasks_for_pipeline(&self, pipeline_id: Uuid) -> impl DalFuture<Vec<TaskExecution>>;
 
     /// Changes the fields of `update` that are `Some`, bumps `updated_at` and
     /// writes a `TaskUpdated` event, in one transaction; returns the updated
     /// row. Any status may be updated. [`DalError::NotFound`] if absent.
-    fn update_task(
-        &self,
-        task_id: Uuid,
-        update: TaskUpdate,
-    ) -> impl Future<Output = Result<TaskExecution, DalError>> + Send;
+    fn update_task(&self, task_id: Uuid, update: TaskUpdate) -> impl DalFuture<TaskExecution>;
 
     /// Stores `value` (a JSON object; `{}` is stored like any other) as the
     /// final context of `pipeline_id` and returns the stored context's id,
@@ -139,11 +119,7 @@ pub trait TaskCrud: sealed::Sealed {
     /// again replaces it (the earlier context row is deleted). Any status is
     /// accepted. Not an object: [`DalError::InvalidInput`]; unknown pipeline
     /// execution: [`DalError::NotFound`]; nothing is written then.
-    fn set_pipeline_final_context(
-        &self,
-        pipeline_id: Uuid,
-        value: &Value,
-    ) -> impl Future<Output = Result<Uuid, DalError>> + Send;
+    fn set_pipeline_final_context(&self, pipeline_id: Uuid, value: &Value) -> impl DalFuture<Uuid>;
 
     /// Deletes terminal pipeline executions (`Completed`, `Failed`,
     /// `Cancelled`) whose `completed_at` is before `finished_before`, with
@@ -163,7 +139,7 @@ pub trait TaskCrud: sealed::Sealed {
         &self,
         finished_before: DateTime<Utc>,
         batch_size: usize,
-    ) -> impl Future<Output = Result<PruneOutcome, DalError>> + Send;
+    ) -> impl DalFuture<PruneOutcome>;
 }
 
 /// The arguments of [`TaskCrud::prune_pipelines`] checked exactly as it
@@ -227,8 +203,7 @@ impl TaskCrud for TaskExecutionDal {
         let row = new.into_row(now());
         // One statement on PostgreSQL, no transaction around it; SQLite's
         // group commit otherwise.
-        self.write_statement(move |conn| task::create_one(conn, &row).map(|()| row))
-            .await
+        write_statement(self, move |conn| task::create_one(conn, &row).map(|()| row)).await
     }
 
     #[tracing::instrument(skip(self, new), fields(count = new.len()))]
@@ -255,9 +230,10 @@ impl TaskCrud for TaskExecutionDal {
         // off a cancel of it until this commits: one statement on
         // PostgreSQL, no transaction around it; SQLite's group commit
         // otherwise.
-        match self
-            .write_statement(move |conn| task::create_many(conn, &rows, &locked).map(|()| rows))
-            .await
+        match write_statement(self, move |conn| {
+            task::create_many(conn, &rows, &locked).map(|()| rows)
+        })
+        .await
         {
             Err(err) if err.is_foreign_key_violation() => {
                 // The transaction rolled back; say which pipeline is missing.

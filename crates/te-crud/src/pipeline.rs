@@ -3,7 +3,9 @@
 use diesel::prelude::*;
 use te_core::schema::{contexts, pipeline_executions};
 use te_core::toolkit::event_data;
-use te_core::toolkit::{NewEvent, bind, cancel, insert_context, now, record_event, store_context};
+use te_core::toolkit::{
+    NewEvent, bind, cancel, find_row, insert_context, now, record_event, store_context,
+};
 use te_core::{
     AnyConnection, DalError, EventType, NewPipelineExecution, PipelineExecution, PipelineOperation,
     PipelineStatus,
@@ -40,12 +42,10 @@ pub(crate) fn get(
     conn: &mut AnyConnection,
     pipeline_id: Uuid,
 ) -> Result<PipelineExecution, DalError> {
-    pipeline_executions::table
+    let row = pipeline_executions::table
         .find(bind::id(pipeline_id))
-        .select(PipelineExecution::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| DalError::pipeline_not_found(pipeline_id))
+        .select(PipelineExecution::as_select());
+    find_row(conn, row, || DalError::pipeline_not_found(pipeline_id))
 }
 
 /// The reason a cancel through `update_pipeline_status` stores on the

@@ -8,7 +8,8 @@ use te_core::schema::{pipeline_executions, task_executions};
 use te_core::sql_types::{DbJson, DbUuid, UtcTimestamp};
 use te_core::toolkit::event_data;
 use te_core::toolkit::{
-    NewEvent, bind, insert_tasks, lock_pipelines_for_new_tasks, new_id, record_events, statement,
+    NewEvent, bind, find_row, insert_tasks, lock_pipelines_for_new_tasks, new_id, record_events,
+    statement,
 };
 use te_core::{
     AnyConnection, DalError, EventType, NewTaskExecution, PipelineOperation, PipelineStatus,
@@ -203,12 +204,10 @@ pub(crate) fn missing_pipeline(
 
 /// The task execution `task_id`, or [`DalError::NotFound`].
 pub(crate) fn get(conn: &mut AnyConnection, task_id: Uuid) -> Result<TaskExecution, DalError> {
-    task_executions::table
+    let row = task_executions::table
         .find(bind::id(task_id))
-        .select(TaskExecution::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| DalError::task_not_found(task_id))
+        .select(TaskExecution::as_select());
+    find_row(conn, row, || DalError::task_not_found(task_id))
 }
 
 /// Every task execution of `pipeline_id`, ordered by `(created_at, id)`.

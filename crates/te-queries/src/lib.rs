@@ -13,12 +13,11 @@ pub mod queries;
 mod sql;
 
 use std::collections::HashMap;
-use std::future::Future;
 
 use te_core::toolkit::validate;
 use te_core::{
-    DalError, ExecutionEvent, PipelineExecution, RetryStats, TaskExecution, TaskExecutionDal,
-    TaskStatus,
+    DalError, DalFuture, ExecutionEvent, PipelineExecution, RetryStats, TaskExecution,
+    TaskExecutionDal, TaskStatus,
 };
 use uuid::Uuid;
 
@@ -39,43 +38,30 @@ mod sealed {
 /// events by their `sequence`.
 pub trait TaskQueries: sealed::Sealed {
     /// The `NotStarted` tasks of `pipeline_id` (empty for an unknown pipeline execution).
-    fn get_pending_tasks(
-        &self,
-        pipeline_id: Uuid,
-    ) -> impl Future<Output = Result<Vec<TaskExecution>, DalError>> + Send;
+    fn get_pending_tasks(&self, pipeline_id: Uuid) -> impl DalFuture<Vec<TaskExecution>>;
 
     /// The `NotStarted` tasks of all of `pipeline_ids`, each once. An empty
     /// input returns an empty vector without a query; any number of ids works.
     fn get_pending_tasks_batch(
         &self,
         pipeline_ids: Vec<Uuid>,
-    ) -> impl Future<Output = Result<Vec<TaskExecution>, DalError>> + Send;
+    ) -> impl DalFuture<Vec<TaskExecution>>;
 
     /// True when `pipeline_id` has tasks and every one is terminal
     /// (`Completed`, `Failed`, `Skipped`). A pipeline execution without tasks
     /// is not complete (its tasks may not be created yet);
     /// [`DalError::NotFound`] for an unknown one.
-    fn check_pipeline_completion(
-        &self,
-        pipeline_id: Uuid,
-    ) -> impl Future<Output = Result<bool, DalError>> + Send;
+    fn check_pipeline_completion(&self, pipeline_id: Uuid) -> impl DalFuture<bool>;
 
     /// True when any task of `pipeline_id` was abandoned (`Failed`, with
     /// `error_details` starting with
     /// [`TaskExecution::ABANDONED_PREFIX`], see [`TaskExecution::is_abandoned`]); [`DalError::NotFound`] for an
     /// unknown pipeline execution.
-    fn check_pipeline_failure(
-        &self,
-        pipeline_id: Uuid,
-    ) -> impl Future<Output = Result<bool, DalError>> + Send;
+    fn check_pipeline_failure(&self, pipeline_id: Uuid) -> impl DalFuture<bool>;
 
     /// The status of task `task_name` of `pipeline_id`: [`DalError::NotFound`]
     /// when there is none, [`DalError::InvalidInput`] for an empty name.
-    fn get_task_status(
-        &self,
-        pipeline_id: Uuid,
-        task_name: &str,
-    ) -> impl Future<Output = Result<TaskStatus, DalError>> + Send;
+    fn get_task_status(&self, pipeline_id: Uuid, task_name: &str) -> impl DalFuture<TaskStatus>;
 
     /// The status of each of `task_names` that names a task of `pipeline_id`;
     /// other names are absent from the map. An empty name is
@@ -85,7 +71,7 @@ pub trait TaskQueries: sealed::Sealed {
         &self,
         pipeline_id: Uuid,
         task_names: Vec<String>,
-    ) -> impl Future<Output = Result<HashMap<String, TaskStatus>, DalError>> + Send;
+    ) -> impl DalFuture<HashMap<String, TaskStatus>>;
 
     /// For each of `pipeline_ids` (every one a key; an empty map when it has
     /// no tasks or does not exist), its tasks' statuses by name: one query
@@ -94,10 +80,10 @@ pub trait TaskQueries: sealed::Sealed {
     fn get_all_task_statuses_for_pipelines(
         &self,
         pipeline_ids: Vec<Uuid>,
-    ) -> impl Future<Output = Result<HashMap<Uuid, HashMap<String, TaskStatus>>, DalError>> + Send;
+    ) -> impl DalFuture<HashMap<Uuid, HashMap<String, TaskStatus>>>;
 
     /// How many tasks, of any pipeline, are `Running`.
-    fn count_running_tasks(&self) -> impl Future<Output = Result<i64, DalError>> + Send;
+    fn count_running_tasks(&self) -> impl DalFuture<i64>;
 
     /// How many tasks are in each status, counted by the database (`GROUP
     /// BY`): of `pipeline_id` when given, else of every pipeline. Every
@@ -105,66 +91,44 @@ pub trait TaskQueries: sealed::Sealed {
     fn count_tasks_by_status(
         &self,
         pipeline_id: Option<Uuid>,
-    ) -> impl Future<Output = Result<HashMap<TaskStatus, i64>, DalError>> + Send;
+    ) -> impl DalFuture<HashMap<TaskStatus, i64>>;
 
     /// Every `Running` task of any pipeline: the candidates for recovery
     /// after a restart.
-    fn get_orphaned_tasks(
-        &self,
-    ) -> impl Future<Output = Result<Vec<TaskExecution>, DalError>> + Send;
+    fn get_orphaned_tasks(&self) -> impl DalFuture<Vec<TaskExecution>>;
 
     /// The retry statistics of `pipeline_id`, computed by the database in
     /// one aggregate query without loading any row; all zeros when it has no
     /// tasks, [`DalError::NotFound`] for an unknown pipeline execution.
-    fn get_retry_stats(
-        &self,
-        pipeline_id: Uuid,
-    ) -> impl Future<Output = Result<RetryStats, DalError>> + Send;
+    fn get_retry_stats(&self, pipeline_id: Uuid) -> impl DalFuture<RetryStats>;
 
     /// The tasks of `pipeline_id` that are `Failed` with `attempt >= max_attempts`.
-    fn get_exhausted_retry_tasks(
-        &self,
-        pipeline_id: Uuid,
-    ) -> impl Future<Output = Result<Vec<TaskExecution>, DalError>> + Send;
+    fn get_exhausted_retry_tasks(&self, pipeline_id: Uuid) -> impl DalFuture<Vec<TaskExecution>>;
 
     /// One page of the task executions `filter` selects, ordered by
     /// `(created_at, id)`, with keyset pagination (see [`TaskFilter`]).
     /// A negative limit, a limit above [`MAX_PAGE_SIZE`] or an empty
     /// `task_name` is [`DalError::InvalidInput`]; an `after` naming no task
     /// execution is [`DalError::NotFound`].
-    fn list_tasks(
-        &self,
-        filter: TaskFilter,
-    ) -> impl Future<Output = Result<Vec<TaskExecution>, DalError>> + Send;
+    fn list_tasks(&self, filter: TaskFilter) -> impl DalFuture<Vec<TaskExecution>>;
 
     /// The audit events of task `task_id`, in the order they were written.
-    fn get_events_for_task(
-        &self,
-        task_id: Uuid,
-    ) -> impl Future<Output = Result<Vec<ExecutionEvent>, DalError>> + Send;
+    fn get_events_for_task(&self, task_id: Uuid) -> impl DalFuture<Vec<ExecutionEvent>>;
 
     /// The audit events of pipeline execution `pipeline_id` and its tasks,
     /// in the order they were written.
-    fn get_events_for_pipeline(
-        &self,
-        pipeline_id: Uuid,
-    ) -> impl Future<Output = Result<Vec<ExecutionEvent>, DalError>> + Send;
+    fn get_events_for_pipeline(&self, pipeline_id: Uuid) -> impl DalFuture<Vec<ExecutionEvent>>;
 
     /// One page of the pipeline executions `filter` selects, ordered by
     /// `(created_at, id)`, with keyset pagination (see [`PipelineFilter`]).
     /// A negative limit, a limit above [`MAX_PIPELINE_PAGE_SIZE`] or an empty
     /// `pipeline_name` is [`DalError::InvalidInput`]; an `after` naming no
     /// pipeline execution is [`DalError::NotFound`].
-    fn list_pipelines(
-        &self,
-        filter: PipelineFilter,
-    ) -> impl Future<Output = Result<Vec<PipelineExecution>, DalError>> + Send;
+    fn list_pipelines(&self, filter: PipelineFilter) -> impl DalFuture<Vec<PipelineExecution>>;
 
     /// Every pipeline execution that is not terminal (`Pending` or
     /// `Running`, paused or not), ordered like `list_pipelines`.
-    fn get_active_pipelines(
-        &self,
-    ) -> impl Future<Output = Result<Vec<PipelineExecution>, DalError>> + Send;
+    fn get_active_pipelines(&self) -> impl DalFuture<Vec<PipelineExecution>>;
 }
 
 impl TaskQueries for TaskExecutionDal {

@@ -12,10 +12,9 @@
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Bool, Text};
 use te_core::sql_types::{DbUuid, UtcTimestamp};
-use te_core::toolkit::coalesce::{Call, lost_in_batch};
-use te_core::toolkit::{new_id, now, statement};
+use te_core::toolkit::coalesce::{Call, Queued, answer_alone, distinct_by};
+use te_core::toolkit::{coalesce, new_id, now, run_coalesced, statement};
 use te_core::{AnyConnection, DalError, TaskExecutionDal};
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::sql::POSTGRES_FINISH_MANY_SQL;
@@ -26,7 +25,6 @@ pub(crate) struct Finish {
     task_id: Uuid,
     runner: Option<Uuid>,
     error: Option<String>,
-    reply: oneshot::Sender<Result<bool, DalError>>,
 }
 
 /// Runs `mark_completed` (`error` `None`) or `mark_failed` of `task_id`
@@ -37,56 +35,38 @@ pub(crate) async fn finish(
     runner: Option<Uuid>,
     error: Option<String>,
 ) -> Result<bool, DalError> {
-    let (reply, answer) = oneshot::channel();
     let call = Finish {
         task_id,
         runner,
         error,
-        reply,
     };
-    dal.coalesce(call, answer).await
+    coalesce(dal, call).await
 }
 
 impl Call for Finish {
+    type Answer = bool;
+
     /// Enough for every worker of a busy process; the statement's arrays
     /// stay small.
     const MAX_BATCH: usize = 256;
 
-    fn abandoned(&self) -> bool {
-        self.reply.is_closed()
+    /// One call per task in a batch.
+    fn fits(batch: &[Queued<Self>], next: &Self) -> bool {
+        distinct_by(batch, next, |call| call.task_id)
     }
 
-    /// One call per task in a batch: a second call of a task waits for the
-    /// next batch, and sees what the first did.
-    fn fits(batch: &[Self], next: &Self) -> bool {
-        batch.iter().all(|call| call.task_id != next.task_id)
-    }
-
-    async fn run(dal: TaskExecutionDal, batch: Vec<Self>) {
-        dal.run_coalesced(batch, finish_batch).await;
-    }
-
-    fn fail(self, error: DalError) {
-        // The caller may have gone; the outcome stands either way.
-        let _ = self.reply.send(Err(error));
+    async fn run(dal: TaskExecutionDal, batch: Vec<Queued<Self>>) {
+        run_coalesced(&dal, batch, finish_batch).await;
     }
 }
 
 impl Finish {
-    /// Runs the call alone, as an uncoalesced call does, and answers it;
-    /// returns its error when that lost the connection.
-    fn alone(self, conn: &mut AnyConnection) -> Option<DalError> {
-        let result = match &self.error {
+    /// Runs the call alone, as an uncoalesced call does.
+    fn alone(&self, conn: &mut AnyConnection) -> Result<bool, DalError> {
+        match &self.error {
             None => transitions::mark_completed(conn, self.task_id, self.runner),
             Some(error) => transitions::mark_failed(conn, self.task_id, error, self.runner),
-        };
-        let lost = match &result {
-            // For the pool (the call keeps its own error).
-            Err(err) if err.is_connection_lost() => Some(lost_in_batch()),
-            _ => None,
-        };
-        let _ = self.reply.send(result);
-        lost
+        }
     }
 }
 
@@ -99,25 +79,26 @@ struct Applied {
 
 /// Runs `batch` on `conn` and answers every call; `Err` when the
 /// connection was lost (it is closed then).
-fn finish_batch(conn: &mut AnyConnection, batch: Vec<Finish>) -> Result<(), DalError> {
+fn finish_batch(conn: &mut AnyConnection, batch: Vec<Queued<Finish>>) -> Result<(), DalError> {
     let applied = match (&mut *conn, batch.len()) {
         (AnyConnection::Postgres(pg), 2..) => finish_many(pg, &batch).ok(),
         _ => None,
     };
-    let mut lost = None;
-    for (i, call) in batch.into_iter().enumerate() {
+    let mut rest = Vec::with_capacity(batch.len());
+    for (i, queued) in batch.into_iter().enumerate() {
         if applied.as_ref().is_some_and(|applied| applied[i]) {
-            let _ = call.reply.send(Ok(true));
-        } else if let Some(err) = call.alone(conn) {
-            lost = Some(err);
+            queued.reply.send(Ok(true));
+        } else {
+            rest.push(queued);
         }
     }
-    lost.map_or(Ok(()), Err)
+    answer_alone(rest, |call| call.alone(conn))
 }
 
 /// The batch statement: for each call, whether it applied.
-fn finish_many(pg: &mut diesel::PgConnection, batch: &[Finish]) -> QueryResult<Vec<bool>> {
-    let column = |f: &dyn Fn(&Finish) -> Uuid| batch.iter().map(f).collect::<Vec<Uuid>>();
+fn finish_many(pg: &mut diesel::PgConnection, batch: &[Queued<Finish>]) -> QueryResult<Vec<bool>> {
+    let batch: Vec<&Finish> = batch.iter().map(|queued| &queued.call).collect();
+    let column = |f: &dyn Fn(&Finish) -> Uuid| batch.iter().copied().map(f).collect::<Vec<Uuid>>();
     let rows = statement(POSTGRES_FINISH_MANY_SQL)
         .bind::<UtcTimestamp, _>(now())
         .bind::<Array<DbUuid>, _>(column(&|c| c.task_id))

@@ -18,10 +18,10 @@ mod pipeline;
 mod sql;
 mod transitions;
 
-use std::future::Future;
-
-use te_core::toolkit::{distinct, is_one_statement, promote, validate};
-use te_core::{AnyConnection, Backend, CancelOutcome, DalError, SubStatus, TaskExecutionDal};
+use te_core::toolkit::{distinct, is_one_statement, promote, validate, write_statement};
+use te_core::{
+    AnyConnection, Backend, CancelOutcome, DalError, DalFuture, SubStatus, TaskExecutionDal,
+};
 use uuid::Uuid;
 
 /// Runs the batch transition `f` of `task_ids`: as one statement without a
@@ -38,10 +38,23 @@ where
     let one = is_one_statement(&task_ids);
     let write = move |conn: &mut AnyConnection| f(conn, &task_ids);
     if one {
-        dal.write_statement(write).await
+        write_statement(dal, write).await
     } else {
         dal.write(write).await
     }
+}
+
+/// Checks `reason` and runs `transition` of `task_id` with it, as one
+/// statement: a task finished for a reason (skipped, abandoned).
+async fn with_reason(
+    dal: &TaskExecutionDal,
+    task_id: Uuid,
+    reason: &str,
+    transition: fn(&mut AnyConnection, Uuid, &str) -> Result<(), DalError>,
+) -> Result<(), DalError> {
+    validate::text("reason", reason)?;
+    let reason = reason.to_owned();
+    write_statement(dal, move |conn| transition(conn, task_id, &reason)).await
 }
 
 mod sealed {
@@ -78,11 +91,11 @@ pub trait TaskTransitions: sealed::Sealed {
     /// A task of a cancelled pipeline execution is never made `Ready`:
     /// [`DalError::IllegalPipelineTransition`] from `Cancelled`, nothing
     /// written (the condition is part of the one `UPDATE`).
-    fn mark_ready(&self, task_id: Uuid) -> impl Future<Output = Result<(), DalError>> + Send;
+    fn mark_ready(&self, task_id: Uuid) -> impl DalFuture<()>;
 
     /// `Ready` or `Running` → `Running`; sets `started_at` unless already set,
     /// so calling it again is harmless. Event `TaskStarted`.
-    fn mark_started(&self, task_id: Uuid) -> impl Future<Output = Result<(), DalError>> + Send;
+    fn mark_started(&self, task_id: Uuid) -> impl DalFuture<()>;
 
     /// `Running` → `Completed`: sets `completed_at`, clears `sub_status` and
     /// the claim. Event `TaskCompleted` (with `runner_id`).
@@ -92,11 +105,7 @@ pub trait TaskTransitions: sealed::Sealed {
     /// it, whatever the task's status is now (recovered, re-claimed by
     /// another runner, finished). Otherwise `Ok(true)`, or the error of an
     /// illegal transition or unknown task.
-    fn mark_completed(
-        &self,
-        task_id: Uuid,
-        runner_id: Option<Uuid>,
-    ) -> impl Future<Output = Result<bool, DalError>> + Send;
+    fn mark_completed(&self, task_id: Uuid, runner_id: Option<Uuid>) -> impl DalFuture<bool>;
 
     /// Completes every task of `task_ids` that is `Running` (and, with
     /// `runner_id`, held by that runner), as `mark_completed` does, in one
@@ -107,7 +116,7 @@ pub trait TaskTransitions: sealed::Sealed {
         &self,
         task_ids: Vec<Uuid>,
         runner_id: Option<Uuid>,
-    ) -> impl Future<Output = Result<usize, DalError>> + Send;
+    ) -> impl DalFuture<usize>;
 
     /// [`TaskTransitions::mark_ready`] for many tasks at once: each of
     /// `task_ids` that is `NotStarted` or `Ready` becomes `Ready` with one
@@ -117,10 +126,7 @@ pub trait TaskTransitions: sealed::Sealed {
     /// nothing. What an engine calls to promote the dependents of a task.
     /// Tasks of a cancelled pipeline execution are left alone too (not
     /// counted, no error).
-    fn mark_ready_many(
-        &self,
-        task_ids: Vec<Uuid>,
-    ) -> impl Future<Output = Result<usize, DalError>> + Send;
+    fn mark_ready_many(&self, task_ids: Vec<Uuid>) -> impl DalFuture<usize>;
 
     /// `NotStarted`, `Ready` or `Running` → `Failed`: sets `completed_at`,
     /// `error_details` and `last_error` to `error`, clears `sub_status` and
@@ -132,36 +138,24 @@ pub trait TaskTransitions: sealed::Sealed {
         task_id: Uuid,
         error: &str,
         runner_id: Option<Uuid>,
-    ) -> impl Future<Output = Result<bool, DalError>> + Send;
+    ) -> impl DalFuture<bool>;
 
     /// `NotStarted` or `Ready` → `Skipped`: sets `completed_at`, stores
     /// `reason` in `error_details`, clears the claim. Event `TaskSkipped`
     /// with `{"reason": …}`.
-    fn mark_skipped(
-        &self,
-        task_id: Uuid,
-        reason: &str,
-    ) -> impl Future<Output = Result<(), DalError>> + Send;
+    fn mark_skipped(&self, task_id: Uuid, reason: &str) -> impl DalFuture<()>;
 
     /// Any non-terminal status → `Failed` for good: `error_details` is
     /// `ABANDONED: <reason>` (see [`te_core::TaskExecution::is_abandoned`]), `last_error` is `reason`, `completed_at` set,
     /// `sub_status` and the claim cleared. Event `TaskAbandoned` with
     /// `{"reason": …}`.
-    fn mark_abandoned(
-        &self,
-        task_id: Uuid,
-        reason: &str,
-    ) -> impl Future<Output = Result<(), DalError>> + Send;
+    fn mark_abandoned(&self, task_id: Uuid, reason: &str) -> impl DalFuture<()>;
 
     /// Sets (or with `None` clears) the sub-status of a `Running` task; any
     /// other status is [`DalError::IllegalTransition`] (to `Running`), since a
     /// sub-status only refines `Running`. Event `SubStatusChanged` with
     /// `{"sub_status": …}`.
-    fn set_sub_status(
-        &self,
-        task_id: Uuid,
-        sub_status: Option<SubStatus>,
-    ) -> impl Future<Output = Result<(), DalError>> + Send;
+    fn set_sub_status(&self, task_id: Uuid, sub_status: Option<SubStatus>) -> impl DalFuture<()>;
 
     /// Any status → `Ready` with `attempt` 1: clears `started_at`,
     /// `completed_at`, `retry_at`, `error_details`, `last_error`,
@@ -169,8 +163,7 @@ pub trait TaskTransitions: sealed::Sealed {
     /// pipeline execution was cancelled is
     /// [`DalError::IllegalPipelineTransition`] (from `Cancelled` to
     /// `Running`), nothing written: a cancelled pipeline runs nothing more.
-    fn reset_retry_state(&self, task_id: Uuid)
-    -> impl Future<Output = Result<(), DalError>> + Send;
+    fn reset_retry_state(&self, task_id: Uuid) -> impl DalFuture<()>;
 
     /// `Running` or `Ready` → `Ready` after its runner was lost:
     /// `recovery_attempts + 1`, `last_recovery_at` now, clears `started_at`,
@@ -182,10 +175,7 @@ pub trait TaskTransitions: sealed::Sealed {
     /// + 1`, `last_recovery_at` and `completed_at` now, the claim cleared, a
     /// reason in `error_details`, and a `TaskSkipped` event with that reason.
     /// Nothing would ever claim it `Ready`.
-    fn reset_task_for_recovery(
-        &self,
-        task_id: Uuid,
-    ) -> impl Future<Output = Result<(), DalError>> + Send;
+    fn reset_task_for_recovery(&self, task_id: Uuid) -> impl DalFuture<()>;
 
     /// Cancels pipeline execution `pipeline_id`, in one transaction: it
     /// becomes `Cancelled` (final; `completed_at` set) with a
@@ -209,11 +199,7 @@ pub trait TaskTransitions: sealed::Sealed {
     /// ([`te_core::PipelineOperation::Cancel`]; its message names the
     /// status and the refused `Cancelled`), an unknown one
     /// [`DalError::NotFound`]; nothing is written then.
-    fn cancel_pipeline(
-        &self,
-        pipeline_id: Uuid,
-        reason: &str,
-    ) -> impl Future<Output = Result<CancelOutcome, DalError>> + Send;
+    fn cancel_pipeline(&self, pipeline_id: Uuid, reason: &str) -> impl DalFuture<CancelOutcome>;
 
     /// Pauses pipeline execution `pipeline_id`: none of its tasks is claimed
     /// (plain or runner claims) by a claim that starts after the pause has
@@ -223,10 +209,7 @@ pub trait TaskTransitions: sealed::Sealed {
     /// ([`te_core::PipelineOperation::Pause`], message `cannot pause
     /// pipeline execution …: it is Completed`), an unknown one
     /// [`DalError::NotFound`]; nothing is written then.
-    fn pause_pipeline(
-        &self,
-        pipeline_id: Uuid,
-    ) -> impl Future<Output = Result<(), DalError>> + Send;
+    fn pause_pipeline(&self, pipeline_id: Uuid) -> impl DalFuture<()>;
 
     /// Resumes a paused pipeline execution: its ready tasks are claimable
     /// again, in their original order. Writes a `PipelineResumed` event;
@@ -237,23 +220,18 @@ pub trait TaskTransitions: sealed::Sealed {
     /// ([`te_core::PipelineOperation::Resume`], message `cannot resume
     /// pipeline execution …: it is …`), an unknown one
     /// [`DalError::NotFound`].
-    fn resume_pipeline(
-        &self,
-        pipeline_id: Uuid,
-    ) -> impl Future<Output = Result<(), DalError>> + Send;
+    fn resume_pipeline(&self, pipeline_id: Uuid) -> impl DalFuture<()>;
 }
 
 impl TaskTransitions for TaskExecutionDal {
     #[tracing::instrument(skip(self), fields(%task_id), err(level = "debug"))]
     async fn mark_ready(&self, task_id: Uuid) -> Result<(), DalError> {
-        self.write_statement(move |conn| transitions::mark_ready(conn, task_id))
-            .await
+        write_statement(self, move |conn| transitions::mark_ready(conn, task_id)).await
     }
 
     #[tracing::instrument(skip(self), fields(%task_id), err(level = "debug"))]
     async fn mark_started(&self, task_id: Uuid) -> Result<(), DalError> {
-        self.write_statement(move |conn| transitions::mark_started(conn, task_id))
-            .await
+        write_statement(self, move |conn| transitions::mark_started(conn, task_id)).await
     }
 
     #[tracing::instrument(skip(self), fields(%task_id, runner_id = ?runner_id), err(level = "debug"))]
@@ -265,8 +243,10 @@ impl TaskTransitions for TaskExecutionDal {
         if self.backend() == Backend::Postgres {
             return finish::finish(self, task_id, runner_id, None).await;
         }
-        self.write_statement(move |conn| transitions::mark_completed(conn, task_id, runner_id))
-            .await
+        write_statement(self, move |conn| {
+            transitions::mark_completed(conn, task_id, runner_id)
+        })
+        .await
     }
 
     #[tracing::instrument(skip(self, task_ids), fields(count = task_ids.len(), runner_id = ?runner_id), err(level = "debug"))]
@@ -306,24 +286,20 @@ impl TaskTransitions for TaskExecutionDal {
         if self.backend() == Backend::Postgres {
             return finish::finish(self, task_id, runner_id, Some(error)).await;
         }
-        self.write_statement(move |conn| transitions::mark_failed(conn, task_id, &error, runner_id))
-            .await
+        write_statement(self, move |conn| {
+            transitions::mark_failed(conn, task_id, &error, runner_id)
+        })
+        .await
     }
 
     #[tracing::instrument(skip(self, reason), fields(%task_id), err(level = "debug"))]
     async fn mark_skipped(&self, task_id: Uuid, reason: &str) -> Result<(), DalError> {
-        validate::text("reason", reason)?;
-        let reason = reason.to_owned();
-        self.write_statement(move |conn| transitions::mark_skipped(conn, task_id, &reason))
-            .await
+        with_reason(self, task_id, reason, transitions::mark_skipped).await
     }
 
     #[tracing::instrument(skip(self, reason), fields(%task_id), err(level = "debug"))]
     async fn mark_abandoned(&self, task_id: Uuid, reason: &str) -> Result<(), DalError> {
-        validate::text("reason", reason)?;
-        let reason = reason.to_owned();
-        self.write_statement(move |conn| transitions::mark_abandoned(conn, task_id, &reason))
-            .await
+        with_reason(self, task_id, reason, transitions::mark_abandoned).await
     }
 
     #[tracing::instrument(skip(self), fields(%task_id, sub_status = ?sub_status), err(level = "debug"))]
@@ -332,8 +308,10 @@ impl TaskTransitions for TaskExecutionDal {
         task_id: Uuid,
         sub_status: Option<SubStatus>,
     ) -> Result<(), DalError> {
-        self.write_statement(move |conn| transitions::set_sub_status(conn, task_id, sub_status))
-            .await
+        write_statement(self, move |conn| {
+            transitions::set_sub_status(conn, task_id, sub_status)
+        })
+        .await
     }
 
     #[tracing::instrument(skip(self), fields(%task_id), err(level = "debug"))]

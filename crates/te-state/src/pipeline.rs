@@ -4,7 +4,7 @@
 
 use diesel::prelude::*;
 use te_core::schema::pipeline_executions as pe;
-use te_core::toolkit::{NewEvent, bind, now, record_event};
+use te_core::toolkit::{NewEvent, bind, find_row, now, record_event};
 use te_core::{
     AnyConnection, CancelOutcome, DalError, EventType, PipelineOperation, PipelineStatus,
 };
@@ -15,12 +15,10 @@ fn current(
     conn: &mut AnyConnection,
     pipeline_id: Uuid,
 ) -> Result<(PipelineStatus, bool), DalError> {
-    pe::table
+    let row = pe::table
         .find(bind::id(pipeline_id))
-        .select((pe::status, pe::paused))
-        .first::<(PipelineStatus, bool)>(conn)
-        .optional()?
-        .ok_or_else(|| DalError::pipeline_not_found(pipeline_id))
+        .select((pe::status, pe::paused));
+    find_row(conn, row, || DalError::pipeline_not_found(pipeline_id))
 }
 
 /// Cancels `pipeline_id`: see [`te_core::toolkit::cancel`], which

@@ -6,8 +6,8 @@ use diesel::prelude::*;
 use te_core::schema::task_executions as te;
 use te_core::toolkit::event_data;
 use te_core::toolkit::{
-    Batch, Holder, PipelineGuard, READY_FROM, Transition, bind, cancelled_pipeline_of, completion,
-    finished, now, refuse_requeue_if_cancelled, transition_batch, unclaimed,
+    Batch, Holder, Outcome, PipelineGuard, READY_FROM, Transition, bind, completion, finished, now,
+    refuse_requeue_if_cancelled, requeue_lost, transition_batch, unclaimed,
 };
 use te_core::{AnyConnection, DalError, EventType, SubStatus, TaskStatus};
 use uuid::Uuid;
@@ -63,24 +63,35 @@ pub(crate) fn mark_completed_many(
     transition_batch(conn, task_ids, batch, EventType::TaskCompleted, finished)
 }
 
+/// Applies `failure`, a transition to `Failed`: `completed_at` now, the
+/// claim cleared, `details` in `error_details` and `error` in `last_error`.
+/// What `mark_failed` and `mark_abandoned` write.
+fn fail(
+    conn: &mut AnyConnection,
+    failure: Transition,
+    error: &str,
+    details: String,
+) -> Result<Outcome, DalError> {
+    let now = now();
+    let changes = (
+        finished(now),
+        te::error_details.eq(details),
+        te::last_error.eq(error.to_owned()),
+    );
+    failure.apply(conn, now, changes)
+}
+
 pub(crate) fn mark_failed(
     conn: &mut AnyConnection,
     task_id: Uuid,
     error: &str,
     runner_id: Option<Uuid>,
 ) -> Result<bool, DalError> {
-    let now = now();
-    let changes = (
-        finished(now),
-        te::error_details.eq(error.to_owned()),
-        te::last_error.eq(error.to_owned()),
-    );
-    Transition::new(task_id, FAIL_FROM, Some(Failed))
+    let failure = Transition::new(task_id, FAIL_FROM, Some(Failed))
         .holder(Holder::Runner(runner_id))
         .event(EventType::TaskFailed)
-        .data(event_data::task_failed(error))
-        .apply(conn, now, changes)
-        .map(|outcome| outcome.applied())
+        .data(event_data::task_failed(error));
+    fail(conn, failure, error, error.to_owned()).map(|outcome| outcome.applied())
 }
 
 pub(crate) fn mark_skipped(
@@ -105,17 +116,11 @@ pub(crate) fn mark_abandoned(
     task_id: Uuid,
     reason: &str,
 ) -> Result<(), DalError> {
-    let now = now();
-    let changes = (
-        finished(now),
-        te::error_details.eq(te_core::TaskExecution::abandoned_details(reason)),
-        te::last_error.eq(reason.to_owned()),
-    );
-    Transition::new(task_id, FAIL_FROM, Some(Failed))
+    let abandonment = Transition::new(task_id, FAIL_FROM, Some(Failed))
         .event(EventType::TaskAbandoned)
-        .data(event_data::reason(reason))
-        .apply(conn, now, changes)
-        .map(drop)
+        .data(event_data::reason(reason));
+    let details = te_core::TaskExecution::abandoned_details(reason);
+    fail(conn, abandonment, reason, details).map(drop)
 }
 
 pub(crate) fn set_sub_status(
@@ -156,36 +161,13 @@ pub(crate) fn reset_task_for_recovery(
     conn: &mut AnyConnection,
     task_id: Uuid,
 ) -> Result<(), DalError> {
-    let now = now();
-    let recovered = (
-        te::recovery_attempts.eq(te::recovery_attempts + 1),
-        te::last_recovery_at.eq(bind::opt_ts(Some(now))),
-    );
-    if cancelled_pipeline_of(conn, task_id)?.is_some() {
-        // The cancel skipped the tasks that were not running; this one's run
-        // ended with its runner, and nothing claims a task of a cancelled
-        // pipeline, so it is skipped as they were.
-        return Transition::new(task_id, RECOVER_FROM, Some(Skipped))
-            .event(EventType::TaskSkipped)
-            .data(event_data::reason(SKIPPED_AFTER_CANCEL))
-            .apply(
-                conn,
-                now,
-                (
-                    recovered,
-                    finished(now),
-                    te::error_details.eq(SKIPPED_AFTER_CANCEL),
-                ),
-            )
-            .map(drop);
-    }
-    let changes = (
-        recovered,
-        te::started_at.eq(bind::opt_ts(None)),
-        unclaimed(),
-    );
-    Transition::new(task_id, RECOVER_FROM, Some(Ready))
-        .event(EventType::RecoveryReset)
-        .apply(conn, now, changes)
-        .map(drop)
+    requeue_lost(
+        conn,
+        task_id,
+        RECOVER_FROM,
+        Holder::Any,
+        SKIPPED_AFTER_CANCEL,
+        None,
+    )
+    .map(drop)
 }

@@ -16,7 +16,8 @@
 //! - te-core's floors ([`TE_CORE_FLOORS`]): a file imports nothing from a
 //!   floor above its own;
 //! - an operation crate's trait methods (in its `src/lib.rs`) are the only
-//!   place that calls the handle's `run`, `write` or `write_statement`;
+//!   place that calls the handle's `run` or `write`, or the toolkit's
+//!   `write_statement` ([`HANDLE_CALLS`]);
 //!   everything else is a plain function on one connection;
 //! - no source file under `crates/` is longer than [`MAX_LINES`] lines;
 //! - SQL written as text lives in a crate's `sql` catalogue ([`sql`]).
@@ -291,6 +292,16 @@ fn circles(root: &Path, problems: &mut Vec<String>) -> Result<(), String> {
     Ok(())
 }
 
+/// The calls that run a closure on the handle: its methods `run` and
+/// `write`, and the toolkit's one-statement writes (`write_statement(&dal,
+/// f)`, `write_statement_without_wakeup(&dal, f)`, by any path).
+const HANDLE_CALLS: &[&str] = &[
+    ".run(",
+    ".write(",
+    "write_statement(",
+    "write_statement_without_wakeup(",
+];
+
 fn handle_calls(root: &Path, problems: &mut Vec<String>) -> Result<(), String> {
     for (krate, _) in OPERATION_CRATES {
         let prefix = format!("crates/{krate}/src/");
@@ -301,10 +312,7 @@ fn handle_calls(root: &Path, problems: &mut Vec<String>) -> Result<(), String> {
             let text = read(root, file)?;
             for (number, line) in text.lines().enumerate() {
                 let code = line.split("//").next().unwrap_or("");
-                if [".run(", ".write(", ".write_statement("]
-                    .iter()
-                    .any(|call| code.contains(call))
-                {
+                if HANDLE_CALLS.iter().any(|call| code.contains(call)) {
                     problems.push(format!(
                         "{file}:{}: calls the handle outside the trait methods of src/lib.rs: {}",
                         number + 1,

@@ -12,6 +12,16 @@ use crate::ground::status::{PipelineStatus, TaskStatus};
 /// connection, a connection that could not be made, or a closed pool.
 pub type PoolError = deadpool::managed::PoolError<diesel::ConnectionError>;
 
+/// What every operation of the DAL returns: a future, `Send` so that it can
+/// run on any thread of a multi-threaded runtime, of `Result<T, DalError>`.
+///
+/// `impl DalFuture<T>` in a method's signature is a shorter spelling of
+/// `impl Future<Output = Result<T, DalError>> + Send`; every such future is
+/// one, and `.await` gives the `Result`.
+pub trait DalFuture<T>: Future<Output = Result<T, DalError>> + Send {}
+
+impl<T, F> DalFuture<T> for F where F: Future<Output = Result<T, DalError>> + Send {}
+
 /// Every failure of the DAL.
 ///
 /// Each variant keeps its cause: pool failures ([`DalError::Pool`]), failures

@@ -244,21 +244,6 @@ impl TaskExecutionDal {
         self.write_waking(f, true).await
     }
 
-    /// [`TaskExecutionDal::write_statement`] without waking waiters: for
-    /// writes that never make a task claimable (a claim). Idle workers that
-    /// claim nothing must not wake each other in a loop.
-    #[doc(hidden)]
-    pub async fn write_statement_without_wakeup<T, F>(&self, f: F) -> Result<T, DalError>
-    where
-        F: FnOnce(&mut AnyConnection) -> Result<T, DalError> + Send + 'static,
-        T: Send + 'static,
-    {
-        match self.inner.backend {
-            Backend::Postgres => self.run(f).await,
-            Backend::Sqlite => self.write_waking(f, false).await,
-        }
-    }
-
     async fn write_waking<T, F>(&self, f: F, wake: bool) -> Result<T, DalError>
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, DalError> + Send + 'static,
@@ -407,26 +392,49 @@ impl TaskExecutionDal {
             after: self.inner.acquire_timeout,
         }
     }
+}
 
-    /// Runs `f`, a write made of ONE data-modifying statement on PostgreSQL
-    /// (it may read before or after it), without a surrounding transaction
-    /// there: a single statement is atomic on its own, and skipping `BEGIN`
-    /// and `COMMIT` saves two round trips. On SQLite it runs exactly as
-    /// [`TaskExecutionDal::write`] does, under the write lock.
-    ///
-    /// For the operation crates, whose single-task writes (a transition and
-    /// its audit event) are one statement on PostgreSQL. Anything that writes
-    /// with more than one statement must use [`TaskExecutionDal::write`].
-    #[doc(hidden)]
-    pub async fn write_statement<T, F>(&self, f: F) -> Result<T, DalError>
-    where
-        F: FnOnce(&mut AnyConnection) -> Result<T, DalError> + Send + 'static,
-        T: Send + 'static,
-    {
-        match self.inner.backend {
-            Backend::Postgres => self.run(f).await,
-            Backend::Sqlite => self.write(f).await,
-        }
+/// Runs `f`, a write made of ONE data-modifying statement on PostgreSQL
+/// (it may read before or after it), without a surrounding transaction
+/// there: a single statement is atomic on its own, and skipping `BEGIN` and
+/// `COMMIT` saves two round trips. On SQLite it runs exactly as
+/// [`TaskExecutionDal::write`] does, under the write lock.
+///
+/// For the operation crates, whose single-task writes (a transition and its
+/// audit event) are one statement on PostgreSQL. Anything that writes with
+/// more than one statement must use [`TaskExecutionDal::write`].
+pub async fn write_statement<T, F>(dal: &TaskExecutionDal, f: F) -> Result<T, DalError>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, DalError> + Send + 'static,
+    T: Send + 'static,
+{
+    one_statement(dal, f, true).await
+}
+
+/// [`write_statement`] without waking waiters: for writes that never make a
+/// task claimable (a claim). Idle workers that claim nothing must not wake
+/// each other in a loop.
+pub async fn write_statement_without_wakeup<T, F>(
+    dal: &TaskExecutionDal,
+    f: F,
+) -> Result<T, DalError>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, DalError> + Send + 'static,
+    T: Send + 'static,
+{
+    one_statement(dal, f, false).await
+}
+
+/// [`write_statement`], waking waiters on SQLite only when `wake` is set
+/// (PostgreSQL's triggers send their own notifications).
+async fn one_statement<T, F>(dal: &TaskExecutionDal, f: F, wake: bool) -> Result<T, DalError>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, DalError> + Send + 'static,
+    T: Send + 'static,
+{
+    match dal.inner.backend {
+        Backend::Postgres => dal.run(f).await,
+        Backend::Sqlite => dal.write_waking(f, wake).await,
     }
 }
 

@@ -67,7 +67,7 @@ impl PgWakeups {
 }
 
 /// The payload prefix of a waiter's marker notification (see
-/// [`TaskExecutionDal::wait_for_wakeup`]); every other notification on
+/// `wakeup::wait_for_wakeup`); every other notification on
 /// [`CHANNEL`] is a wake-up.
 pub(crate) const MARKER_PREFIX: &str = "te-wait:";
 

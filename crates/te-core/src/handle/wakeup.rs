@@ -19,78 +19,70 @@ use crate::sql::session;
 /// The longest timeout `TaskClaiming::wait_for_ready` accepts.
 pub(crate) const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// The mechanism behind `TaskClaiming::wait_for_ready` (see there for the
+/// contract): waits on `dal` until a wake-up arrives after the call began,
+/// or until `timeout` has passed, and also returns by the instant `due`
+/// answers (a task becomes claimable then), when that is before the
+/// timeout. `due` runs once the wait is in place (after the marker or the
+/// first `data_version` read), so a write committed after it wakes the wait
+/// and one committed before is in its answer.
+///
+/// Returns `true` on a wake-up or at the due instant, `false` at the
+/// timeout and never before. `timeout` over `MAX_WAIT` (24 hours) is
+/// refused with [`DalError::InvalidInput`] on both backends.
+pub async fn wait_for_wakeup<D, DFut>(
+    dal: &TaskExecutionDal,
+    timeout: Duration,
+    due: D,
+) -> Result<bool, DalError>
+where
+    D: FnOnce() -> DFut,
+    DFut: std::future::Future<Output = Result<Option<DateTime<Utc>>, DalError>>,
+{
+    if timeout > MAX_WAIT {
+        return Err(DalError::invalid(
+            "timeout",
+            format!("must be at most 24 hours, got {timeout:?}"),
+        ));
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    let wakeups = Arc::clone(dal.wakeups());
+    let _waiting = Waiting::enter(&wakeups.waiters);
+    let notified = wakeups.notify.notified();
+    tokio::pin!(notified);
+    notified.as_mut().enable();
+    match (dal.backend(), &wakeups.pg) {
+        (Backend::Postgres, PgWakeups::Listen { .. }) => {
+            if !dal.ensure_listener(&wakeups, deadline).await {
+                let end = End::new(deadline, due().await?);
+                return Ok(tokio::time::timeout_at(end.at, notified).await.is_ok() || end.due);
+            }
+            dal.wait_past_marker(&wakeups, deadline, due).await
+        }
+        (Backend::Postgres, PgWakeups::Poll) => {
+            let read = || dal.run(latest_event);
+            poll_until_changed(notified, deadline, read, due).await
+        }
+        (Backend::Sqlite, _) => {
+            if matches!(wakeups.target, Target::SqliteMemory) {
+                // No other process can write an in-memory database.
+                let end = End::new(deadline, due().await?);
+                return Ok(tokio::time::timeout_at(end.at, notified).await.is_ok() || end.due);
+            }
+            let read = || {
+                let w = Arc::clone(&wakeups);
+                async move {
+                    tokio::task::spawn_blocking(move || data_version(&w))
+                        .await
+                        .map_err(|e| DalError::Interrupted(e.into()))?
+                }
+            };
+            poll_until_changed(notified, deadline, read, due).await
+        }
+    }
+}
+
 impl TaskExecutionDal {
-    /// The mechanism behind `TaskClaiming::wait_for_ready` (see there for the
-    /// contract): waits until a wake-up arrives after the call began, or
-    /// until `timeout` has passed.
-    ///
-    /// Returns `true` on a wake-up, `false` at the timeout and never before.
-    /// `timeout` over [`MAX_WAIT`] (24 hours) is refused with
-    /// [`DalError::InvalidInput`] on both backends.
-    #[doc(hidden)]
-    pub async fn wait_for_wakeup(&self, timeout: Duration) -> Result<bool, DalError> {
-        self.wait_for_wakeup_or_due(timeout, || async { Ok(None) })
-            .await
-    }
-
-    /// As [`TaskExecutionDal::wait_for_wakeup`], and also `true` by the
-    /// instant `due` answers (a task becomes claimable then), when that is
-    /// before the timeout: `due` runs once the wait is in place (after the
-    /// marker or the first `data_version` read), so a write committed
-    /// after it wakes the wait and one committed before is in its answer.
-    #[doc(hidden)]
-    pub async fn wait_for_wakeup_or_due<D, DFut>(
-        &self,
-        timeout: Duration,
-        due: D,
-    ) -> Result<bool, DalError>
-    where
-        D: FnOnce() -> DFut,
-        DFut: std::future::Future<Output = Result<Option<DateTime<Utc>>, DalError>>,
-    {
-        if timeout > MAX_WAIT {
-            return Err(DalError::invalid(
-                "timeout",
-                format!("must be at most 24 hours, got {timeout:?}"),
-            ));
-        }
-        let deadline = tokio::time::Instant::now() + timeout;
-        let wakeups = Arc::clone(self.wakeups());
-        let _waiting = Waiting::enter(&wakeups.waiters);
-        let notified = wakeups.notify.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        match (self.backend(), &wakeups.pg) {
-            (Backend::Postgres, PgWakeups::Listen { .. }) => {
-                if !self.ensure_listener(&wakeups, deadline).await {
-                    let end = End::new(deadline, due().await?);
-                    return Ok(tokio::time::timeout_at(end.at, notified).await.is_ok() || end.due);
-                }
-                self.wait_past_marker(&wakeups, deadline, due).await
-            }
-            (Backend::Postgres, PgWakeups::Poll) => {
-                let read = || self.run(latest_event);
-                poll_until_changed(notified, deadline, read, due).await
-            }
-            (Backend::Sqlite, _) => {
-                if matches!(wakeups.target, Target::SqliteMemory) {
-                    // No other process can write an in-memory database.
-                    let end = End::new(deadline, due().await?);
-                    return Ok(tokio::time::timeout_at(end.at, notified).await.is_ok() || end.due);
-                }
-                let read = || {
-                    let w = Arc::clone(&wakeups);
-                    async move {
-                        tokio::task::spawn_blocking(move || data_version(&w))
-                            .await
-                            .map_err(|e| DalError::Interrupted(e.into()))?
-                    }
-                };
-                poll_until_changed(notified, deadline, read, due).await
-            }
-        }
-    }
-
     /// PostgreSQL: sends a marker notification of this wait's own, then
     /// waits for a wake-up that the listener delivers after it read the
     /// marker. PostgreSQL delivers notifications in the order their

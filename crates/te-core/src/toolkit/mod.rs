@@ -1,6 +1,11 @@
 //! The toolkit of the `te-*` operation crates: binding values to the custom
 //! SQL types, batching, input checks, guarded transitions, the rows that several crates
-//! write, and statements of fixed text that each connection prepares once.
+//! write, statements of fixed text that each connection prepares once, and
+//! the handle's calls that only they make: a write of one statement
+//! ([`write_statement`]), coalesced calls ([`coalesce()`], [`run_coalesced`])
+//! and the wait for a wake-up ([`wait_for_wakeup`]), each a function of the
+//! handle, so that a user's [`TaskExecutionDal`](crate::TaskExecutionDal)
+//! shows only its documented methods.
 //!
 //! **Not part of the public API.** This module exists so that the sibling
 //! crates `te-crud`, `te-state`, `te-context`, `te-claiming`, `te-queries`
@@ -26,7 +31,10 @@ pub use crate::__event_key as event_key;
 pub use crate::__insert_events_head as insert_events_head;
 pub use crate::data::models::NewEvent;
 pub use crate::ground::clock::{new_id, now};
+pub use crate::handle::coalesce::{coalesce, run_coalesced};
 pub use crate::handle::connection::write_transaction;
+pub use crate::handle::dal::{write_statement, write_statement_without_wakeup};
+pub use crate::handle::wakeup::wait_for_wakeup;
 pub use crate::sql::statement::{Statement, statement};
 pub use cancel::cancel;
 pub use guard::{Holder, PipelineGuard};
@@ -39,7 +47,7 @@ pub use pipeline_lock::{
     refuse_requeue_if_cancelled,
 };
 pub use rows::{
-    insert_context, insert_tasks, record_event, record_events, require_row, store_context,
+    find_row, insert_context, insert_tasks, record_event, record_events, require_row, store_context,
 };
-pub use shared_transitions::{READY_FROM, completion, promote};
+pub use shared_transitions::{READY_FROM, completion, promote, requeue_lost};
 pub use transition::{Outcome, Transition};

@@ -1,6 +1,6 @@
 //! Writing rows that several operation crates write: context documents, task
-//! executions in bulk, and audit events; and telling whether a row exists.
-//! Each is written here once.
+//! executions in bulk, and audit events; and reading the one row a query
+//! names, or telling whether it exists. Each is written here once.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -118,6 +118,21 @@ pub fn store_context(
         return Ok(None);
     }
     insert_context(conn, value, now).map(Some)
+}
+
+/// The row `query` (a query of at most one row, such as
+/// `table.find(id).select(…)`) finds, else `Err(missing())`: a row that is
+/// not there is the [`DalError::NotFound`] that names it.
+pub fn find_row<'q, Q, T>(
+    conn: &mut AnyConnection,
+    query: Q,
+    missing: impl FnOnce() -> DalError,
+) -> Result<T, DalError>
+where
+    Q: diesel::query_dsl::methods::LimitDsl + RunQueryDsl<AnyConnection>,
+    diesel::dsl::Limit<Q>: LoadQuery<'q, AnyConnection, T>,
+{
+    query.first(conn).optional()?.ok_or_else(missing)
 }
 
 /// `Ok(())` when `row` (a query of at most one row, such as

@@ -1,19 +1,25 @@
 //! The transitions two operation crates perform, written once: the
 //! completion (`mark_completed` in te-state, `complete_with_context` in
-//! te-context) and the promotion to `Ready` (`mark_ready_many` in te-state,
-//! `complete_and_promote` in te-context). An operation crate never imports a
+//! te-context), the promotion to `Ready` (`mark_ready_many` in te-state,
+//! `complete_and_promote` in te-context) and the return of a task whose run
+//! was lost (`reset_task_for_recovery` in te-state, the give-back of claimed
+//! tasks nobody took in te-claiming). An operation crate never imports a
 //! sibling, so what both apply lives here; every other legality rule lives
 //! in the crate that applies it.
 
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::data::any_connection::AnyConnection;
 use crate::data::schema::task_executions;
+use crate::data::{bind, event_data};
+use crate::ground::clock::now;
 use crate::ground::error::DalError;
 use crate::ground::status::{EventType, SubStatus, TaskStatus};
 use crate::toolkit::guard::{Holder, PipelineGuard};
-use crate::toolkit::many::{Batch, transition_batch};
-use crate::toolkit::transition::Transition;
+use crate::toolkit::many::{Batch, finished, transition_batch, unclaimed};
+use crate::toolkit::pipeline_lock::cancelled_pipeline_of;
+use crate::toolkit::transition::{Outcome, Transition};
 use diesel::ExpressionMethods;
 
 /// `Running` → `Completed` of `task_id`, guarded by `runner` when given,
@@ -50,4 +56,50 @@ pub fn promote(
         guard: within.map_or(PipelineGuard::NotCancelled, PipelineGuard::NotCancelledIn),
     };
     transition_batch(conn, task_ids, batch, EventType::TaskReady, changes)
+}
+
+/// Makes `task_id`, whose run was lost, `Ready` again when it is in one of
+/// `from` and the claim is held as `holder` says: `started_at`, sub-status
+/// and claim cleared, event `RecoveryReset` (with `reset_data`, if any).
+/// When its pipeline execution was cancelled meanwhile it becomes `Skipped`
+/// instead, as the cancel skipped the others (nothing would ever claim it
+/// `Ready`): `completed_at` now, the claim cleared, `skip_reason` in
+/// `error_details` and in its `TaskSkipped` event. Either way
+/// `recovery_attempts + 1` and `last_recovery_at` now. Call inside a write
+/// transaction: the pipeline's row is read first (see
+/// [`cancelled_pipeline_of`]).
+pub fn requeue_lost(
+    conn: &mut AnyConnection,
+    task_id: Uuid,
+    from: &'static [TaskStatus],
+    holder: Holder,
+    skip_reason: &str,
+    reset_data: Option<Value>,
+) -> Result<Outcome, DalError> {
+    use task_executions as te;
+    let cancelled = cancelled_pipeline_of(conn, task_id)?.is_some();
+    let now = now();
+    let recovered = (
+        te::recovery_attempts.eq(te::recovery_attempts + 1),
+        te::last_recovery_at.eq(bind::opt_ts(Some(now))),
+    );
+    let (to, event, data) = if cancelled {
+        let data = event_data::reason(skip_reason);
+        (TaskStatus::Skipped, EventType::TaskSkipped, Some(data))
+    } else {
+        (TaskStatus::Ready, EventType::RecoveryReset, reset_data)
+    };
+    let mut transition = Transition::new(task_id, from, Some(to))
+        .holder(holder)
+        .event(event);
+    if let Some(data) = data {
+        transition = transition.data(data);
+    }
+    if cancelled {
+        let skipped = (finished(now), te::error_details.eq(skip_reason.to_owned()));
+        transition.apply(conn, now, (recovered, skipped))
+    } else {
+        let ready = (te::started_at.eq(bind::opt_ts(None)), unclaimed());
+        transition.apply(conn, now, (recovered, ready))
+    }
 }

@@ -3,7 +3,7 @@
 use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 use te_core::schema::{pipeline_executions, task_executions};
-use te_core::toolkit::bind;
+use te_core::toolkit::{bind, find_row};
 use te_core::{AnyConnection, DalError, TaskExecution, TaskStatus};
 use uuid::Uuid;
 
@@ -28,7 +28,7 @@ pub fn pipeline_completion(conn: &mut AnyConnection, pipeline_id: Uuid) -> Resul
         task_executions::table
             .filter(task_executions::pipeline_execution_id.eq(bind::id(pipeline_id)))
     };
-    pipeline_executions::table
+    let complete = pipeline_executions::table
         .find(bind::id(pipeline_id))
         .select(
             exists(tasks().select(task_executions::id)).and(not(exists(
@@ -36,10 +36,8 @@ pub fn pipeline_completion(conn: &mut AnyConnection, pipeline_id: Uuid) -> Resul
                     .filter(task_executions::status.eq_any(NOT_TERMINAL))
                     .select(task_executions::id),
             ))),
-        )
-        .first::<bool>(conn)
-        .optional()?
-        .ok_or_else(|| DalError::pipeline_not_found(pipeline_id))
+        );
+    find_row(conn, complete, || DalError::pipeline_not_found(pipeline_id))
 }
 
 /// True when some task of `pipeline_id` was abandoned: status `Failed` and
@@ -49,7 +47,7 @@ pub fn pipeline_completion(conn: &mut AnyConnection, pipeline_id: Uuid) -> Resul
 /// The prefix is compared exactly (not with `LIKE`, which ignores case on
 /// SQLite), so the answer is the same on both backends.
 pub fn pipeline_failure(conn: &mut AnyConnection, pipeline_id: Uuid) -> Result<bool, DalError> {
-    pipeline_executions::table
+    let failed = pipeline_executions::table
         .find(bind::id(pipeline_id))
         .select(exists(
             task_executions::table
@@ -64,8 +62,6 @@ pub fn pipeline_failure(conn: &mut AnyConnection, pipeline_id: Uuid) -> Result<b
                     .eq(TaskExecution::ABANDONED_PREFIX),
                 )
                 .select(task_executions::id),
-        ))
-        .first::<bool>(conn)
-        .optional()?
-        .ok_or_else(|| DalError::pipeline_not_found(pipeline_id))
+        ));
+    find_row(conn, failed, || DalError::pipeline_not_found(pipeline_id))
 }

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use diesel::prelude::*;
 use te_core::schema::task_executions;
 use te_core::toolkit::batch::MAX_IN_LIST;
-use te_core::toolkit::bind;
+use te_core::toolkit::{bind, find_row};
 use te_core::{AnyConnection, DalError, TaskStatus};
 use uuid::Uuid;
 
@@ -16,13 +16,11 @@ pub fn task_status(
     pipeline_id: Uuid,
     task_name: &str,
 ) -> Result<TaskStatus, DalError> {
-    task_executions::table
+    let row = task_executions::table
         .filter(task_executions::pipeline_execution_id.eq(bind::id(pipeline_id)))
         .filter(task_executions::task_name.eq(task_name))
-        .select(task_executions::status)
-        .first::<TaskStatus>(conn)
-        .optional()?
-        .ok_or_else(|| DalError::task_name_not_found(task_name))
+        .select(task_executions::status);
+    find_row(conn, row, || DalError::task_name_not_found(task_name))
 }
 
 /// From how many distinct names [`task_statuses_batch`] first tries reading

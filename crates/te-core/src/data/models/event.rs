@@ -15,24 +15,18 @@ use crate::ground::status::EventType;
 #[diesel(table_name = execution_events, check_for_backend(MultiBackend))]
 pub struct ExecutionEvent {
     /// The event's id.
-    #[diesel(serialize_as = IdParam)]
     pub id: Uuid,
     /// The pipeline execution it concerns.
-    #[diesel(serialize_as = IdParam)]
     pub pipeline_execution_id: Uuid,
     /// The task execution it concerns, for task events.
-    #[diesel(serialize_as = OptIdParam)]
     pub task_execution_id: Option<Uuid>,
     /// What happened.
     pub event_type: EventType,
     /// Details (e.g. the error of a failure).
-    #[diesel(serialize_as = OptJsonParam)]
     pub event_data: Option<Value>,
     /// The runner that caused it, if any.
-    #[diesel(serialize_as = OptIdParam)]
     pub runner_id: Option<Uuid>,
     /// When it was written.
-    #[diesel(serialize_as = TsParam)]
     pub created_at: DateTime<Utc>,
     /// Grows with every event written: the log's order.
     pub sequence: i64,
