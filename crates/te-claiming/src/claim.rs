@@ -23,7 +23,7 @@
 //! id)`, one queue at a time; `run_after` gates a task as `retry_at` does;
 //! a pipeline's `max_running` is enforced by the claim itself. On PostgreSQL
 //! all of it is inside `te_claim_candidates` (see the migrations: while no
-//! pipeline is limited and the claim names at most one queue, it is the
+//! pipeline is limited and the claim names no queue, it is the
 //! plain locked walk, migration `claim_unlimited_walk`; otherwise
 //! `te_claim_candidates_routed` locks the limit rows of `pipeline_limits`
 //! and counts the pipeline's running tasks under that lock); on SQLite, where the write lock already orders

@@ -8,8 +8,9 @@
 -- goes, and a claim of one as much. Most deployments limit no pipeline. That
 -- function keeps its contract under a new name, te_claim_candidates_routed,
 -- and the claim now calls this one, which takes the plain walk when
--- pipeline_limits is empty and the claim names no queue or one queue, and
--- otherwise returns what te_claim_candidates_routed returns.
+-- pipeline_limits is empty and the claim names no queue (the claim of
+-- every queue, the common one), and otherwise returns what
+-- te_claim_candidates_routed returns.
 --
 -- The plain walk leaves out every candidate of a limited pipeline too. Why:
 -- the emptiness check and the walk run in two snapshots; a limited pipeline
@@ -48,20 +49,6 @@ BEGIN
         RETURN QUERY
         SELECT t.id FROM task_executions AS t
         WHERE t.status = 'Ready'
-          AND (t.retry_at IS NULL OR t.retry_at <= claim_now)
-          AND (t.run_after IS NULL OR t.run_after <= claim_now)
-          AND (t.claimed_by IS NULL OR t.claimed_by = claim_runner)
-          AND t.pipeline_execution_id NOT IN (SELECT h.pipeline_id FROM held_pipelines AS h)
-          AND NOT EXISTS (SELECT 1 FROM pipeline_limits AS l
-                          WHERE l.pipeline_id = t.pipeline_execution_id)
-        ORDER BY t.priority DESC, t.created_at, t.id
-        LIMIT wanted
-        FOR UPDATE OF t SKIP LOCKED;
-    ELSIF cardinality(claim_queues) = 1 AND NOT EXISTS (SELECT 1 FROM pipeline_limits) THEN
-        RETURN QUERY
-        SELECT t.id FROM task_executions AS t
-        WHERE t.status = 'Ready'
-          AND t.queue = claim_queues[1]
           AND (t.retry_at IS NULL OR t.retry_at <= claim_now)
           AND (t.run_after IS NULL OR t.run_after <= claim_now)
           AND (t.claimed_by IS NULL OR t.claimed_by = claim_runner)

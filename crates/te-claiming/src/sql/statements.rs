@@ -14,7 +14,7 @@
 ///
 /// The candidates are selected and locked by `te_claim_candidates(now,
 /// runner, limit, queues)`, a PL/pgSQL function of the migrations (while no
-/// pipeline is limited and at most one queue is named, the plain walk below;
+/// pipeline is limited and no queue is named, the plain walk below;
 /// otherwise `te_claim_candidates_routed`, which also counts limits), whose query
 /// filters `status = 'Ready'`, no retry in the future, no other runner's
 /// reservation and no held pipeline (a `NOT IN` over `held_pipelines` that
