@@ -15,6 +15,15 @@ use crate::sql::session;
 /// query before it is handed out again.
 const IDLE_BEFORE_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Which idle connection a checkout gets: the one returned last, so that
+/// the connections in use are as few as the calls in flight need and stay
+/// warm. Measured with one connection per worker open (`te bench drain`, 8
+/// workers, medians of 4): SQLite's per-task drain went from 7,016 to 7,648
+/// tasks/s against handing out every idle connection in turn (first in,
+/// first out), whose connections each find their page cache outdated by
+/// the others' writes.
+const QUEUE_MODE: managed::QueueMode = managed::QueueMode::Lifo;
+
 /// The pool type behind a [`crate::TaskExecutionDal`].
 pub type Pool = managed::Pool<ConnectionManager>;
 
@@ -92,6 +101,7 @@ pub(crate) fn build(
     let create = config.connect_timeout;
     managed::Pool::builder(ConnectionManager::new(target, config))
         .max_size(size)
+        .queue_mode(QUEUE_MODE)
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(wait))
         .create_timeout(Some(create))
